@@ -1,0 +1,126 @@
+"""Hangul charset and jamo arithmetic (stdlib only).
+
+A precomposed syllable is ``0xAC00 + (initial * 21 + medial) * 28 + final`` with
+19 initials, 21 medials and 28 finals (final 0 = no final consonant).
+
+Example:
+    >>> decompose("한")
+    (18, 0, 4)
+    >>> compose(18, 0, 4)
+    '한'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+SBASE = 0xAC00
+N_INITIAL, N_MEDIAL, N_FINAL = 19, 21, 28
+N_SYLLABLES = N_INITIAL * N_MEDIAL * N_FINAL  # 11,172
+
+# Compatibility jamo, used only for display.
+INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+MEDIALS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+FINALS = (
+    "∅",
+    *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ",
+)
+COMPONENT_SIZES = {"initial": N_INITIAL, "medial": N_MEDIAL, "final": N_FINAL}
+COMPONENT_NAMES = {"initial": INITIALS, "medial": MEDIALS, "final": FINALS}
+
+assert len(INITIALS) == N_INITIAL and len(MEDIALS) == N_MEDIAL and len(FINALS) == N_FINAL
+
+
+def is_syllable(char: str) -> bool:
+    """True for one precomposed Hangul syllable (U+AC00-U+D7A3)."""
+    return isinstance(char, str) and len(char) == 1 and 0 <= ord(char) - SBASE < N_SYLLABLES
+
+
+def _check(char: str) -> int:
+    if not is_syllable(char):
+        raise ValueError(
+            f"Expected one Hangul syllable (U+AC00-U+D7A3). Received: {char!r}"
+            + (f" (U+{ord(char):04X})" if isinstance(char, str) and len(char) == 1 else "")
+        )
+    return ord(char) - SBASE
+
+
+def decompose(char: str) -> tuple[int, int, int]:
+    """Splits a syllable into (initial 0-18, medial 0-20, final 0-27; 0 = none)."""
+    index = _check(char)
+    return index // (N_MEDIAL * N_FINAL), (index // N_FINAL) % N_MEDIAL, index % N_FINAL
+
+
+def compose(initial: int, medial: int, final: int = 0) -> str:
+    """Inverse of :func:`decompose`."""
+    for name, value, size in (
+        ("initial", initial, N_INITIAL),
+        ("medial", medial, N_MEDIAL),
+        ("final", final, N_FINAL),
+    ):
+        if not 0 <= int(value) < size:
+            raise ValueError(f"{name} must be in [0, {size}). Received: {name}={value}")
+    return chr(SBASE + (int(initial) * N_MEDIAL + int(medial)) * N_FINAL + int(final))
+
+
+def jamo_names(char: str) -> tuple[str, str, str]:
+    """Compatibility-jamo spelling of a syllable, e.g. '한' -> ('ㅎ', 'ㅏ', 'ㄴ')."""
+    i, m, f = decompose(char)
+    return INITIALS[i], MEDIALS[m], FINALS[f]
+
+
+def all_syllables() -> list[str]:
+    """All 11,172 modern syllables in code-point order."""
+    return [chr(SBASE + i) for i in range(N_SYLLABLES)]
+
+
+def _is_ks_x_1001(char: str) -> bool:
+    try:
+        return len(char.encode("euc_kr")) == 2
+    except UnicodeEncodeError:
+        return False
+
+
+def ks2350() -> list[str]:
+    """The 2,350 KS X 1001 syllables: those whose EUC-KR encoding is two bytes."""
+    return [c for c in all_syllables() if _is_ks_x_1001(c)]
+
+
+def validate(chars: Iterable[str]) -> list[str]:
+    """Returns ``chars`` as a list, raising ValueError naming the first non-syllable."""
+    out = list(chars)
+    for c in out:
+        _check(c)
+    return out
+
+
+def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
+    """Resolves a charset by name (``ks2350``, ``all``), file path or iterable.
+
+    A file holds one syllable per line (blank lines and ``#`` comments ignored).
+    Order is kept and duplicates are dropped, so class indices are stable.
+    """
+    if isinstance(spec, str):
+        name = spec.lower()
+        if name in ("ks2350", "ksx1001", "ks"):
+            return ks2350()
+        if name in ("all", "11172", "unicode"):
+            return all_syllables()
+        if os.path.isfile(spec):
+            with open(spec, encoding="utf-8") as fh:
+                lines = [ln.strip() for ln in fh]
+            chars = [ln for ln in lines if ln and not ln.startswith("#")]
+        else:
+            raise ValueError(
+                "charset must be 'ks2350', 'all', a file with one syllable per line, "
+                f"or a list of syllables. Received: {spec!r}"
+            )
+    else:
+        chars = list(spec)
+    return list(dict.fromkeys(validate(chars)))
+
+
+def is_ks_x_1001(char: str) -> bool:
+    """True if ``char`` is one of the 2,350 KS X 1001 syllables."""
+    return is_syllable(char) and _is_ks_x_1001(char)
