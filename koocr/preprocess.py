@@ -115,62 +115,61 @@ def otsu_threshold(gray: np.ndarray) -> float:
     return float(np.argmax(between)) + 0.5
 
 
-def _fit_background(gray: np.ndarray, thr: float) -> np.ndarray | None:
-    """Quadratic surface fitted to clear background pixels (well above ``thr``)."""
+def _fit_background(gray: np.ndarray, clear: np.ndarray) -> np.ndarray | None:
+    """Quadratic surface fitted to the ``clear`` background pixels."""
     h, w = gray.shape
     step = max(1, int(np.sqrt(h * w / 4096)))  # ~4k samples are plenty for 6 unknowns
-    # Background = pixels whose whole 5x5 neighbourhood is above the threshold, so
-    # anti-aliased and blurred stroke edges never enter the fit.
-    clear = ndimage.minimum_filter(gray, size=5, mode="nearest")[::step, ::step] > thr
-    sample = gray[::step, ::step]
-    keep = clear
+    keep = clear[::step, ::step]
     if keep.sum() < 12:
         return None
     ys, xs = np.mgrid[0:h:step, 0:w:step]
     y, x = ys[keep] / h - 0.5, xs[keep] / w - 0.5
     basis = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, sample[keep], rcond=None)
+    coef, *_ = np.linalg.lstsq(basis, gray[::step, ::step][keep], rcond=None)
     yy, xx = np.mgrid[0:h, 0:w]
     yy, xx = yy / h - 0.5, xx / w - 0.5
     return coef[0] + coef[1] * xx + coef[2] * yy + coef[3] * xx * xx + coef[4] * xx * yy + coef[5] * yy * yy
 
 
-def _flatten_background(gray: np.ndarray, thr: float) -> np.ndarray:
-    """Divides out smooth illumination (dark ink on light background).
+def _clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
+    """Flattens uneven illumination and removes noise; returns (image, was_noisy).
 
-    The surface is fitted to the pixels Otsu calls background, so the ink never biases
-    it; a second pass re-classifies after the first correction (a strong gradient can
-    make one side of the background darker than the global threshold). A background
-    that is flat already is returned untouched, so clean renders are not altered.
+    Only pixels whose 5x5 neighbourhood is all above the threshold count as background,
+    so anti-aliased or blurred stroke edges never bias the estimate. A background that
+    is already flat and clean (every rendered glyph) is returned untouched, cheaply.
     """
-    out = gray
-    for _ in range(2):
-        bg = _fit_background(out, thr)
+    noisy = False
+    for _ in range(2):  # a strong gradient can hide part of the background at first
+        clear = ndimage.minimum_filter(gray, size=5, mode="nearest") > thr
+        if clear.sum() < 12:
+            break
+        bg_vals = gray[clear]
+        ink = gray[gray <= thr]
+        contrast = max(float(np.median(bg_vals)) - (float(np.median(ink)) if ink.size else 0.0), 1.0)
+        lo, hi = np.percentile(bg_vals, [2, 98])
+        if hi - lo < 0.15 * contrast:
+            break
+        bg = _fit_background(gray, clear)
         if bg is None:
-            return out
-        ink = out[out <= thr]
-        contrast = float(np.median(bg)) - (float(np.median(ink)) if ink.size else 0.0)
-        if np.ptp(bg) < 0.15 * max(contrast, 1.0):
-            return out
-        out = np.clip(out / np.maximum(bg, 1.0) * float(np.median(bg)), 0, 255)
-        thr = otsu_threshold(out)
-    return out
+            break
+        if np.ptp(bg) >= 0.15 * contrast:
+            gray = np.clip(gray / np.maximum(bg, 1.0) * float(np.median(bg)), 0, 255)
+            thr = otsu_threshold(gray)
+            continue
+        if float(np.std(bg_vals - bg[clear])) > 3.0:
+            gray = ndimage.median_filter(gray, size=3)
+            noisy = True
+        break
+    return gray, noisy
 
 
-def _denoise(gray: np.ndarray, thr: float) -> np.ndarray:
-    """Median-filters only images whose background is visibly noisy."""
-    resid = np.abs(gray - ndimage.median_filter(gray, size=3))
-    bg = gray > thr
-    if bg.any() and float(np.median(resid[bg])) > 4.0:
-        return ndimage.median_filter(gray, size=3)
-    return gray
-
-
-def _ink_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    # A median filter drops isolated noise pixels before taking the box; if it
-    # erases everything (hair-thin strokes), fall back to the raw mask.
-    clean = ndimage.median_filter(mask.astype(np.uint8), size=3) if min(mask.shape) >= 8 else mask
-    for m in (clean, mask):
+def _ink_bbox(mask: np.ndarray, noisy: bool) -> tuple[int, int, int, int] | None:
+    # On noisy images a median filter drops isolated specks before taking the box; if
+    # it erases everything (hair-thin strokes), fall back to the raw mask.
+    masks = [mask]
+    if noisy and min(mask.shape) >= 8:
+        masks.insert(0, ndimage.median_filter(mask.astype(np.uint8), size=3))
+    for m in masks:
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
         if rows.size:
             return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
@@ -204,11 +203,10 @@ def normalize(
         gray = 255.0 - gray
     if gray.max() - gray.min() < 1.0:  # blank input: nothing to crop
         return np.full((image_size, image_size), 255, np.uint8)
-    gray = _flatten_background(gray, thr)
-    gray = _denoise(gray, otsu_threshold(gray))
+    gray, noisy = _clean_background(gray, thr)
     thr = otsu_threshold(gray)
     mask = gray < thr
-    box = _ink_bbox(mask)
+    box = _ink_bbox(mask, noisy)
     if box is None:
         return np.full((image_size, image_size), 255, np.uint8)
     # Contrast stretch: background median -> 255, dark ink level -> 0.

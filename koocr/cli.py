@@ -1,0 +1,60 @@
+"""Small argparse helpers shared by the command-line scripts.
+
+``type=bool`` makes ``--flag False`` true (any non-empty string is truthy), so
+boolean flags go through :func:`str2bool` instead.
+
+Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = add_bool_argument(parser, "sevenzip", default=True, help="use .7z archives")
+    >>> parser.parse_args(["--sevenzip=no"]).sevenzip
+    False
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_TRUE = ("true", "t", "yes", "y", "1", "on")
+_FALSE = ("false", "f", "no", "n", "0", "off")
+
+
+def str2bool(value: str | bool) -> bool:
+    """Parses true/false, yes/no, 1/0, on/off (any case) into a bool.
+
+    Raises:
+        argparse.ArgumentTypeError: for anything else, naming the value.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(
+        f"Expected a boolean (true/false, yes/no, 1/0, on/off). Received: {value!r}"
+    )
+
+
+def add_bool_argument(
+    parser: argparse.ArgumentParser, name: str, default: bool, help: str = ""
+) -> argparse.Action:
+    """Adds ``--name[=BOOL]``: ``--name``, ``--name=true`` and ``--name no`` all work.
+
+    Args:
+        parser: the parser to extend.
+        name: flag name, with or without the leading ``--``.
+        default: value when the flag is absent.
+        help: help text; the default is appended.
+    """
+    flag = name if name.startswith("--") else f"--{name}"
+    return parser.add_argument(
+        flag,
+        type=str2bool,
+        nargs="?",
+        const=True,
+        default=default,
+        metavar="BOOL",
+        help=f"{help} (default: {str(default).lower()})".strip(),
+    )

@@ -1,0 +1,180 @@
+"""Builds pickle patches from the shipped fonts (and real handwriting sets).
+
+Each glyph is rendered raw, optionally distorted (``koocr.augment``), then passed through
+the shared :func:`koocr.preprocess.normalize`, so training data and ``predict`` inputs
+go through exactly the same pipeline.
+
+Example:
+    >>> from koocr.crawl import CrawlConfig, crawl_fonts
+    >>> crawl_fonts(CrawlConfig(image_size=48, augment=1, charset="ks2350"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+from tqdm import tqdm
+
+from koocr import augment as aug
+from koocr import hangul, patches
+from koocr.fonts import FontInfo, load_manifest, render_glyph
+from koocr.preprocess import Placement, normalize
+
+# Which augmentation presets the distorted copies cycle through, per font style: printed
+# fonts also get scan/photo degradation so the model survives real inputs.
+DEFAULT_PRESETS = {"printed": ("printed", "degraded"), "handwriting": ("handwriting",)}
+SOURCE_PREFIX = {"printed": "printed", "handwriting": "clova"}
+
+
+@dataclass
+class CrawlConfig:
+    """What to render; every field maps to a ``crawl_data.py`` flag."""
+
+    font_dir: str | None = None  # None: the repo's fonts/
+    pickle_path: str = "./data"
+    val_path: str = "./val_data"
+    val_ratio: float = 0.1  # fraction of samples (seeded shuffle) written to val_path
+    val_fonts: Sequence[str] = ()  # whole fonts held out to val_path instead
+    image_size: int = 96
+    margin: float = 0.1
+    placement: Placement | None = None  # the seed's fixed x/y offset + char size
+    charset: str | Sequence[str] = "ks2350"
+    styles: Sequence[str] = ("printed", "handwriting")
+    include_test_fonts: bool = False  # fonts marked "test" stay out of training data
+    augment: int = 0  # distorted copies per clean glyph
+    presets: dict = field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    render_size: int | None = None  # font pixel size; None: max(image_size, 48)
+    pickle_size: int = 5000
+    seed: int = 0
+    workers: int = 2
+
+
+def _render_task(task) -> tuple[np.ndarray, list[str]]:
+    font, chars, cfg_tuple, seed = task
+    image_size, margin, placement, render_size, copies, presets = cfg_tuple
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(chars) * (1 + copies), image_size, image_size), np.uint8)
+    labels = []
+    k = 0
+    for ch in chars:
+        raw = render_glyph(font, ch, size=render_size)
+        out[k] = normalize(raw, image_size, margin, placement)
+        labels.append(ch)
+        k += 1
+        for c in range(copies):
+            distorted = aug.augment(raw, rng, presets[c % len(presets)])
+            out[k] = normalize(distorted, image_size, margin, placement)
+            labels.append(ch)
+            k += 1
+    return out, labels
+
+
+def render_fonts(
+    fonts: Sequence[FontInfo], cfg: CrawlConfig, desc: str = "render"
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Renders every covered charset syllable of each font, with ``cfg.augment`` copies.
+
+    Returns:
+        style -> (images uint8 (N, S, S), labels (N,) '<U1', font index (N,) into ``fonts``).
+    """
+    charset = hangul.load_charset(cfg.charset)
+    render_size = cfg.render_size or max(cfg.image_size, 48)
+    tasks, owners = [], []
+    chunk = 256  # small tasks keep the progress bar moving and the pool balanced
+    for fi, font in enumerate(fonts):
+        chars = font.covered(charset)
+        copies = cfg.augment
+        presets = tuple(cfg.presets[font.style])
+        cfg_tuple = (cfg.image_size, cfg.margin, cfg.placement, render_size, copies, presets)
+        for start in range(0, len(chars), chunk):
+            seed = np.random.SeedSequence([cfg.seed, fi, start]).generate_state(2)
+            tasks.append((font, chars[start : start + chunk], cfg_tuple, seed))
+            owners.append((fi, font.style))
+    results: list = [None] * len(tasks)
+    total = sum(len(t[1]) for t in tasks)
+    with tqdm(total=total, desc=desc, unit="glyph") as bar:
+        if cfg.workers > 1 and len(tasks) > 1:
+            with get_context("fork").Pool(cfg.workers) as pool:
+                for i, res in pool.imap_unordered(_indexed, enumerate(tasks)):
+                    results[i] = res
+                    bar.update(len(tasks[i][1]))
+        else:
+            for i, task in enumerate(tasks):
+                results[i] = _render_task(task)
+                bar.update(len(task[1]))
+    by_style: dict[str, list] = {}
+    for (fi, style), (imgs, labels) in zip(owners, results, strict=True):
+        by_style.setdefault(style, []).append((imgs, labels, np.full(len(labels), fi, np.int32)))
+    return {
+        style: (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([np.asarray(p[1], dtype="<U1") for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+        for style, parts in by_style.items()
+    }
+
+
+def _indexed(item):
+    i, task = item
+    return i, _render_task(task)
+
+
+def split_train_val(n: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded shuffle of ``range(n)`` cut into (train indices, val indices)."""
+    if not 0.0 <= val_ratio < 1.0:
+        raise ValueError(f"val_ratio must be in [0, 1). Received: val_ratio={val_ratio}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_ratio))
+    return order[n_val:], order[:n_val]
+
+
+def write_source(
+    folder: str, prefix: str, images: np.ndarray, labels: np.ndarray, pickle_size: int, seed: int
+) -> list[str]:
+    """Shuffles and writes ``<prefix>_<i>.pickle`` patches, removing stale ones of that prefix."""
+    os.makedirs(folder, exist_ok=True)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    paths = patches.write_patches(folder, prefix, images[order], labels[order], patch_size=pickle_size)
+    keep = {os.path.abspath(p) for p in paths}
+    pattern = re.compile(rf"^{re.escape(prefix)}_\d+\.pickle$")
+    for old in glob.glob(os.path.join(folder, f"{prefix}_*.pickle")):
+        if pattern.match(os.path.basename(old)) and os.path.abspath(old) not in keep:
+            os.remove(old)  # a previous, larger crawl must not leak into this one
+    return paths
+
+
+def crawl_fonts(cfg: CrawlConfig) -> dict[str, dict[str, int]]:
+    """Renders the selected fonts and writes train/val patches; returns sample counts."""
+    fonts = [
+        f
+        for f in load_manifest(cfg.font_dir)
+        if f.style in cfg.styles and (cfg.include_test_fonts or f.split == "train")
+    ]
+    known = {f.name for f in load_manifest(cfg.font_dir)}
+    unknown = [name for name in cfg.val_fonts if name not in known]
+    if unknown:
+        raise ValueError(f"--val_fonts names fonts not in the manifest: {unknown}")
+    if not fonts:
+        raise ValueError(f"No fonts selected (styles={list(cfg.styles)}) in {cfg.font_dir or 'fonts/'}")
+    rendered = render_fonts(fonts, cfg)
+    counts: dict[str, dict[str, int]] = {}
+    val_font_ids = {i for i, f in enumerate(fonts) if f.name in set(cfg.val_fonts)}
+    for style, (images, labels, owner) in rendered.items():
+        prefix = SOURCE_PREFIX[style]
+        if val_font_ids:
+            is_val = np.isin(owner, list(val_font_ids))
+            train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        else:
+            train_idx, val_idx = split_train_val(len(labels), cfg.val_ratio, cfg.seed)
+        for folder, idx, name in ((cfg.pickle_path, train_idx, "train"), (cfg.val_path, val_idx, "val")):
+            if len(idx):
+                write_source(folder, prefix, images[idx], labels[idx], cfg.pickle_size, cfg.seed)
+            counts.setdefault(prefix, {})[name] = int(len(idx))
+    return counts

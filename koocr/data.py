@@ -1,0 +1,146 @@
+"""Pickle patches -> labelled batches -> ``tf.data``.
+
+The seed reloaded chunks of patches and called ``clear_session`` between them; here a
+generator streams ``patch_size`` patch files at a time (shuffled within and across
+groups, a fresh order every epoch) into one ``tf.data`` pipeline that ``fit`` consumes.
+
+Example:
+    >>> stream = PatchStream("./data", targets=jamo_targets)  # doctest: +SKIP
+    >>> ds = stream.dataset(batch_size=128)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from koocr import hangul, patches
+
+TargetFn = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def jamo_targets(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Syllable labels -> {'initial', 'medial', 'final'} int32 class indices."""
+    codes = np.fromiter((ord(c) for c in labels), dtype=np.int64, count=len(labels)) - hangul.SBASE
+    if len(codes) and (codes.min() < 0 or codes.max() >= hangul.N_SYLLABLES):
+        bad = labels[int(np.argmax((codes < 0) | (codes >= hangul.N_SYLLABLES)))]
+        hangul.decompose(bad)  # raises, naming the character
+    per_initial = hangul.N_MEDIAL * hangul.N_FINAL
+    return {
+        "initial": (codes // per_initial).astype(np.int32),
+        "medial": ((codes // hangul.N_FINAL) % hangul.N_MEDIAL).astype(np.int32),
+        "final": (codes % hangul.N_FINAL).astype(np.int32),
+    }
+
+
+def charset_targets(charset: Sequence[str]) -> TargetFn:
+    """Target function for the single-softmax head over ``charset``."""
+    index = {c: i for i, c in enumerate(charset)}
+
+    def targets(labels: np.ndarray) -> dict[str, np.ndarray]:
+        try:
+            return {"syllable": np.array([index[c] for c in labels], dtype=np.int32)}
+        except KeyError as err:
+            raise ValueError(
+                f"Label {err.args[0]!r} is not in the model's charset ({len(charset)} syllables)"
+            ) from None
+
+    return targets
+
+
+def load_arrays(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Loads patches into (images uint8 (N,S,S), labels (N,), source name per sample)."""
+    images, labels, sources = [], [], []
+    for path in paths:
+        patch = patches.load_patch(path)
+        images.append(patch["image"])
+        labels.append(patch["label"])
+        sources.append(np.full(len(patch["label"]), patches.source_of(path)))
+    if not images:
+        raise ValueError("No patches to load")
+    sizes = {im.shape[1] for im in images}
+    if len(sizes) > 1:
+        raise ValueError(f"Patches mix image sizes {sorted(sizes)}; rebuild them at one size")
+    return np.concatenate(images), np.concatenate(labels), np.concatenate(sources)
+
+
+class PatchStream:
+    """Streams the patches of a folder, ``patch_size`` files held in memory at a time.
+
+    Args:
+        folder: folder of ``*.pickle`` patches.
+        targets: labels -> dict of int targets per model output.
+        patch_size: how many patch files are shuffled together (all of them if None).
+        sources: only these sources (``printed``, ``handwritten``, ``clova``).
+        seed: shuffling seed; each epoch draws a new order from it.
+    """
+
+    def __init__(
+        self,
+        folder: str,
+        targets: TargetFn,
+        patch_size: int | None = 10,
+        sources: Sequence[str] | None = None,
+        seed: int = 0,
+        image_size: int | None = None,
+    ):
+        self.paths = patches.list_patches(folder, sources)
+        if not self.paths:
+            raise FileNotFoundError(f"No *.pickle patches in {os.fspath(folder)!r}")
+        if patch_size is not None and patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1 or None. Received: patch_size={patch_size}")
+        self.targets = targets
+        self.patch_size = len(self.paths) if patch_size is None else min(patch_size, len(self.paths))
+        self.seed = seed
+        self._epoch = 0
+        self._cache: tuple | None = None
+        # One pass over the files counts samples (for steps_per_epoch) and checks sizes.
+        first = patches.load_patch(self.paths[0])
+        self.image_size = int(first["image"].shape[1])
+        if image_size is not None and image_size != self.image_size:
+            raise ValueError(
+                f"Patches in {folder!r} are {self.image_size}px but the model expects "
+                f"{image_size}px. Rebuild them with crawl_data.py --image_size {image_size}."
+            )
+        if self.patch_size == len(self.paths):
+            self._cache = load_arrays(self.paths)  # everything fits: load once, reuse
+            self.num_samples = len(self._cache[1])
+        else:
+            self.num_samples = sum(len(patches.load_patch(p)["label"]) for p in self.paths)
+
+    def batches(self, batch_size: int, shuffle: bool = True, epoch_seed: int | None = None):
+        """Yields ``(images float32 (B,S,S,1), targets)`` once over all samples."""
+        rng = np.random.default_rng([self.seed, self._epoch if epoch_seed is None else epoch_seed])
+        self._epoch += 1
+        order = rng.permutation(len(self.paths)) if shuffle else np.arange(len(self.paths))
+        for start in range(0, len(order), self.patch_size):
+            group = [self.paths[i] for i in order[start : start + self.patch_size]]
+            images, labels, _ = self._cache if self._cache else load_arrays(group)
+            idx = rng.permutation(len(labels)) if shuffle else np.arange(len(labels))
+            for b in range(0, len(idx), batch_size):
+                sel = idx[b : b + batch_size]
+                yield images[sel][..., None].astype(np.float32), self.targets(labels[sel])
+
+    def steps(self, batch_size: int) -> int:
+        return math.ceil(self.num_samples / batch_size)
+
+    def dataset(self, batch_size: int, shuffle: bool = True, repeat: bool = True) -> tf.data.Dataset:
+        """A ``tf.data.Dataset`` of batches (repeated for ``fit`` unless ``repeat=False``)."""
+        example_targets = self.targets(np.array(["가"]))
+        signature = (
+            tf.TensorSpec((None, self.image_size, self.image_size, 1), tf.float32),
+            {k: tf.TensorSpec((None,), tf.int32) for k in example_targets},
+        )
+
+        def generate():
+            while True:
+                yield from self.batches(batch_size, shuffle)
+                if not repeat:
+                    return
+
+        ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,459 @@
+"""Downloads patch archives and unpacks them safely into place.
+
+The flow for one dataset (``./data`` or ``./val_data``):
+
+1. :func:`fetch` downloads a Google Drive id or any URL with ``gdown`` into a cache
+   folder (skipped when a verified copy is already there), checks the magic bytes
+   (a Drive quota page is HTML, not an archive) and the optional SHA-256.
+2. :func:`install_archive` extracts into a hidden temporary folder next to the target,
+   refusing absolute paths, ``..`` and links that leave it, validates every patch with
+   :func:`koocr.patches.load_patch`, and only then swaps the folder into place, so a
+   failed or interrupted run leaves the previous data intact.
+
+Example:
+    >>> summary = download_dataset("./data", file_id="<drive id>")  # doctest: +SKIP
+    >>> print(format_summary(summary))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+
+import gdown
+import py7zr
+import requests
+from gdown.exceptions import DownloadError as _GdownDownloadError
+from gdown.exceptions import FileURLRetrievalError
+
+from koocr.patches import format_summary, list_patches, summarize
+
+__all__ = [
+    "ArchiveError",
+    "DiskFullError",
+    "DownloadError",
+    "download_dataset",
+    "extract_archive",
+    "fetch",
+    "format_summary",
+    "install_archive",
+    "sha256sum",
+    "sniff",
+]
+
+MAGIC = {
+    "7z": b"7z\xbc\xaf\x27\x1c",
+    "zip": b"PK\x03\x04",
+    "zip-empty": b"PK\x05\x06",
+}
+
+
+class DownloadError(RuntimeError):
+    """Network failure, HTTP error, a quota page instead of a file, or a bad checksum."""
+
+
+class ArchiveError(ValueError):
+    """A corrupt, truncated or unsafe archive (path traversal, links leaving the target)."""
+
+
+class DiskFullError(OSError):
+    """No space left on the device (errno ENOSPC), with a message saying where."""
+
+
+@contextlib.contextmanager
+def _disk_full_guard(what: str, where: str):
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"Disk full while {what}: no space left in {os.path.abspath(where)!r}. "
+            "Free some space (or choose another folder) and run again; "
+            "existing data was left untouched",
+        ) from error
+
+
+def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sniff(path: str | os.PathLike) -> str | None:
+    """'7z', 'zip' or 'html' from a file's first bytes; None when unrecognised."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if head.startswith(MAGIC["7z"]):
+        return "7z"
+    if head.startswith((MAGIC["zip"], MAGIC["zip-empty"])):
+        return "zip"
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        return "html"
+    return None
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def _private_tmpdir(folder: str, prefix: str) -> str:
+    """A temp folder tagged with our pid, so later runs can tell abandoned ones."""
+    for stale in glob.glob(os.path.join(folder, f"{prefix}*")):
+        pid = re.match(r"(\d+)-", os.path.basename(stale)[len(prefix) :])
+        if pid and not _alive(int(pid.group(1))):
+            _remove(stale)  # left by a run that was killed
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but is not ours, or the platform cannot tell
+        return True
+    return True
+
+
+def _check_sha256(sha256: str | None) -> str | None:
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise ValueError(f"sha256 must be 64 hex digits. Received: sha256={sha256!r}")
+    return sha256.lower() if sha256 else None
+
+
+def _source_name(url: str | None, file_id: str | None) -> str:
+    return f"Google Drive id {file_id!r}" if file_id else repr(url)
+
+
+def _verified(path: str, sha256: str | None) -> bool:
+    if sniff(path) not in ("7z", "zip"):
+        return False
+    return sha256 is None or sha256sum(path) == sha256
+
+
+def fetch(
+    dest: str | os.PathLike,
+    *,
+    url: str | None = None,
+    file_id: str | None = None,
+    sha256: str | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    timeout: float = 60.0,
+) -> str:
+    """Downloads an archive to ``dest`` unless a verified copy is already there.
+
+    Exactly one of ``url`` (any http(s) URL, Drive links included) or ``file_id``
+    (a Google Drive file id) is used. The file is written in a temporary folder beside
+    ``dest`` and renamed only once it is complete, looks like a 7z/zip archive and
+    matches ``sha256`` (when given).
+
+    Raises:
+        DownloadError: network failure, HTTP error, HTML (quota/permission) page,
+            incomplete transfer or checksum mismatch.
+        DiskFullError: no space left while writing.
+    """
+    if (url is None) == (file_id is None):
+        raise ValueError(
+            f"Pass exactly one of url or file_id. Received: url={url!r}, file_id={file_id!r}"
+        )
+    dest = os.fspath(dest)
+    sha256 = _check_sha256(sha256)
+    source = _source_name(url, file_id)
+    if os.path.isfile(dest) and not force:
+        if _verified(dest, sha256):
+            if not quiet:
+                print(f"Using cached archive {dest} (force a new download to refresh it)")
+            return dest
+        if not quiet:
+            print(f"Cached {dest} is not a verified archive; downloading again")
+    folder = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    tmpdir = _private_tmpdir(folder, ".download-")
+    try:
+        out = os.path.join(tmpdir, os.path.basename(dest))
+        with _disk_full_guard(f"downloading {source}", folder):
+            _gdown(out, url=url, file_id=file_id, quiet=quiet, timeout=timeout, source=source)
+        kind = sniff(out)
+        if kind == "html":
+            raise DownloadError(
+                f"{source} returned an HTML page instead of an archive: probably the "
+                "Google Drive download quota was exceeded or the file is not shared "
+                "with 'Anyone with the link'. Try again later, or pass a direct URL"
+            )
+        if kind is None:
+            with open(out, "rb") as fh:
+                head = fh.read(8)
+            raise DownloadError(
+                f"{source} did not return a 7z or zip archive (first bytes: {head!r})"
+            )
+        if sha256 is not None:
+            actual = sha256sum(out)
+            if actual != sha256:
+                raise DownloadError(
+                    f"SHA-256 mismatch for {source}: expected {sha256}, got {actual}"
+                )
+        os.replace(out, dest)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return dest
+
+
+def _gdown(out, *, url, file_id, quiet, timeout, source) -> None:
+    try:
+        gdown.download(url=url, id=file_id, output=out, quiet=quiet, timeout=timeout)
+    except requests.HTTPError as error:
+        response = error.response
+        code = f"HTTP {response.status_code} {response.reason}" if response is not None else "HTTP"
+        raise DownloadError(f"{code} while downloading {source}") from error
+    except (requests.ConnectionError, requests.Timeout) as error:
+        raise DownloadError(
+            f"Network failure while downloading {source}: {error}. "
+            "Check the connection (and proxy settings) and run again"
+        ) from error
+    except FileURLRetrievalError as error:
+        raise DownloadError(
+            f"Google Drive refused {source} (quota exceeded or not shared publicly): {error}"
+        ) from error
+    except (_GdownDownloadError, requests.RequestException) as error:
+        raise DownloadError(f"Download of {source} failed: {error}") from error
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def _member_parts(name: str, archive: str) -> list[str]:
+    """Splits a member name, refusing absolute paths and ``..``."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+        raise ArchiveError(f"{archive}: refusing member with an absolute path: {name!r}")
+    parts = [p for p in posix.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ArchiveError(f"{archive}: refusing member that leaves the target: {name!r}")
+    return parts
+
+
+def _inside(root: str, path: str) -> bool:
+    root = os.path.realpath(root)
+    path = os.path.realpath(path)
+    return path == root or path.startswith(root + os.sep)
+
+
+def _check_free_space(dest: str, needed: int) -> None:
+    free = shutil.disk_usage(dest).free
+    if needed > free:
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"Disk full: unpacking needs {needed / 1e9:.2f} GB but only {free / 1e9:.2f} GB "
+            f"are free in {os.path.abspath(dest)!r}; existing data was left untouched",
+        )
+
+
+def _extract_zip(archive: str, dest: str) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        for info in infos:
+            _member_parts(info.filename, archive)
+        _check_free_space(dest, sum(info.file_size for info in infos))
+        for info in infos:
+            parts = _member_parts(info.filename, archive)
+            if not parts:
+                continue
+            out = os.path.join(dest, *parts)
+            # realpath follows links already extracted, so a member cannot write
+            # through an earlier link member (or replace one) to leave ``dest``.
+            if not _inside(dest, out) or os.path.islink(out):
+                raise ArchiveError(f"{archive}: member {info.filename!r} leaves the target")
+            if info.is_dir():
+                os.makedirs(out, exist_ok=True)
+                continue
+            parent = os.path.dirname(out)
+            os.makedirs(parent, exist_ok=True)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                target = zf.read(info).decode("utf-8")
+                if os.path.isabs(target) or not _inside(dest, os.path.join(parent, target)):
+                    raise ArchiveError(
+                        f"{archive}: refusing link {info.filename!r} -> {target!r} "
+                        "that points outside the target"
+                    )
+                os.symlink(target, out)
+                continue
+            with zf.open(info) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _extract_7z(archive: str, dest: str) -> None:
+    with py7zr.SevenZipFile(archive, mode="r") as sz:
+        infos = sz.list()
+        for info in infos:
+            _member_parts(info.filename, archive)
+        _check_free_space(dest, sum(int(info.uncompressed or 0) for info in infos))
+        # py7zr itself refuses symlinks that point outside ``dest``.
+        sz.extractall(path=dest)
+
+
+def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> str:
+    """Safely extracts a 7z or zip archive (detected by magic bytes) into ``dest``.
+
+    Returns:
+        The archive format, ``'7z'`` or ``'zip'``.
+
+    Raises:
+        ArchiveError: unknown format, corrupt or truncated archive, or a member with an
+            absolute path, ``..`` or a link pointing outside ``dest``.
+        DiskFullError: not enough space.
+    """
+    archive, dest = os.fspath(archive), os.fspath(dest)
+    kind = sniff(archive)
+    if kind not in ("7z", "zip"):
+        raise ArchiveError(f"{archive}: not a 7z or zip archive (detected: {kind})")
+    os.makedirs(dest, exist_ok=True)
+    try:
+        with _disk_full_guard(f"unpacking {archive}", dest):
+            (_extract_7z if kind == "7z" else _extract_zip)(archive, dest)
+    except (ArchiveError, DiskFullError):
+        raise
+    except OSError as error:
+        if error.errno is not None:  # permissions and the like: not the archive's fault
+            raise
+        raise ArchiveError(f"{archive}: corrupt or truncated {kind} archive ({error})") from error
+    except Exception as error:  # zipfile, py7zr, lzma... each raise their own types
+        raise ArchiveError(
+            f"{archive}: corrupt, truncated or unsafe {kind} archive "
+            f"({type(error).__name__}: {error})"
+        ) from error
+    for folder, dirs, files in os.walk(dest):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and not _inside(dest, path):
+                raise ArchiveError(f"{archive}: refusing link {path!r} pointing outside")
+    return kind
+
+
+def _patch_root(folder: str, archive: str) -> str:
+    """The folder holding the patches: the top level, or a single wrapping folder."""
+    entries = [e for e in os.listdir(folder) if e != "__MACOSX"]
+    if any(e.endswith(".pickle") for e in entries):
+        return folder
+    dirs = [e for e in entries if os.path.isdir(os.path.join(folder, e))]
+    if len(dirs) == 1 and len(entries) == 1:
+        return _patch_root(os.path.join(folder, dirs[0]), archive)
+    raise ArchiveError(f"{archive}: holds no *.pickle patches (found: {sorted(entries)[:10]})")
+
+
+def _recover(target: str) -> None:
+    """Restores a backup left by a run killed between its two renames."""
+    parent, name = os.path.split(target)
+    backups = sorted(glob.glob(os.path.join(parent, f".{name}.old-*")), key=os.path.getmtime)
+    if backups and not os.path.lexists(target):
+        print(f"Restoring {target} from {backups[-1]} (left by an interrupted run)")
+        os.replace(backups.pop(), target)
+    for stale in backups:
+        _remove(stale)
+
+
+def install_archive(archive: str | os.PathLike, target: str | os.PathLike, quiet=False) -> dict:
+    """Extracts, validates every patch, then replaces ``target`` with the result.
+
+    Until the final rename ``target`` is untouched, so any error leaves it as it was.
+
+    Returns:
+        :func:`koocr.patches.summarize` of the installed folder.
+
+    Raises:
+        ArchiveError, DiskFullError, koocr.patches.PatchError.
+    """
+    archive = os.fspath(archive)
+    target = os.fspath(target)
+    if os.path.islink(target):  # keep a symlinked data folder where it really lives
+        target = os.path.realpath(target)
+    target = os.path.abspath(target)
+    parent, name = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
+    _recover(target)
+    stage = _private_tmpdir(parent, f".{name}.partial-")
+    try:
+        if not quiet:
+            print(f"Unpacking {archive} ...")
+        extract_archive(archive, stage)
+        root = _patch_root(stage, archive)
+        if not quiet:
+            print(f"Validating {len(list_patches(root))} patches ...")
+        summary = summarize(root)
+        with _disk_full_guard(f"moving the patches into {target}", parent):
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(root, 0o777 & ~umask)  # mkdtemp made it private (0700)
+            backup = None
+            if os.path.lexists(target):
+                backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
+                os.replace(target, backup)
+            try:
+                os.replace(root, target)
+            except BaseException:
+                if backup is not None:
+                    os.replace(backup, target)
+                raise
+        if backup is not None:
+            _remove(backup)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    summary["folder"] = target
+    return summary
+
+
+def download_dataset(
+    target: str | os.PathLike,
+    *,
+    url: str | None = None,
+    file_id: str | None = None,
+    sevenzip: bool = True,
+    sha256: str | None = None,
+    cache_dir: str | os.PathLike = "downloads",
+    force: bool = False,
+    quiet: bool = False,
+    timeout: float = 60.0,
+) -> dict:
+    """Fetches one archive into ``cache_dir`` and installs it as ``target``.
+
+    Args:
+        target: the patch folder to create or replace (``./data``).
+        url, file_id: where the archive lives (exactly one).
+        sevenzip: expect ``.7z`` (else ``.zip``); only names the cached file, the
+            format itself is detected from its bytes.
+        sha256: expected hex digest of the archive.
+        cache_dir: where archives are kept, so a verified one is not fetched again.
+        force: download even if a verified copy is cached.
+
+    Returns:
+        The summary of the installed patches (files and samples per source).
+    """
+    name = os.path.basename(os.path.normpath(os.fspath(target)))
+    key = file_id if file_id else hashlib.sha256(str(url).encode()).hexdigest()[:12]
+    key = re.sub(r"[^A-Za-z0-9_-]", "_", key)
+    dest = os.path.join(os.fspath(cache_dir), f"{name}-{key}.{'7z' if sevenzip else 'zip'}")
+    fetch(dest, url=url, file_id=file_id, sha256=sha256, force=force, quiet=quiet, timeout=timeout)
+    try:
+        return install_archive(dest, target, quiet=quiet)
+    except ArchiveError:
+        os.remove(dest)  # a broken archive must not be reused from the cache
+        raise

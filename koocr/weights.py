@@ -1,0 +1,116 @@
+"""Saving and loading a model directory: ``config.json`` + ``model.weights.h5``.
+
+A weights directory is never ambiguous about the network that reads it, and it is
+replaced atomically: a crash while saving leaves the previous directory intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+from koocr.config import ModelConfig, atomic_write_text
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+def pretrained_dir() -> str:
+    """The repository's ``pretrained/`` folder."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+
+
+def list_pretrained() -> dict[str, str]:
+    """Shipped models: name -> folder (every ``pretrained/*/config.json``)."""
+    root = pretrained_dir()
+    if not os.path.isdir(root):
+        return {}
+    return {
+        name: os.path.join(root, name)
+        for name in sorted(os.listdir(root))
+        if os.path.isfile(os.path.join(root, name, CONFIG_FILE))
+    }
+
+
+def resolve(weights: str | os.PathLike) -> str:
+    """Maps a shipped model name or a path to a weights directory, or raises.
+
+    Raises:
+        FileNotFoundError: naming the path tried and the shipped names.
+    """
+    path = os.fspath(weights)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE)):
+        return path
+    shipped = list_pretrained()
+    if path in shipped:
+        return shipped[path]
+    raise FileNotFoundError(
+        f"No KoOCR weights at {path!r}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE}, "
+        f"or a shipped model name ({sorted(shipped) or 'none shipped'})."
+    )
+
+
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(model: keras.Model, config: ModelConfig, path: str | os.PathLike, extra: dict | None = None) -> str:
+    """Writes ``config.json`` and the weights into ``path`` atomically; returns ``path``."""
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    try:
+        model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+        meta = json.loads(config.to_json())
+        meta["weights_sha256"] = sha256(os.path.join(tmp, WEIGHTS_FILE))
+        if extra:
+            meta["extra"] = extra
+        atomic_write_text(os.path.join(tmp, CONFIG_FILE), json.dumps(meta, ensure_ascii=False, indent=2))
+        old = None
+        if os.path.exists(path):
+            old = f"{tmp}.old"
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_config(path: str) -> tuple[ModelConfig, dict]:
+    """Reads ``<path>/config.json`` -> (config, metadata such as the weights checksum)."""
+    cfg_path = os.path.join(path, CONFIG_FILE)
+    try:
+        with open(cfg_path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"Cannot read model config {cfg_path!r}: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"Model config {cfg_path!r} must hold a JSON object")
+    meta = {k: data.pop(k) for k in ("weights_sha256", "extra") if k in data}
+    return ModelConfig.from_dict(data), meta
+
+
+def load_weights(model: keras.Model, path: str, expected_sha256: str | None = None) -> None:
+    """Loads ``<path>/model.weights.h5`` into ``model``; one clear error if it fails."""
+    file = os.path.join(path, WEIGHTS_FILE)
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"Weights file missing: {file!r}")
+    if expected_sha256 and sha256(file) != expected_sha256:
+        raise ValueError(f"Weights file {file!r} is corrupt: its SHA-256 does not match config.json")
+    try:
+        model.load_weights(file)
+    except Exception as err:  # noqa: BLE001 - h5py/keras raise many types for bad files
+        raise ValueError(f"Cannot load weights from {file!r}: {err}") from err

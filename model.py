@@ -1,0 +1,246 @@
+"""KoOCR: the public facade over ``koocr/`` (networks, normalisation, decoding, training).
+
+Example:
+    >>> from model import KoOCR
+    >>> ocr = KoOCR(weights="compact48")          # a shipped model, or a folder path
+    >>> ocr.predict("sample.png", n=3)            # doctest: +SKIP
+    ['한', '헌', '환']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import warnings
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from koocr import data as kdata
+from koocr import decode, hangul, networks, preprocess, training
+from koocr import weights as kweights
+from koocr.config import PENDING_METHODS, ModelConfig
+
+_SINGLE_TYPES = (str, os.PathLike, Image.Image)
+
+
+class KoOCR:
+    """A Korean character recogniser: build, train, save, load and predict.
+
+    Args:
+        weights: a shipped model name (see :meth:`pretrained_models`) or a folder written by
+            :meth:`save`; its saved config then defines the network (conflicting arguments
+            only warn).
+        split_components: three softmax heads (initial 19 / medial 21 / final 28) whose
+            product scores any of the 11,172 syllables; False: one softmax over ``charset``.
+        network_type: ``melnyk``, ``fire`` (``efficient-net``), ``afl``, ``VGG16``,
+            ``mobilenet``, ``inception-resnet`` or ``compact`` (the CPU-trainable default of
+            the shipped model).
+        fc_link: ``flatten`` (or ``''``), ``GAP``, ``GWAP`` or ``GWOAP``.
+        image_size: side of the square network input.
+        charset: ``ks2350``, ``all``, a file with one syllable per line, or a list. It is the
+            class list of the single head; in split mode it records what the model was trained
+            on, while decoding covers all 11,172 unless ``predict(charset=...)`` restricts it.
+        direct_map, data_augmentation, adversarial_learning, iterative_refinement,
+            refinement_t: the research methods of the seed (not implemented yet: True raises).
+        margin: glyph margin of the shared normalisation.
+        placement: the seed's fixed ``(x_offset, y_offset, char_size)`` instead of centring.
+        network_args: extra builder arguments (e.g. ``{"width": 0.5}``).
+    """
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        split_components: bool = True,
+        network_type: str = "melnyk",
+        fc_link: str = "GWAP",
+        image_size: int = 96,
+        charset: str | Sequence[str] = "ks2350",
+        direct_map: bool = False,
+        data_augmentation: bool = False,
+        adversarial_learning: bool = False,
+        iterative_refinement: bool = False,
+        refinement_t: int = 4,
+        margin: float = 0.1,
+        placement: Sequence[int] | None = None,
+        network_args: dict | None = None,
+    ):
+        given = {k: v for k, v in locals().items() if k not in ("self", "weights", "__class__")}
+        given["network_args"] = dict(network_args or {})
+        given["placement"] = list(placement) if placement is not None else None
+        self.weights_path = None
+        meta: dict = {}
+        if weights is not None:
+            self.weights_path = kweights.resolve(weights)
+            self.config, meta = kweights.read_config(self.weights_path)
+            defaults = {
+                k: p.default for k, p in inspect.signature(KoOCR.__init__).parameters.items()
+            }
+            defaults["network_args"] = {}
+            for key, value in given.items():
+                saved = getattr(self.config, key)
+                if value != defaults[key] and value != saved:
+                    warnings.warn(
+                        f"{key}={value!r} ignored: the weights at {self.weights_path!r} were "
+                        f"saved with {key}={saved!r}",
+                        stacklevel=2,
+                    )
+        else:
+            if not isinstance(charset, str):
+                given["charset"] = hangul.load_charset(charset)
+            self.config = ModelConfig(**given)
+        for method in PENDING_METHODS:
+            if getattr(self.config, method):
+                raise NotImplementedError(
+                    f"{method}=True is not implemented yet (see the training-methods issue); "
+                    f"use {method}=False."
+                )
+        self.charset = hangul.load_charset(self.config.charset)
+        self.model = self._build()
+        if self.weights_path is not None:
+            kweights.load_weights(self.model, self.weights_path, meta.get("weights_sha256"))
+        self._forward = None
+
+    # ------------------------------------------------------------------ building
+    @property
+    def heads(self) -> dict[str, int]:
+        if self.config.split_components:
+            return dict(hangul.COMPONENT_SIZES)
+        return {"syllable": len(self.charset)}
+
+    def _build(self) -> keras.Model:
+        return networks.build_network(
+            self.config.network_type,
+            self.config.image_size,
+            self.heads,
+            fc_link=self.config.fc_link,
+            **self.config.network_args,
+        )
+
+    @staticmethod
+    def pretrained_models() -> dict[str, str]:
+        """Shipped models: name -> folder."""
+        return kweights.list_pretrained()
+
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> str:
+        """Writes ``config.json`` + ``model.weights.h5`` into ``path`` (atomically)."""
+        return kweights.save(self.model, self.config, path, extra)
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def _placement(self):
+        p = self.config.placement
+        return preprocess.Placement(*p) if p else None
+
+    def preprocess(self, image) -> tuple[np.ndarray, bool]:
+        """Any supported input -> (uint8 (N, S, S) normalised batch, is_single)."""
+        size, margin, place = self.config.image_size, self.config.margin, self._placement
+        if isinstance(image, _SINGLE_TYPES):
+            return preprocess.normalize(image, size, margin, place)[None], True
+        if isinstance(image, (list, tuple)):
+            if not image:
+                raise ValueError("Received an empty list of images")
+            items = []
+            for i, item in enumerate(image):
+                if not isinstance(item, _SINGLE_TYPES) and np.asarray(item).ndim not in (2, 3):
+                    raise ValueError(f"List item {i} is not one image. Received shape {np.shape(item)}")
+                items.append(item)
+            return preprocess.normalize_batch(items, size, margin, place), False
+        arr = np.asarray(image)
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3, 4) and arr.shape[0] > 4):
+            return preprocess.normalize(arr, size, margin, place)[None], True
+        if arr.ndim in (3, 4):
+            if arr.shape[0] == 0:
+                raise ValueError(f"Received an empty batch of shape {arr.shape}")
+            return preprocess.normalize_batch(list(arr), size, margin, place), False
+        raise ValueError(
+            "Expected a path, PIL image, array (H,W) / (H,W,C) / (N,H,W) / (N,H,W,C) or a list. "
+            f"Received an array of shape {arr.shape}"
+        )
+
+    def probabilities(self, normalised: np.ndarray, batch_size: int = 512) -> list[np.ndarray]:
+        """Runs the compiled network on normalised uint8 (N, S, S) glyphs; one array per head."""
+        if self._forward is None:
+            size = self.config.image_size
+            spec = tf.TensorSpec((None, size, size, 1), tf.float32)
+            self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        outputs: list[list[np.ndarray]] = []
+        for b in range(0, len(normalised), batch_size):
+            x = tf.constant(normalised[b : b + batch_size, :, :, None], dtype=tf.float32)
+            out = self._forward(x)
+            out = out if isinstance(out, (list, tuple)) else [out]
+            outputs.append([o.numpy() for o in out])
+        return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+
+    def predict(
+        self,
+        image,
+        n: int = 5,
+        return_probs: bool = False,
+        charset: str | Sequence[str] | None = None,
+        batch_size: int = 512,
+    ):
+        """Top-n Hangul syllables for one image or a batch.
+
+        Args:
+            image: a path, PIL image, array (H,W) or (H,W,C), a batch (N,H,W[,C]) or a list of
+                these; any size, uint8 or float, L/RGB/RGBA, either polarity.
+            n: how many candidates per image, best first.
+            return_probs: return ``(syllable, probability)`` pairs instead of syllables.
+            charset: restrict decoding (split mode), e.g. ``"ks2350"``; default: all 11,172.
+            batch_size: images per forward pass.
+
+        Returns:
+            A list of ``n`` syllables for one image, or a list of such lists for a batch.
+
+        Example:
+            >>> ocr.predict(np.asarray(Image.open("han.png")), n=2, return_probs=True)  # doctest: +SKIP
+            [('한', 0.98), ('할', 0.01)]
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer. Received: n={n!r}")
+        batch, single = self.preprocess(image)
+        probs = self.probabilities(batch, batch_size)
+        if self.config.split_components:
+            restrict = hangul.load_charset(charset) if charset is not None else None
+            ranked = decode.top_n_split(probs, n, restrict)
+        else:
+            if charset is not None:
+                raise ValueError("charset= restricts split-component decoding only")
+            ranked = decode.top_n_single(probs[0], self.charset, n)
+        if not return_probs:
+            ranked = [[s for s, _ in row] for row in ranked]
+        return ranked[0] if single else ranked
+
+    # ------------------------------------------------------------------ training
+    def train(self, epochs: int = 10, lr: float = 0.001, **kwargs) -> keras.callbacks.History:
+        """Trains on pickle patches; see :class:`koocr.training.TrainConfig` for all options.
+
+        Each epoch saves weights + config to ``<log_dir>/checkpoint`` (and the best one by
+        validation syllable accuracy to ``<log_dir>/best``); an interrupted run started again
+        with the same ``log_dir`` resumes from its last finished epoch.
+
+        Example:
+            >>> KoOCR(network_type="compact", image_size=48).train(epochs=2, data_path="./data")  # doctest: +SKIP
+        """
+        names = {f.name for f in dataclasses.fields(training.TrainConfig)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise TypeError(f"Unknown train() arguments {unknown}; expected some of {sorted(names)}")
+        cfg = training.TrainConfig(epochs=epochs, lr=lr, **kwargs)
+        if self.config.split_components:
+            targets = kdata.jamo_targets
+        else:
+            targets = kdata.charset_targets(self.charset)
+        self._forward = None
+        return training.fit(
+            self.model,
+            cfg,
+            targets,
+            save_fn=lambda path, info: self.save(path, extra=info),
+            image_size=self.config.image_size,
+        )

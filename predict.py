@@ -1,0 +1,42 @@
+"""Recognise Hangul characters with a KoOCR model.
+
+    python predict.py samples/*.png              # the shipped default model
+    python predict.py han.png --n 3 --weights logs/checkpoint --charset ks2350
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_WEIGHTS = "compact48"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", help="image files, one character each")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped model name or weights folder")
+    p.add_argument("--n", type=int, default=5, help="candidates per image")
+    p.add_argument("--charset", default=None, help="restrict decoding, e.g. ks2350 (default: all 11,172)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from model import KoOCR
+
+    ocr = KoOCR(weights=args.weights)
+    status = 0
+    for path in args.images:
+        try:
+            ranked = ocr.predict(path, n=args.n, return_probs=True, charset=args.charset)
+        except ValueError as err:
+            print(f"{path}: error: {err}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{path}: " + "  ".join(f"{s} {p:.3f}" for s, p in ranked))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Tests for koocr.ingest: AIHub JSON + PNG layout and the HGU1 format, on tiny fake data."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from koocr.ingest import iter_hgu1, read_aihub, read_hgu1, write_hgu1
+
+NANUM = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf"
+SYLLABLE = "글자(음절)"
+
+
+def _glyph(char: str, size: int = 40) -> np.ndarray:
+    image = Image.new("L", (size, size), 255)
+    if os.path.isfile(NANUM):
+        font = ImageFont.truetype(NANUM, int(size * 0.7))
+        ImageDraw.Draw(image).text((size / 2, size / 2), char, font=font, fill=0, anchor="mm")
+    else:  # any dark blob will do for I/O tests
+        ImageDraw.Draw(image).rectangle((10, 8, 28, 30), fill=0)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _snapshot(root):
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as fh:
+                out[p] = (os.stat(p).st_mtime_ns, fh.read())
+    return out
+
+
+@pytest.fixture
+def aihub(tmp_path):
+    anns = [
+        ("00000001", "가", SYLLABLE, "1_syllable"),
+        ("00000002", "나", SYLLABLE, "2_syllable"),
+        ("00000003", "한", SYLLABLE, "1_syllable"),
+        ("00000004", "ab", SYLLABLE, "1_syllable"),  # not one syllable -> skipped_labels
+        ("00000005", "다", SYLLABLE, None),  # no image -> missing_images
+        ("00000006", "가나다", "단어(어절)", "1_syllable"),  # a word -> other_types
+    ]
+    for d in ("1_syllable", "2_syllable"):
+        (tmp_path / d).mkdir()
+    for image_id, text, _, folder in anns:
+        if folder:
+            Image.fromarray(_glyph(text[0] if text[0] >= "가" else "가")).save(
+                tmp_path / folder / f"{image_id}.png"
+            )
+    meta = {
+        "images": [{"id": a[0], "file_name": f"{a[0]}.png"} for a in anns],
+        "annotations": [
+            {"id": i, "image_id": a[0], "text": a[1], "attributes": {"type": a[2]}}
+            for i, a in enumerate(anns)
+        ],
+    }
+    (tmp_path / "handwritten_label.json").write_text(
+        json.dumps(meta, ensure_ascii=False), encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_read_aihub_counts_labels_shapes(aihub):
+    images, labels, stats = read_aihub(aihub, image_size=32, progress=False)
+    assert labels == ["가", "나", "한"]
+    assert images.shape == (3, 32, 32) and images.dtype == np.uint8
+    assert stats["samples"] == stats["files"] == 3
+    assert (
+        stats["skipped_labels"] == 1 and stats["missing_images"] == 1 and stats["other_types"] == 1
+    )
+    assert (images < 128).any(axis=(1, 2)).all()  # every image has ink
+    assert (images[:, 0, :] == 255).all()  # white background, margin kept
+
+
+def test_read_aihub_leaves_sources_untouched(aihub):
+    before = _snapshot(aihub)
+    read_aihub(aihub, image_size=32, progress=False)
+    assert _snapshot(aihub) == before
+
+
+def test_read_aihub_without_images_list_and_limit(aihub):
+    path = aihub / "handwritten_label.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    del meta["images"]
+    path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    _, labels, _ = read_aihub(aihub, image_size=24, progress=False, limit=2)
+    assert labels == ["가", "나"]
+
+
+def test_read_aihub_printed_layout(tmp_path):
+    (tmp_path / "syllable").mkdir()
+    Image.fromarray(_glyph("각")).save(tmp_path / "syllable" / "p1.png")
+    meta = {"annotations": [{"image_id": "p1", "text": "각", "attributes": {"type": SYLLABLE}}]}
+    (tmp_path / "printed_label.json").write_text(
+        json.dumps(meta, ensure_ascii=False), encoding="utf-8"
+    )
+    images, labels, _ = read_aihub(tmp_path, image_size=28, kind="printed", progress=False)
+    assert labels == ["각"] and images.shape == (1, 28, 28)
+
+
+def test_read_aihub_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="handwritten_label.json"):
+        read_aihub(tmp_path, progress=False)
+    with pytest.raises(ValueError, match="kind"):
+        read_aihub(tmp_path, kind="typed", progress=False)
+
+
+def test_hgu1_round_trip(tmp_path):
+    chars = ["가", "힝", "꽃"]
+    glyphs = [_glyph(c, 40 + 4 * i)[:, : 36 + 2 * i] for i, c in enumerate(chars)]  # non-square
+    write_hgu1(tmp_path / "a.hgu1", glyphs, chars)
+    records = list(iter_hgu1(tmp_path / "a.hgu1"))
+    assert [r[0] for r in records] == chars
+    for (_, image, _), glyph in zip(records, glyphs, strict=True):
+        np.testing.assert_array_equal(image, glyph)
+    images, labels, stats = read_hgu1(tmp_path / "a.hgu1", image_size=48, progress=False)
+    assert labels == chars and images.shape == (3, 48, 48) and images.dtype == np.uint8
+    assert stats["files"] == 1 and stats["samples"] == 3 and stats["skipped_labels"] == 0
+
+
+def test_hgu1_folder_recursive_and_skipped_codes(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write_hgu1(tmp_path / "a.hgu1", [_glyph("가")], ["가"])
+    write_hgu1(tmp_path / "sub" / "b.hgu1", [_glyph("나")], ["나"])
+    # A hand-made record whose code is a symbol (cp949 "※"), not a syllable.
+    data = (tmp_path / "a.hgu1").read_bytes()
+    (tmp_path / "sub" / "c.hgu1").write_bytes(data[:8] + "※".encode("cp949") + data[10:])
+    images, labels, stats = read_hgu1(tmp_path, image_size=32, progress=False)
+    assert sorted(labels) == ["가", "나"] and images.shape == (2, 32, 32)
+    assert stats["files"] == 3 and stats["skipped_labels"] == 1
+
+
+def test_hgu1_truncated_and_bad_header(tmp_path):
+    path = tmp_path / "t.hgu1"
+    write_hgu1(path, [_glyph("가"), _glyph("나")], ["가", "나"])
+    data = path.read_bytes()
+    second = 8 + 6 + 40 * 40  # offset of the second record
+    path.write_bytes(data[:-5])
+    with pytest.raises(ValueError, match=rf"t\.hgu1.*offset {second}"):
+        read_hgu1(path, progress=False)
+    path.write_bytes(data[: second + 3])  # cut inside the record header
+    with pytest.raises(ValueError, match=rf"t\.hgu1.*offset {second}"):
+        read_hgu1(path, progress=False)
+    path.write_bytes(b"HGU2" + data[4:])
+    with pytest.raises(ValueError, match=r"t\.hgu1.*offset 0"):
+        read_hgu1(path, progress=False)
+
+
+def test_write_hgu1_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="KS X 1001"):
+        write_hgu1(tmp_path / "x.hgu1", [_glyph("가")], ["a"])
+    with pytest.raises(ValueError, match="KS X 1001"):
+        write_hgu1(tmp_path / "x.hgu1", [_glyph("가")], ["똠"])  # cp949-only, not KS X 1001
+    with pytest.raises(ValueError, match="shape"):
+        write_hgu1(tmp_path / "x.hgu1", [np.full((300, 10), 255, np.uint8)], ["가"])
+    with pytest.raises(FileNotFoundError):
+        read_hgu1(tmp_path / "nowhere", progress=False)

@@ -1,0 +1,95 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from koocr.preprocess import Placement, normalize, otsu_threshold, to_gray
+
+
+def _ink_iou(a, b, thr=128):
+    a, b = a < thr, b < thr
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+def test_clean_glyph_is_centred_with_white_background(render):
+    out = normalize(render("한"), 48)
+    assert out.shape == (48, 48) and out.dtype == np.uint8
+    assert out[0].min() == 255 and out[:, 0].min() == 255
+    ys, xs = np.nonzero(out < 128)
+    assert abs((ys.min() + ys.max()) / 2 - 23.5) < 3 and abs((xs.min() + xs.max()) / 2 - 23.5) < 3
+    assert min(ys.min(), xs.min()) >= 2  # margin kept
+
+
+def test_polarity_colour_and_dtype_invariance(render):
+    ref = normalize(render("한"), 48)
+    glyph = render("한")
+    variants = [
+        255 - glyph,  # white ink on black
+        glyph.astype(np.float32) / 255.0,  # float 0..1
+        np.stack([glyph] * 3, -1),  # RGB
+        np.dstack([np.zeros_like(glyph)] * 3 + [255 - glyph]),  # RGBA ink on transparent
+        Image.fromarray(glyph),
+    ]
+    for v in variants:
+        assert _ink_iou(normalize(v, 48), ref) > 0.9
+
+
+def test_scan_like_degradations_keep_the_glyph(render):
+    rng = np.random.default_rng(0)
+    ref = normalize(render("한"), 48)
+    grey = render("한", fg=60, bg=150).astype(np.float32)
+    gradient = np.linspace(0.6, 1.2, 64)[None, :]
+    cases = {
+        "grey_gradient_noise": np.clip(grey * gradient + rng.normal(0, 8, grey.shape), 0, 255),
+        "low_contrast": render("한", fg=170, bg=200),
+        "border_touch": render("한")[8:46, 10:58],
+    }
+    buf = io.BytesIO()
+    Image.fromarray(render("한", fg=80, bg=200)).save(buf, "JPEG", quality=15)
+    cases["jpeg"] = Image.open(buf)
+    small = Image.fromarray(render("한", size=40, canvas=64)).resize((22, 22), Image.BILINEAR)
+    cases["small_20px"] = small
+    for name, img in cases.items():
+        iou = _ink_iou(normalize(img, 48), ref)
+        assert iou > 0.5, (name, iou)
+
+
+def test_fixed_level_would_fail_but_otsu_adapts(render):
+    grey = render("한", fg=60, bg=150)
+    assert (grey < 200).all()  # a fixed grey level of 200 sees only ink
+    thr = otsu_threshold(grey)
+    assert 60 < thr < 150
+
+
+def test_seed_placement():
+    p = Placement.seed_default(64)
+    assert (p.x_offset, p.y_offset, p.char_size) == (5, 5, 50)
+    img = np.full((40, 40), 255, np.uint8)
+    img[5:35, 10:30] = 0
+    out = normalize(img, 64, placement=p)
+    ys, xs = np.nonzero(out < 128)
+    assert ys.min() >= 5 and ys.max() < 55 and xs.min() >= 5 and xs.max() < 55
+    assert ys.max() - ys.min() + 1 == 50  # the longer side fills char_size
+    with pytest.raises(ValueError, match="image_size=50"):
+        Placement.seed_default(50)
+
+
+def test_blank_image_gives_blank_output():
+    assert (normalize(np.full((30, 30), 120, np.uint8), 32) == 255).all()
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((0, 5)), "empty"),
+        (np.zeros((1, 1)), "too small"),
+        (np.full((8, 8), np.nan), "NaN"),
+        (np.zeros((2, 2, 2, 2, 2)), "shape"),
+        (np.zeros((8, 8, 5)), "shape"),
+        ("no/such/file.png", "Cannot read"),
+    ],
+)
+def test_bad_input_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        to_gray(bad)

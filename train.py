@@ -1,0 +1,101 @@
+"""Train a KoOCR model on pickle patches.
+
+    # the seed's command (Melnyk-net, 96 px, AdaBound)
+    python train.py --learning_rate=0.00003 --optimizer=adabound --image_size=96 \
+        --weights=logs/checkpoint --fc_link=GWAP --batch_size=128 --epochs=2 --patch_size=20
+    # the shipped compact model (see README for the data it needs)
+    python train.py --network compact --image_size 48 --optimizer adam --learning_rate 0.002 \
+        --lr_schedule cosine --epochs 8 --patch_size 1000 --log_dir logs/compact48
+
+A stopped run started again with the same --log_dir resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from koocr.cli import add_bool_argument
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m = p.add_argument_group("model")
+    m.add_argument("--weights", default=None, help="start from saved weights (folder or shipped name)")
+    m.add_argument("--network", "--network_type", dest="network_type", default="melnyk")
+    m.add_argument("--fc_link", default="GWAP", help="flatten, GAP, GWAP or GWOAP")
+    m.add_argument("--image_size", type=int, default=96)
+    add_bool_argument(m, "split_components", True, "three jamo heads instead of one softmax")
+    m.add_argument("--charset", default="ks2350", help="ks2350, all or a file of syllables")
+    m.add_argument("--width", type=float, default=None, help="channel multiplier (compact/fire)")
+    m.add_argument("--dropout", type=float, default=None)
+    for name in ("direct_map", "data_augmentation", "adversarial_learning", "iterative_refinement"):
+        add_bool_argument(m, name, False, f"{name.replace('_', ' ')} (training-methods issue)")
+    m.add_argument("--refinement_t", type=int, default=4)
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--learning_rate", "--lr", dest="lr", type=float, default=0.001)
+    t.add_argument("--optimizer", default="adabound", help="adabound, adam or sgd")
+    t.add_argument("--final_lr", type=float, default=0.1, help="AdaBound final (SGD) learning rate")
+    t.add_argument("--lr_schedule", default="constant", help="constant or cosine")
+    t.add_argument("--warmup_epochs", type=float, default=0.0)
+    t.add_argument("--weight_decay", type=float, default=None)
+    t.add_argument("--label_smoothing", type=float, default=0.0)
+    t.add_argument("--batch_size", type=int, default=128)
+    t.add_argument("--patch_size", type=int, default=10, help="patch files shuffled together in memory")
+    t.add_argument("--data_path", default="./data")
+    t.add_argument("--val_path", default="./val_data")
+    t.add_argument("--sources", default=None, help="comma-separated: printed,handwritten,clova")
+    t.add_argument("--log_dir", default="logs")
+    t.add_argument("--steps_per_epoch", type=int, default=None)
+    t.add_argument("--max_val_samples", type=int, default=20000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from model import KoOCR  # imported late: --help should not pay for TensorFlow
+
+    network_args = {k: getattr(args, k) for k in ("width", "dropout") if getattr(args, k) is not None}
+    ocr = KoOCR(
+        weights=args.weights,
+        split_components=args.split_components,
+        network_type=args.network_type,
+        fc_link=args.fc_link,
+        image_size=args.image_size,
+        charset=args.charset,
+        direct_map=args.direct_map,
+        data_augmentation=args.data_augmentation,
+        adversarial_learning=args.adversarial_learning,
+        iterative_refinement=args.iterative_refinement,
+        refinement_t=args.refinement_t,
+        network_args=network_args,
+    )
+    ocr.train(
+        epochs=args.epochs,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        final_lr=args.final_lr,
+        lr_schedule=args.lr_schedule,
+        warmup_epochs=args.warmup_epochs,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        batch_size=args.batch_size,
+        patch_size=args.patch_size,
+        data_path=args.data_path,
+        val_path=args.val_path or None,
+        sources=tuple(args.sources.split(",")) if args.sources else None,
+        log_dir=args.log_dir,
+        steps_per_epoch=args.steps_per_epoch,
+        max_val_samples=args.max_val_samples,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+    print(f"weights: {args.log_dir}/checkpoint (last epoch), {args.log_dir}/best (best validation)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
