@@ -46,6 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hgu1", default=None, help="PE92/SERI95 .hgu1 file or folder -> handwritten_*.pickle")
     p.add_argument("--charset", default="ks2350", help="ks2350, all, or a file of syllables")
     p.add_argument("--augment", type=int, default=0, help="distorted copies per clean glyph")
+    p.add_argument("--clova_augment", type=int, default=None, help="copies for handwriting-style fonts (default: --augment)")
     p.add_argument("--render_size", type=int, default=None, help="font pixel size (default max(48, image_size))")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -115,6 +116,7 @@ def main(argv=None) -> int:
             styles=styles,
             include_test_fonts=args.include_test_fonts,
             augment=args.augment,
+            augment_handwriting=args.clova_augment,
             render_size=args.render_size,
             pickle_size=args.pickle_size,
             seed=args.seed,

@@ -217,7 +217,9 @@ class KoOCR:
         return ranked[0] if single else ranked
 
     # ------------------------------------------------------------------ training
-    def train(self, epochs: int = 10, lr: float = 0.001, **kwargs) -> keras.callbacks.History:
+    def train(
+        self, epochs: int = 10, lr: float = 0.001, callbacks: list | None = None, **kwargs
+    ) -> keras.callbacks.History:
         """Trains on pickle patches; see :class:`koocr.training.TrainConfig` for all options.
 
         Each epoch saves weights + config to ``<log_dir>/checkpoint`` (and the best one by
@@ -243,4 +245,5 @@ class KoOCR:
             targets,
             save_fn=lambda path, info: self.save(path, extra=info),
             image_size=self.config.image_size,
+            extra_callbacks=callbacks,
         )

@@ -48,6 +48,7 @@ class CrawlConfig:
     styles: Sequence[str] = ("printed", "handwriting")
     include_test_fonts: bool = False  # fonts marked "test" stay out of training data
     augment: int = 0  # distorted copies per clean glyph
+    augment_handwriting: int | None = None  # copies for handwriting-style fonts (None: augment)
     presets: dict = field(default_factory=lambda: dict(DEFAULT_PRESETS))
     render_size: int | None = None  # font pixel size; None: max(image_size, 48)
     pickle_size: int = 5000
@@ -90,6 +91,8 @@ def render_fonts(
     for fi, font in enumerate(fonts):
         chars = font.covered(charset)
         copies = cfg.augment
+        if font.style == "handwriting" and cfg.augment_handwriting is not None:
+            copies = cfg.augment_handwriting
         presets = tuple(cfg.presets[font.style])
         cfg_tuple = (cfg.image_size, cfg.margin, cfg.placement, render_size, copies, presets)
         for start in range(0, len(chars), chunk):

@@ -24,10 +24,22 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from koocr.hangul import all_syllables, is_syllable
+
 STYLES = ("printed", "handwriting")
 SPLITS = ("train", "test")
 MANIFEST = "manifest.json"
-_REQUIRED = ("name", "file", "family", "style", "source", "license", "coverage", "uncovered", "split")
+_REQUIRED = (
+    "name",
+    "file",
+    "family",
+    "style",
+    "source",
+    "license",
+    "coverage",
+    "uncovered",
+    "split",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,9 @@ class FontInfo:
 
     def covers(self, char: str) -> bool:
         """True if ``char`` is a syllable (or ASCII/jamo) this font renders distinctly."""
-        return char not in self.uncovered and char in _cmap_chars(self.path)
+        if is_syllable(char):  # the manifest lists every syllable the cmap lacks
+            return char not in self.uncovered
+        return char in _cmap_chars(self.path)
 
     def covered(self, chars: Iterable[str]) -> list[str]:
         """The members of ``chars`` this font covers, order kept."""
@@ -77,10 +91,14 @@ def load_manifest(
         if value is not None and value not in allowed:
             raise ValueError(f"{what} must be one of {allowed} or None. Received: {what}={value!r}")
     if not os.path.isdir(font_dir):
-        raise FileNotFoundError(f"Font folder not found: {font_dir!r} (build it with tools/build_fonts.py)")
+        raise FileNotFoundError(
+            f"Font folder not found: {font_dir!r} (build it with tools/build_fonts.py)"
+        )
     manifest = os.path.join(font_dir, MANIFEST)
     if not os.path.isfile(manifest):
-        raise FileNotFoundError(f"Font manifest not found: {manifest!r} (build it with tools/build_fonts.py)")
+        raise FileNotFoundError(
+            f"Font manifest not found: {manifest!r} (build it with tools/build_fonts.py)"
+        )
     with open(manifest, encoding="utf-8") as fh:
         try:
             entries = json.load(fh)
@@ -89,7 +107,11 @@ def load_manifest(
     if not isinstance(entries, list):
         raise ValueError(f"{manifest} must hold a JSON list. Received: {type(entries).__name__}")
     fonts = [_parse_entry(entry, i, font_dir, manifest) for i, entry in enumerate(entries)]
-    return [f for f in fonts if (style is None or f.style == style) and (split is None or f.split == split)]
+    return [
+        f
+        for f in fonts
+        if (style is None or f.style == style) and (split is None or f.split == split)
+    ]
 
 
 def _parse_entry(entry: object, index: int, font_dir: str, manifest: str) -> FontInfo:
@@ -101,10 +123,14 @@ def _parse_entry(entry: object, index: int, font_dir: str, manifest: str) -> Fon
         raise ValueError(f"{where} lacks field(s) {missing}")
     for key, allowed in (("style", STYLES), ("split", SPLITS)):
         if entry[key] not in allowed:
-            raise ValueError(f"{where}: {key} must be one of {allowed}. Received: {key}={entry[key]!r}")
+            raise ValueError(
+                f"{where}: {key} must be one of {allowed}. Received: {key}={entry[key]!r}"
+            )
     coverage = entry["coverage"]
     if not isinstance(coverage, dict) or not all(isinstance(v, int) for v in coverage.values()):
-        raise ValueError(f"{where}: coverage must map names to ints. Received: coverage={coverage!r}")
+        raise ValueError(
+            f"{where}: coverage must map names to ints. Received: coverage={coverage!r}"
+        )
     if not isinstance(entry["uncovered"], str):
         raise ValueError(f"{where}: uncovered must be a string. Received: {entry['uncovered']!r}")
     path = os.path.join(font_dir, entry["file"])
@@ -142,17 +168,23 @@ def _resolve(font: FontInfo | str) -> FontInfo:
         return font
     if os.path.isfile(font):
         name = os.path.splitext(os.path.basename(font))[0]
-        return FontInfo(name, font, name, "printed", "file", "unknown", "train")
+        cmap = _cmap_chars(font)  # unverified file: trust its cmap
+        missing = frozenset(c for c in all_syllables() if c not in cmap)
+        return FontInfo(name, font, name, "printed", "file", "unknown", "train", uncovered=missing)
     matches = [f for f in load_manifest() if f.name == font]
     if not matches:
-        raise ValueError(f"Expected a FontInfo, a font file or a manifest font name. Received: {font!r}")
+        raise ValueError(
+            f"Expected a FontInfo, a font file or a manifest font name. Received: {font!r}"
+        )
     return matches[0]
 
 
 def draw_char(path: str, char: str, size: int, canvas: int) -> np.ndarray:
     """Draws ``char`` black on white, centred on a ``canvas`` square; no coverage check."""
     image = Image.new("L", (canvas, canvas), 255)
-    ImageDraw.Draw(image).text((canvas / 2, canvas / 2), char, font=_image_font(path, size), fill=0, anchor="mm")
+    ImageDraw.Draw(image).text(
+        (canvas / 2, canvas / 2), char, font=_image_font(path, size), fill=0, anchor="mm"
+    )
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -182,7 +214,9 @@ def identical_groups(bitmaps: Sequence[np.ndarray]) -> list[list[int]]:
     """Indices of bitmaps that are pixel-identical to at least one other, grouped."""
     groups: dict[bytes, list[int]] = defaultdict(list)
     for i, bitmap in enumerate(bitmaps):
-        groups[hashlib.blake2b(np.ascontiguousarray(bitmap).tobytes(), digest_size=16).digest()].append(i)
+        groups[
+            hashlib.blake2b(np.ascontiguousarray(bitmap).tobytes(), digest_size=16).digest()
+        ].append(i)
     return [g for g in groups.values() if len(g) > 1]
 
 
@@ -208,11 +242,17 @@ def korean_font_path(font_dir: str | None = None) -> str:
         >>> from matplotlib import font_manager
         >>> font_manager.fontManager.addfont(korean_font_path())
     """
-    printed = [f for f in load_manifest(font_dir, style="printed") if f.coverage.get("all") == 11172]
+    printed = [
+        f for f in load_manifest(font_dir, style="printed") if f.coverage.get("all") == 11172
+    ]
     if not printed:
-        raise FileNotFoundError(f"No printed font covering all syllables in {font_dir or default_font_dir()!r}")
+        raise FileNotFoundError(
+            f"No printed font covering all syllables in {font_dir or default_font_dir()!r}"
+        )
     info = next((f for f in printed if f.name == "NanumGothic"), printed[0])
-    out = os.path.join(tempfile.gettempdir(), "koocr_fonts", f"{info.name}-{os.path.getmtime(info.path):.0f}.ttf")
+    out = os.path.join(
+        tempfile.gettempdir(), "koocr_fonts", f"{info.name}-{os.path.getmtime(info.path):.0f}.ttf"
+    )
     if not os.path.isfile(out):
         from fontTools.ttLib import TTFont
 

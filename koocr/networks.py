@@ -28,6 +28,9 @@ import keras
 from koocr.layers import GlobalWeightedAveragePooling2D, GlobalWeightedOutputAveragePooling2D
 
 FEATURES_LAYER = "features"
+# PyTorch-like 0.9 instead of Keras' 0.99: moving statistics catch up within tens of steps,
+# so short CPU runs (and the learnability test) evaluate with sensible BN statistics.
+BN_MOMENTUM = 0.9
 POOL_LAYER = "pool"
 FC_LINKS = ("flatten", "GAP", "GWAP", "GWOAP")
 
@@ -111,7 +114,7 @@ def apply_conv_bn(
         kernel_regularizer=_regularizer(l2),
         name=f"{name}_conv",
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     if activation is None:
         return x
     if activation == "leaky_relu":
@@ -147,7 +150,7 @@ def apply_fire_module(
         name=f"{name}_expand3x3",
     )(s)
     x = keras.layers.Concatenate(name=f"{name}_concat")([e1, e3])
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=output_name or f"{name}_relu")(x)
 
 

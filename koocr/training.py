@@ -103,7 +103,14 @@ class ValidationCallback(keras.callbacks.Callback):
         self.images, self.targets, self.batch_size = images, targets, batch_size
 
     def evaluate(self) -> dict[str, float]:
-        forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        if getattr(self, "_forward_of", None) is not self.model:
+            shape = (None, *self.images.shape[1:], 1)
+            self._forward = tf.function(
+                lambda x: self.model(x, training=False),
+                input_signature=[tf.TensorSpec(shape, tf.float32)],
+            )
+            self._forward_of = self.model
+        forward = self._forward
         names = self.model.output_names
         correct = {n: 0 for n in names}
         all_correct = 0
@@ -198,4 +205,5 @@ def fit(
         steps_per_epoch=steps,
         callbacks=callbacks,
         verbose=cfg.verbose,
+        shuffle=False,  # the patch stream shuffles; Keras cannot shuffle a generator
     )

@@ -86,8 +86,14 @@ def test_bad_manifest_raises(tmp_path, change, match):
     src = BY_NAME["NanumGothic"]
     shutil.copy(src.path, tmp_path / "NanumGothic.woff2")
     entry = {
-        "name": src.name, "file": "NanumGothic.woff2", "family": src.family, "style": src.style,
-        "source": src.source, "license": src.license, "coverage": src.coverage, "uncovered": "",
+        "name": src.name,
+        "file": "NanumGothic.woff2",
+        "family": src.family,
+        "style": src.style,
+        "source": src.source,
+        "license": src.license,
+        "coverage": src.coverage,
+        "uncovered": "",
         "split": "train",
     }
     (tmp_path / "manifest.json").write_text(json.dumps([entry]), encoding="utf-8")

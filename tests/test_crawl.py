@@ -1,0 +1,114 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import crawl_data
+from koocr import ingest, patches
+from koocr.fonts import load_manifest
+
+
+@pytest.fixture(scope="module")
+def fonts():
+    try:
+        fonts = load_manifest()
+    except FileNotFoundError as err:
+        pytest.skip(f"fonts/ not built: {err}")
+    return fonts
+
+
+def _tiny_charset(tmp_path):
+    path = tmp_path / "charset.txt"
+    path.write_text("가\n한\n글\n똠\n", encoding="utf-8")  # 똠 is outside KS X 1001
+    return str(path)
+
+
+def test_crawl_printed_and_clova(fonts, tmp_path):
+    cs = _tiny_charset(tmp_path)
+    data, val = tmp_path / "data", tmp_path / "val"
+    argv = ["--printed", "--clova=yes", "--augment", "1", "--clova_augment", "2", "--charset", cs,
+            "--image_size", "32", "--pickle_path", str(data), "--val_path", str(val),
+            "--val_ratio", "0.2", "--pickle_size", "50", "--workers", "1"]
+    assert crawl_data.main(argv) == 0
+    train = patches.summarize(data)
+    held = patches.summarize(val)
+    assert set(train["samples"]) == {"printed", "clova"} and train["image_size"] == 32
+    printed = [f for f in fonts if f.style == "printed" and f.split == "train"]
+    hand = [f for f in fonts if f.style == "handwriting" and f.split == "train"]
+    chars = ["가", "한", "글", "똠"]
+    n_printed = 2 * sum(len(f.covered(chars)) for f in printed)
+    n_hand = 3 * sum(len(f.covered(chars)) for f in hand)
+    assert train["samples"]["printed"] + held["samples"]["printed"] == n_printed
+    assert train["samples"]["clova"] + held["samples"]["clova"] == n_hand
+    assert abs(held["samples"]["printed"] - 0.2 * n_printed) <= 1
+    patch = patches.load_patch(patches.list_patches(data, "printed")[0])
+    assert set(patch["label"]) <= set(chars)
+    assert patch["image"].dtype == np.uint8 and patch["image"][:, 0, :].min() > 200  # margins white
+    # A second, smaller crawl replaces the first one's patches instead of mixing with them.
+    argv2 = [a if a != "50" else "5000" for a in argv]
+    crawl_data.main(argv2)
+    assert len(patches.list_patches(data, "printed")) == 1
+
+
+def test_crawl_is_seeded(fonts, tmp_path):
+    cs = _tiny_charset(tmp_path)
+    outs = []
+    for run in ("a", "b"):
+        argv = ["--printed", "--augment", "1", "--charset", cs, "--image_size", "32",
+                "--pickle_path", str(tmp_path / run), "--val_path", str(tmp_path / f"{run}v"),
+                "--workers", "2"]
+        crawl_data.main(argv)
+        outs.append(patches.load_patch(patches.list_patches(tmp_path / run)[0]))
+    np.testing.assert_array_equal(outs[0]["image"], outs[1]["image"])
+    assert list(outs[0]["label"]) == list(outs[1]["label"])
+
+
+def test_val_fonts_hold_out_whole_fonts(fonts, tmp_path):
+    cs = _tiny_charset(tmp_path)
+    name = next(f.name for f in fonts if f.style == "printed" and f.split == "train")
+    argv = ["--printed", "--charset", cs, "--image_size", "32", "--val_fonts", name,
+            "--pickle_path", str(tmp_path / "d"), "--val_path", str(tmp_path / "v"), "--workers", "1"]
+    crawl_data.main(argv)
+    font = next(f for f in fonts if f.name == name)
+    assert patches.summarize(tmp_path / "v")["total"] == len(font.covered(["가", "한", "글", "똠"]))
+    with pytest.raises(ValueError, match="NoSuchFont"):
+        crawl_data.main(argv[:-4] + ["--val_fonts", "NoSuchFont"] + argv[-4:])
+
+
+def test_image_test_writes_two_pngs(fonts, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert crawl_data.main(["--image_test", "--image_size", "64", "--x_offset", "5",
+                            "--y_offset", "5", "--char_size", "50"]) == 0
+    for ch in ("가", "힣"):
+        img = np.asarray(Image.open(tmp_path / "logs" / f"image_test_{ch}.png"))
+        assert img.shape == (64, 64) and img.std() > 0
+
+
+def test_hgu1_and_aihub_ingest_to_handwritten_patches(tmp_path, render):
+    glyphs = [render(c, canvas=48, size=36, offset=(4, 2)) for c in "가나"]
+    ingest.write_hgu1(str(tmp_path / "pe92.hgu1"), glyphs, ["가", "나"])
+    aihub = tmp_path / "AIhub"
+    (aihub / "1_syllable").mkdir(parents=True)
+    anns = []
+    for i, c in enumerate("한글"):
+        Image.fromarray(render(c)).save(aihub / "1_syllable" / f"{i}.png")
+        anns.append({"image_id": str(i), "text": c, "attributes": {"type": "글자(음절)"}})
+    anns.append({"image_id": "9", "text": "없", "attributes": {"type": "글자(음절)"}})  # missing image
+    (aihub / "handwritten_label.json").write_text(json.dumps({"annotations": anns}), encoding="utf-8")
+    before = {p: os.path.getmtime(aihub / "1_syllable" / p) for p in os.listdir(aihub / "1_syllable")}
+    argv = ["--AIHub", "--AIHub_path", str(aihub), "--hgu1", str(tmp_path / "pe92.hgu1"),
+            "--image_size", "32", "--val_ratio", "0", "--pickle_path", str(tmp_path / "d"),
+            "--val_path", str(tmp_path / "v")]
+    assert crawl_data.main(argv) == 0
+    labels = sorted(
+        c for p in patches.list_patches(tmp_path / "d", "handwritten") for c in patches.load_patch(p)["label"]
+    )
+    assert labels == sorted("가나한글")
+    after = {p: os.path.getmtime(aihub / "1_syllable" / p) for p in os.listdir(aihub / "1_syllable")}
+    assert before == after  # sources untouched
+
+
+def test_nothing_to_do_returns_2(tmp_path):
+    assert crawl_data.main(["--pickle_path", str(tmp_path)]) == 2
