@@ -26,8 +26,8 @@ from koocr import hangul, patches
 from koocr.fonts import FontInfo, load_manifest, render_glyph
 from koocr.preprocess import Placement, normalize
 
-# Which augmentation presets the distorted copies cycle through, per font style: printed
-# fonts also get scan/photo degradation so the model survives real inputs.
+# Each distorted copy draws one of these presets, per font style: printed fonts also get
+# scan/photo degradation so the model survives real inputs.
 DEFAULT_PRESETS = {"printed": ("printed", "degraded"), "handwriting": ("handwriting",)}
 SOURCE_PREFIX = {"printed": "printed", "handwriting": "clova"}
 
@@ -68,8 +68,8 @@ def _render_task(task) -> tuple[np.ndarray, list[str]]:
         out[k] = normalize(raw, image_size, margin, placement)
         labels.append(ch)
         k += 1
-        for c in range(copies):
-            distorted = aug.augment(raw, rng, presets[c % len(presets)])
+        for _ in range(copies):
+            distorted = aug.augment(raw, rng, presets[rng.integers(len(presets))])
             out[k] = normalize(distorted, image_size, margin, placement)
             labels.append(ch)
             k += 1
