@@ -5,6 +5,7 @@
     python evaluate.py --weights compact48 --fonts fonts --font_split test \\
         --distortion auto --max_per_font 300                           # held-out fonts
     python evaluate.py --weights compact48 --class_activation --class_activation_n 16
+    python evaluate.py --weights compact48 --lines val_data/lines   # CER of KoOCR.read per style
 
 With no method flag every method runs; with some set to true only those run; with
 some set to false all others run. Results go to ``<output>/metrics.json`` and
@@ -73,6 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--max_per_font", type=int, default=None, help="seeded subset of syllables per font"
     )
+    p.add_argument(
+        "--lines",
+        default=None,
+        metavar="DIR",
+        help="only report the character error rate of read() on line images with .txt truth "
+        "in DIR (or in each sub-folder of DIR, e.g. printed/ and handwriting/)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds every random pick")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--benchmark_repeats", type=int, default=200, help="timed single-image calls")
@@ -107,6 +115,8 @@ def main(argv=None) -> int:
     from koocr.fonts import load_manifest
     from model import KoOCR
 
+    if args.lines:
+        return evaluate_lines(args)
     methods = chosen_methods(args)
     if not methods:
         print("Every method is set to false: nothing to do.", file=sys.stderr)
@@ -166,6 +176,32 @@ def main(argv=None) -> int:
     if summary:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     print(f"Wrote {os.path.join(args.output, 'report.md')} and metrics.json")
+    return 0
+
+
+def evaluate_lines(args: argparse.Namespace) -> int:
+    """CER of ``KoOCR.read`` on each line folder; writes ``<output>/lines.json``."""
+    from koocr import lines
+    from model import KoOCR
+
+    ocr = KoOCR(weights=args.weights)
+    results = {}
+    for folder in lines.line_folders(args.lines):
+        pairs = lines.load_line_set(folder)
+        metrics = lines.evaluate_line_set(
+            lambda path: ocr.read(path, charset=args.decode_charset).text, pairs, args.progress
+        )
+        results[folder] = metrics
+        print(
+            f"{folder}: {metrics['lines']} lines, {metrics['chars']} chars, "
+            f"CER {100 * metrics['cer']:.2f} % (without spaces {100 * metrics['cer_no_spaces']:.2f} %), "
+            f"{metrics['ms_per_line']:.1f} ms/line"
+        )
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, "lines.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"weights": args.weights, "sets": results}, fh, ensure_ascii=False, indent=2)
+    print(f"Wrote {path}")
     return 0
 
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from koocr import data as kdata
-from koocr import decode, hangul, networks, preprocess, training
+from koocr import decode, distribute, hangul, networks, preprocess, training
 from koocr import weights as kweights
 from koocr.config import PENDING_METHODS, ModelConfig
 
@@ -226,6 +226,12 @@ class KoOCR:
         validation syllable accuracy to ``<log_dir>/best``); an interrupted run started again
         with the same ``log_dir`` resumes from its last finished epoch.
 
+        ``strategy="mirrored"`` / ``"multiworker"`` and ``mixed_precision=True`` train a copy
+        of the network rebuilt inside the strategy's scope and dtype policy; its weights are
+        copied back into :attr:`model` (float32) when training ends. Under ``multiworker``
+        every worker must start from the same weights (same ``seed`` before building, or
+        the same ``weights=``); training refuses to start otherwise.
+
         Example:
             >>> KoOCR(network_type="compact", image_size=48).train(epochs=2, data_path="./data")  # doctest: +SKIP
         """
@@ -239,11 +245,55 @@ class KoOCR:
         else:
             targets = kdata.charset_targets(self.charset)
         self._forward = None
-        return training.fit(
-            self.model,
-            cfg,
-            targets,
-            save_fn=lambda path, info: self.save(path, extra=info),
-            image_size=self.config.image_size,
-            extra_callbacks=callbacks,
-        )
+        if cfg.strategy == "none" and not cfg.mixed_precision:
+            return training.fit(
+                self.model,
+                cfg,
+                targets,
+                save_fn=lambda path, info: self.save(path, extra=info),
+                image_size=self.config.image_size,
+                extra_callbacks=callbacks,
+            )
+        # Variables must be created in the strategy's scope (and the mixed policy): train a
+        # rebuilt copy, then copy its weights back into the plain float32 model.
+        original = self.model
+        strategy = distribute.get_strategy(cfg.strategy)
+        self.model = distribute.build_model(self._build, original, strategy, cfg.mixed_precision)
+        try:
+            return training.fit(
+                self.model,
+                cfg,
+                targets,
+                save_fn=lambda path, info: self.save(path, extra=info),
+                image_size=self.config.image_size,
+                extra_callbacks=callbacks,
+            )
+        finally:
+            original.set_weights(self.model.get_weights())
+            self.model, self._forward = original, None
+
+    # ------------------------------------------------------------------ lines
+    def read(self, image, charset: str | Sequence[str] | None = None, **kwargs):
+        """Reads a text line, or a block of lines, into text with per-character boxes.
+
+        Over-segments the line, scores every candidate character with this model in one
+        forward pass and picks the best sequence by dynamic programming (see
+        :mod:`koocr.lines`). Non-Hangul characters come out as ``koocr.lines.UNKNOWN``
+        (``'?'``); word spaces come from gaps.
+
+        Args:
+            image: a path, PIL image or array of one line or several; any size, either polarity.
+            charset: restrict syllables, e.g. ``"ks2350"`` (default: all 11,172).
+            **kwargs: :class:`koocr.lines.ReadConfig` fields, e.g. ``char_bonus=1.5``.
+
+        Returns:
+            A :class:`koocr.lines.ReadResult`: ``.text`` (lines joined by ``\\n``) and
+            ``.chars``, a list of ``CharBox(text, box=(x0, y0, x1, y1), confidence, line)``.
+
+        Example:
+            >>> ocr.read("line.png").text  # doctest: +SKIP
+            '오늘은 날씨가 좋다'
+        """
+        from koocr import lines
+
+        return lines.read(self, image, charset=charset, **kwargs)

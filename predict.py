@@ -2,6 +2,8 @@
 
     python predict.py samples/*.png              # the shipped default model
     python predict.py han.png --n 3 --weights logs/checkpoint --charset ks2350
+    python predict.py --line sentence.png        # a word, a line or a block of lines -> text
+    python predict.py --line sentence.png --boxes   # and each character's box and confidence
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ DEFAULT_WEIGHTS = "compact48"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", help="image files, one character each")
+    p.add_argument("images", nargs="*", help="image files, one character each")
+    p.add_argument("--line", action="append", default=[], metavar="IMAGE",
+                   help="read a line (or block of lines) image and print its text; repeatable")
+    p.add_argument("--boxes", action="store_true", help="with --line: also print each character's box")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped model name or weights folder")
     p.add_argument("--n", type=int, default=5, help="candidates per image")
     p.add_argument("--charset", default=None, help="restrict decoding, e.g. ks2350 (default: all 11,172)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.images and not args.line:
+        p.error("give character images, or --line IMAGE")
+    return args
 
 
 def main(argv=None) -> int:
@@ -35,6 +43,17 @@ def main(argv=None) -> int:
             status = 1
             continue
         print(f"{path}: " + "  ".join(f"{s} {p:.3f}" for s, p in ranked))
+    for path in args.line:
+        try:
+            result = ocr.read(path, charset=args.charset)
+        except ValueError as err:
+            print(f"{path}: error: {err}", file=sys.stderr)
+            status = 1
+            continue
+        print(result.text if len(args.line) == 1 else f"{path}: {result.text}")
+        if args.boxes:
+            for c in result.chars:
+                print(f"  {c.text} line={c.line} box={c.box} confidence={c.confidence:.3f}")
     return status
 
 

@@ -42,6 +42,10 @@ class TrainConfig:
     max_val_samples: int | None = 20000  # validation cost bound per epoch
     seed: int = 0
     verbose: int = 1
+    # none | mirrored (all local GPUs) | multiworker (hosts in TF_CONFIG); see koocr.distribute
+    strategy: str = "none"
+    # mixed_float16 on GPU / mixed_bfloat16 on CPU; heads stay float32
+    mixed_precision: bool = False
 
 
 def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
@@ -60,13 +64,18 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
     raise ValueError(f"lr_schedule must be 'constant' or 'cosine'. Received: {cfg.lr_schedule!r}")
 
 
+def head_loss(cfg: TrainConfig, reduction: str | None = "sum_over_batch_size") -> keras.losses.Loss:
+    """The loss of each head: sparse cross-entropy, label-smoothed if ``cfg`` asks."""
+    if cfg.label_smoothing:
+        # Keras' sparse loss has no smoothing; the categorical one does, on one-hot targets.
+        return _SmoothedSparseCE(cfg.label_smoothing, reduction=reduction)
+    return keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
+
+
 def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int) -> None:
     """Sparse cross-entropy and accuracy for every head."""
     names = model.output_names
-    loss = keras.losses.SparseCategoricalCrossentropy()
-    if cfg.label_smoothing:
-        # Keras' sparse loss has no smoothing; the categorical one does, on one-hot targets.
-        loss = _SmoothedSparseCE(cfg.label_smoothing)
+    loss = head_loss(cfg)
     opt_kwargs = {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
     model.compile(
         optimizer=get_optimizer(
@@ -161,6 +170,24 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.save_fn(os.path.join(self.log_dir, "best"), info)
 
 
+def validation_callback(
+    cfg: TrainConfig, targets: kdata.TargetFn, image_size: int
+) -> ValidationCallback | None:
+    """A :class:`ValidationCallback` on ``cfg.val_path`` patches, or None without any."""
+    if not cfg.val_path:
+        return None
+    val_paths = kdata.patches.list_patches(cfg.val_path, cfg.sources)
+    if not val_paths:
+        return None
+    images, labels, _ = kdata.load_arrays(val_paths)
+    if images.shape[1] != image_size:
+        raise ValueError(f"Validation patches are {images.shape[1]}px, model expects {image_size}px")
+    if cfg.max_val_samples and len(labels) > cfg.max_val_samples:
+        pick = np.random.default_rng(cfg.seed).choice(len(labels), cfg.max_val_samples, replace=False)
+        images, labels = images[pick], labels[pick]
+    return ValidationCallback(images, targets(labels))
+
+
 def fit(
     model: keras.Model,
     cfg: TrainConfig,
@@ -169,7 +196,16 @@ def fit(
     image_size: int,
     extra_callbacks: list | None = None,
 ) -> keras.callbacks.History:
-    """Compiles ``model`` and fits it on patches, resuming from ``<log_dir>/backup``."""
+    """Compiles ``model`` and fits it on patches, resuming from ``<log_dir>/backup``.
+
+    ``cfg.strategy`` other than ``none`` runs :func:`koocr.distribute.fit` instead (build
+    ``model`` in that strategy's scope: ``KoOCR.train`` does).
+    """
+    if cfg.strategy != "none":
+        from koocr import distribute  # imports this module
+
+        strategy = distribute.get_strategy(cfg.strategy)
+        return distribute.fit(model, cfg, targets, save_fn, image_size, strategy, extra_callbacks)
     keras.utils.set_random_seed(cfg.seed)
     train = kdata.PatchStream(
         cfg.data_path, targets, cfg.patch_size, cfg.sources, cfg.seed, image_size=image_size
@@ -178,16 +214,9 @@ def fit(
     compile_model(model, cfg, steps)
     callbacks: list = []
     monitor = "val_syllable_accuracy"
-    if cfg.val_path:
-        val_paths = kdata.patches.list_patches(cfg.val_path, cfg.sources)
-        if val_paths:
-            images, labels, _ = kdata.load_arrays(val_paths)
-            if images.shape[1] != image_size:
-                raise ValueError(f"Validation patches are {images.shape[1]}px, model expects {image_size}px")
-            if cfg.max_val_samples and len(labels) > cfg.max_val_samples:
-                pick = np.random.default_rng(cfg.seed).choice(len(labels), cfg.max_val_samples, replace=False)
-                images, labels = images[pick], labels[pick]
-            callbacks.append(ValidationCallback(images, targets(labels)))
+    validation = validation_callback(cfg, targets, image_size)
+    if validation is not None:
+        callbacks.append(validation)
     if not callbacks:
         monitor = None  # no validation data: no "best" checkpoint, only the last
     os.makedirs(cfg.log_dir, exist_ok=True)

@@ -1,0 +1,572 @@
+"""Reading words and lines: over-segmentation, a recognition-scored DP, spaces and unknowns.
+
+Hangul syllables are square blocks built from separate jamo strokes, so connected
+components cut them wrongly. A line is therefore *over-segmented* into atoms (components
+grouped by overlapping columns; blobs wider than a character are cut at projection
+minima), every run of up to ``max_merge`` consecutive atoms is a candidate character,
+all candidates go through the character model in one batch, and a dynamic programme picks
+the sequence of candidates that maximises recognition log-probability plus a box-shape
+score (the over-segmentation + recognition scheme of handwritten Chinese string
+recognition). A block of lines is first split by its horizontal projection.
+
+The character model only knows Hangul syllables. A candidate whose best syllable is less
+likely than ``unknown_prob``, or whose box is shaped like punctuation / a digit (narrow
+or short), is reported as :data:`UNKNOWN`. Word spaces come from gaps wider than the
+line's typical gap between characters.
+
+Example:
+    >>> from model import KoOCR
+    >>> ocr = KoOCR(weights="compact48")                 # doctest: +SKIP
+    >>> result = ocr.read("line.png")                    # doctest: +SKIP
+    >>> result.text, result.chars[0]                     # doctest: +SKIP
+    ('한국어 문장', CharBox(text='한', box=(3, 2, 41, 40), confidence=0.98, line=0))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from koocr import hangul, preprocess
+
+UNKNOWN = "?"  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
+
+# A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of each.
+Scorer = Callable[[np.ndarray], list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """Knobs of segmentation and decoding; lengths are in character heights ``H``."""
+
+    max_merge: int = 4  # atoms per character: a syllable spans at most ~3 separate columns
+    max_width: float = 1.6  # widest candidate character
+    cut_width: float = 1.05  # atoms wider than this are touching characters: cut them
+    bridge_width: float = 0.6  # atoms wider than this are cut at thin one-stroke bridges
+    max_inner_gap: float = 0.4  # a wider gap never lies inside one character
+    min_area: float = 0.003  # components below this * H^2 are noise (a '.' is ~0.015)
+    syl_width: tuple[float, float] = (0.5, 1.2)  # usual syllable box width
+    syl_min_height: float = 0.62  # syllables are tall; digits / punctuation are shorter
+    unknown_max_width: float = 0.85  # wider boxes are not one digit / punctuation mark
+    shape_scale: float = 0.12  # how fast the shape penalty grows outside those ranges
+    shape_weight: float = 1.0  # shape log-score weight against the recognition log-prob
+    char_bonus: float = 2.0  # per character: balances paths of different lengths
+    unknown_prob: float = 0.05  # below this top-1 probability a box is reported unknown
+    space_gap: float = 0.22  # space: gap > the line's median gap + this
+    min_space_gap: float = 0.3  # ... and at least this
+    line_min_height: float = 0.35  # bands lower than this * the tallest are not lines
+
+
+@dataclass(frozen=True)
+class CharBox:
+    """One read character: its text (a syllable, or :data:`UNKNOWN`), box and confidence.
+
+    ``box`` is ``(x0, y0, x1, y1)`` in pixels of the input image (x1, y1 exclusive).
+    """
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What :func:`read` returns: the text (lines joined by ``\\n``) and every character."""
+
+    text: str
+    chars: list[CharBox] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n") if self.text else []
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A piece of a line: components (labels) clipped to columns ``[x0, x1)`` of the band."""
+
+    x0: int
+    x1: int
+    y0: int
+    y1: int
+    labels: tuple[int, ...]
+
+
+# ---------------------------------------------------------------------- binarisation
+def binarize(image) -> tuple[np.ndarray, np.ndarray]:
+    """Any image of text -> (ink mask, level): level is 0 (ink) .. 255 (paper), float32.
+
+    The background is the majority class (true of any text line or page), so either
+    polarity works; the contrast stretch is the one of :func:`koocr.preprocess.normalize`.
+    """
+    gray = preprocess.to_gray(image)
+    if float(np.ptp(gray)) < 16.0:  # blank: no ink at all
+        return np.zeros(gray.shape, bool), np.full(gray.shape, 255.0, np.float32)
+    thr = preprocess.otsu_threshold(gray)
+    if np.mean(gray > thr) < 0.5:
+        gray = 255.0 - gray
+        thr = 255.0 - thr
+    gray, _ = preprocess._clean_background(gray, thr)
+    thr = preprocess.otsu_threshold(gray)
+    mask = gray < thr
+    bg_level = float(np.median(gray[~mask])) if (~mask).any() else 255.0
+    ink_level = float(np.percentile(gray[mask], 10)) if mask.any() else 0.0
+    span = max(bg_level - ink_level, 1.0)
+    level = np.clip((gray - ink_level) / span, 0.0, 1.0) * 255.0
+    return mask, level.astype(np.float32)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def split_lines(mask: np.ndarray, min_height: float = 0.35) -> list[tuple[int, int]]:
+    """Rows ``[r0, r1)`` of each text line, from the horizontal projection of ``mask``.
+
+    Bands lower than ``min_height`` times the tallest (dots, stray marks, a jamo that
+    sits apart) join the nearest band when close to it, and are dropped otherwise.
+    """
+    bands = _runs(mask.any(axis=1))
+    if not bands:
+        return []
+    tallest = max(b - a for a, b in bands)
+    lines = [band for band in bands if band[1] - band[0] >= min_height * tallest]
+    for a, b in bands:
+        if b - a >= min_height * tallest:
+            continue
+        dist = [max(la - b, a - lb) for la, lb in lines]
+        k = int(np.argmin(dist))
+        if dist[k] <= 0.6 * tallest:
+            la, lb = lines[k]
+            lines[k] = (min(la, a), max(lb, b))
+    return sorted(lines)
+
+
+# ---------------------------------------------------------------------- over-segmentation
+def _components(mask: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
+    """8-connected labels and, per label, (label, x0, x1, y0, y1, area) boxes."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    boxes = []
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is not None:
+            boxes.append((lab, sl[1].start, sl[1].stop, sl[0].start, sl[0].stop, int(areas[lab])))
+    return labels, boxes
+
+
+def _group_columns(boxes) -> list[list[tuple]]:
+    """Groups components whose column ranges overlap (a jamo above / below another)."""
+    groups: list[list[tuple]] = []
+    x1 = -1
+    for box in sorted(boxes, key=lambda b: b[1]):
+        _, bx0, bx1, *_ = box
+        if groups:
+            g0 = min(b[1] for b in groups[-1])
+            overlap = min(x1, bx1) - max(g0, bx0)
+            if overlap > 0.5 * min(bx1 - bx0, x1 - g0) or bx1 <= x1:
+                groups[-1].append(box)
+                x1 = max(x1, bx1)
+                continue
+        groups.append([box])
+        x1 = bx1
+    return groups
+
+
+def _atom(labels: np.ndarray, group, x0: int, x1: int) -> Atom | None:
+    ids = tuple(b[0] for b in group)
+    cols = np.isin(labels[:, x0:x1], ids)
+    rows = np.flatnonzero(cols.any(axis=1))
+    used = np.flatnonzero(cols.any(axis=0))
+    if rows.size == 0:
+        return None
+    return Atom(x0 + int(used[0]), x0 + int(used[-1]) + 1, int(rows[0]), int(rows[-1]) + 1, ids)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Typical stroke thickness: the median vertical ink run (horizontal strokes dominate)."""
+    padded = np.pad(mask, ((1, 1), (0, 0))).astype(np.int8)
+    edges = np.diff(padded, axis=0)
+    starts, ends = np.nonzero(edges.T == 1), np.nonzero(edges.T == -1)
+    runs = ends[1] - starts[1]
+    return float(np.median(runs)) if runs.size else 1.0
+
+
+def _split(labels: np.ndarray, atom: Atom, cuts: Sequence[int], height: float, cfg, sw: float) -> list[Atom]:
+    out, edges = [], [atom.x0, *(atom.x0 + c for c in cuts), atom.x1]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        piece = _atom(labels, [(lab,) for lab in atom.labels], a, b)
+        if piece is not None:
+            out.extend(_cut(labels, piece, height, cfg, sw) if b - a < atom.x1 - atom.x0 else [piece])
+    return out
+
+
+def _cut(labels: np.ndarray, atom: Atom, height: float, cfg: ReadConfig, sw: float) -> list[Atom]:
+    """Cuts touching characters apart: at thin bridges, and wide atoms at projection minima."""
+    width = atom.x1 - atom.x0
+    if width <= cfg.bridge_width * height:
+        return [atom]
+    profile = np.isin(labels[:, atom.x0 : atom.x1], atom.labels).sum(axis=0).astype(np.float64)
+    lo, hi = int(0.2 * height), width - int(0.2 * height)
+    if hi <= lo:
+        return [atom]
+    # A bridge: columns crossed by one thin stroke only (two strokes: a jamo's own box).
+    bridges = [(a + b) // 2 for a, b in _runs(profile[lo:hi] <= 1.2 * sw)]
+    if bridges:
+        return _split(labels, atom, [lo + c for c in bridges], height, cfg, sw)
+    if width <= cfg.cut_width * height:
+        return [atom]
+    # Prefer the thinnest column; among equals, the one nearest a whole character width.
+    lo, hi = int(0.3 * height), width - int(0.3 * height)
+    if hi <= lo:
+        return [atom]
+    target = width / max(2, round(width / (0.9 * height)))
+    cols = np.arange(lo, hi)
+    cost = profile[lo:hi] + 0.05 * np.abs(cols - target) / max(height, 1.0)
+    return _split(labels, atom, [int(cols[int(np.argmin(cost))])], height, cfg, sw)
+
+
+def char_height(atoms: Sequence[Atom]) -> float:
+    """The line's character height: a high percentile of atom heights (rotation-robust)."""
+    heights = np.array([a.y1 - a.y0 for a in atoms], np.float64)
+    return float(np.percentile(heights, 80)) if heights.size else 0.0
+
+
+def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.ndarray, list[Atom], float]:
+    """Over-segments one line band into atoms, left to right.
+
+    Args:
+        mask: bool ink mask of the band (rows of one line).
+        cfg: the :class:`ReadConfig`.
+
+    Returns:
+        (component labels of the band, atoms, character height H in pixels).
+    """
+    cfg = cfg or ReadConfig()
+    labels, boxes = _components(mask)
+    boxes = [b for b in boxes if b[5] >= 3]
+    if not boxes:
+        return labels, [], 0.0
+    rough = [_atom(labels, g, min(b[1] for b in g), max(b[2] for b in g)) for g in _group_columns(boxes)]
+    height = char_height([a for a in rough if a is not None])
+    boxes = [b for b in boxes if b[5] >= cfg.min_area * height * height]
+    sw = stroke_width(mask)
+    atoms: list[Atom] = []
+    for group in _group_columns(boxes):
+        atom = _atom(labels, group, min(b[1] for b in group), max(b[2] for b in group))
+        if atom is not None:
+            atoms.extend(_cut(labels, atom, height, cfg, sw))
+    atoms.sort(key=lambda a: (a.x0 + a.x1) / 2)
+    return labels, atoms, char_height(atoms) if atoms else 0.0
+
+
+def candidate_spans(atoms: Sequence[Atom], height: float, cfg: ReadConfig | None = None) -> list[tuple[int, int]]:
+    """Every ``(i, j)``: atoms ``i .. j-1`` merged into one candidate character."""
+    cfg = cfg or ReadConfig()
+    spans = []
+    for i in range(len(atoms)):
+        x0, x1 = atoms[i].x0, atoms[i].x1
+        for j in range(i + 1, min(len(atoms), i + cfg.max_merge) + 1):
+            if j > i + 1:
+                if atoms[j - 1].x0 - x1 > cfg.max_inner_gap * height:
+                    break
+                x0, x1 = min(x0, atoms[j - 1].x0), max(x1, atoms[j - 1].x1)
+                if x1 - x0 > cfg.max_width * height:
+                    break
+            spans.append((i, j))
+    return spans
+
+
+def span_box(atoms: Sequence[Atom], span: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the merged atoms, in band coordinates."""
+    sel = atoms[span[0] : span[1]]
+    return (min(a.x0 for a in sel), min(a.y0 for a in sel), max(a.x1 for a in sel), max(a.y1 for a in sel))
+
+
+def crop_spans(
+    level: np.ndarray,
+    labels: np.ndarray,
+    atoms: Sequence[Atom],
+    spans: Sequence[tuple[int, int]],
+    image_size: int,
+    margin: float = 0.1,
+    placement: preprocess.Placement | None = None,
+) -> np.ndarray:
+    """Normalised uint8 (N, S, S) glyph of each span: its own ink only, placed like training."""
+    # Anti-aliased edge pixels around a component belong to it: grow labels into the paper.
+    grown = ndimage.grey_dilation(labels, size=(3, 3))
+    owner = np.where(labels > 0, labels, np.where(level < 250.0, grown, 0))
+    own = [np.isin(owner[:, a.x0 : a.x1], a.labels) for a in atoms]  # once per atom, not per span
+    out = np.empty((len(spans), image_size, image_size), np.uint8)
+    for k, span in enumerate(spans):
+        x0, y0, x1, y1 = span_box(atoms, span)
+        keep = np.zeros((labels.shape[0], x1 - x0), bool)
+        for a, m in zip(atoms[span[0] : span[1]], own[span[0] : span[1]], strict=True):
+            keep[:, a.x0 - x0 : a.x1 - x0] |= m
+        crop = np.where(keep[y0:y1], level[y0:y1, x0:x1], 255.0)
+        out[k] = preprocess._place(crop, image_size, margin, placement)
+    return out
+
+
+# ---------------------------------------------------------------------- dynamic programme
+def _shape_penalty(low: float, value: float, high: float, scale: float) -> float:
+    d = max(0.0, low - value, value - high)
+    return (d / scale) ** 2
+
+
+def span_scores(
+    atoms: Sequence[Atom],
+    spans: Sequence[tuple[int, int]],
+    top1: Sequence[tuple[str, float]],
+    height: float,
+    cfg: ReadConfig | None = None,
+) -> dict[tuple[int, int], tuple[float, str, float]]:
+    """Per span: (log-score, text, confidence); text is a syllable or :data:`UNKNOWN`."""
+    cfg = cfg or ReadConfig()
+    out = {}
+    for span, (syllable, prob) in zip(spans, top1, strict=True):
+        x0, y0, x1, y1 = span_box(atoms, span)
+        r, q = (x1 - x0) / height, (y1 - y0) / height
+        syl_pen = _shape_penalty(cfg.syl_width[0], r, cfg.syl_width[1], cfg.shape_scale)
+        syl_pen += _shape_penalty(cfg.syl_min_height, q, math.inf, cfg.shape_scale)
+        syl = math.log(max(prob, 1e-9)) - cfg.shape_weight * syl_pen
+        unk_pen = _shape_penalty(-math.inf, r, cfg.unknown_max_width, cfg.shape_scale)
+        unk = math.log(cfg.unknown_prob) - cfg.shape_weight * unk_pen
+        if syl >= unk:
+            out[span] = (syl + cfg.char_bonus, syllable, float(prob))
+        else:
+            out[span] = (unk + cfg.char_bonus, UNKNOWN, float(prob))
+    return out
+
+
+def best_path(n_atoms: int, scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
+    """The spans covering atoms ``0 .. n-1`` exactly once with the highest total score.
+
+    Args:
+        n_atoms: number of atoms in the line.
+        scores: ``(i, j) -> score`` of merging atoms ``i .. j-1``; missing spans are not allowed.
+
+    Returns:
+        The chosen spans, left to right (empty if the atoms cannot be covered).
+
+    Example:
+        >>> best_path(3, {(0, 1): -5.0, (1, 2): -5.0, (0, 2): -1.0, (2, 3): -1.0})
+        [(0, 2), (2, 3)]
+    """
+    best = np.full(n_atoms + 1, -np.inf)
+    back = np.full(n_atoms + 1, -1, np.int64)
+    best[0] = 0.0
+    ends: dict[int, list[tuple[int, float]]] = {}
+    for (i, j), s in scores.items():
+        ends.setdefault(j, []).append((i, s))
+    for j in range(1, n_atoms + 1):
+        for i, s in ends.get(j, ()):
+            if best[i] + s > best[j]:
+                best[j], back[j] = best[i] + s, i
+    if not np.isfinite(best[n_atoms]):
+        return []
+    path, j = [], n_atoms
+    while j > 0:
+        path.append((int(back[j]), j))
+        j = int(back[j])
+    return path[::-1]
+
+
+def word_spaces(boxes: Sequence[tuple[int, int, int, int]], height: float, cfg: ReadConfig | None = None) -> list[bool]:
+    """For each gap between consecutive boxes: is it a word space?"""
+    cfg = cfg or ReadConfig()
+    if len(boxes) < 2:
+        return []
+    gaps = np.array([b[0] - a[2] for a, b in zip(boxes[:-1], boxes[1:], strict=True)], np.float64)
+    typical = float(np.median(gaps))
+    # With few gaps the median may itself be a space: never trust it above a tight limit.
+    typical = min(typical, 0.2 * height) if len(gaps) < 4 else typical
+    limit = max(typical + cfg.space_gap * height, cfg.min_space_gap * height)
+    return [bool(g > limit) for g in gaps]
+
+
+# ---------------------------------------------------------------------- reading
+def model_scorer(ocr, charset: str | Sequence[str] | None = None) -> Scorer:
+    """Top-1 scorer of a :class:`model.KoOCR`: one forward pass for all crops."""
+    from koocr import decode
+
+    restrict = hangul.load_charset(charset) if charset is not None else None
+
+    def score(batch: np.ndarray) -> list[tuple[str, float]]:
+        probs = ocr.probabilities(batch)
+        if ocr.config.split_components:
+            return [row[0] for row in decode.top_n_split(probs, 1, restrict)]
+        return [row[0] for row in decode.top_n_single(probs[0], ocr.charset, 1)]
+
+    return score
+
+
+def read_image(
+    image,
+    scorer: Scorer,
+    image_size: int,
+    margin: float = 0.1,
+    placement: preprocess.Placement | None = None,
+    config: ReadConfig | None = None,
+) -> ReadResult:
+    """Reads a line or a block of lines with any character scorer (see :data:`Scorer`)."""
+    cfg = config or ReadConfig()
+    mask, level = binarize(image)
+    jobs = []  # (line index, band offset, atoms, height, spans, first crop index)
+    crops = []
+    total = 0
+    for index, (r0, r1) in enumerate(split_lines(mask, cfg.line_min_height)):
+        labels, atoms, height = segment_line(mask[r0:r1], cfg)
+        if not atoms:
+            continue
+        spans = candidate_spans(atoms, height, cfg)
+        crops.append(crop_spans(level[r0:r1], labels, atoms, spans, image_size, margin, placement))
+        jobs.append((index, r0, atoms, height, spans, total))
+        total += len(spans)
+    if not jobs:
+        return ReadResult("", [])
+    top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
+    texts, chars = [], []
+    for line_no, (_, r0, atoms, height, spans, first) in enumerate(jobs):
+        scored = span_scores(atoms, spans, top1[first : first + len(spans)], height, cfg)
+        path = best_path(len(atoms), {s: v[0] for s, v in scored.items()})
+        boxes = [span_box(atoms, s) for s in path]
+        spaces = word_spaces(boxes, height, cfg) + [False]
+        text = []
+        for span, box, space in zip(path, boxes, spaces, strict=True):
+            _, label, prob = scored[span]
+            x0, y0, x1, y1 = box
+            chars.append(CharBox(label, (x0, y0 + r0, x1, y1 + r0), prob, line_no))
+            text.append(label + (" " if space else ""))
+        texts.append("".join(text))
+    return ReadResult("\n".join(texts), chars)
+
+
+def read(ocr, image, charset: str | Sequence[str] | None = None, config: ReadConfig | None = None, **overrides) -> ReadResult:
+    """Reads a text line or block of lines with a :class:`model.KoOCR` (see ``KoOCR.read``)."""
+    if overrides:
+        import dataclasses
+
+        config = dataclasses.replace(config or ReadConfig(), **overrides)
+    return read_image(
+        image,
+        model_scorer(ocr, charset),
+        ocr.config.image_size,
+        ocr.config.margin,
+        ocr._placement,
+        config,
+    )
+
+
+# ---------------------------------------------------------------------- character error rate
+def normalise_text(text: str, unknown: str = UNKNOWN) -> str:
+    """The form CER compares: each non-Hangul, non-space character becomes ``unknown``.
+
+    Whitespace runs become one space, ends are stripped, and text is NFC-composed so
+    decomposed jamo sequences count as their syllable.
+    """
+    text = unicodedata.normalize("NFC", text)
+    out = []
+    for ch in " ".join(text.split()):
+        out.append(ch if ch == " " or hangul.is_syllable(ch) else unknown)
+    return "".join(out)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        cur = [i]
+        for j, cb in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def cer(truths: Sequence[str], hypotheses: Sequence[str], spaces: bool = True) -> float:
+    """Corpus character error rate: total edit distance / total truth length (normalised)."""
+    edits = length = 0
+    for truth, hyp in zip(truths, hypotheses, strict=True):
+        t, h = normalise_text(truth), normalise_text(hyp)
+        if not spaces:
+            t, h = t.replace(" ", ""), h.replace(" ", "")
+        edits += edit_distance(t, h)
+        length += len(t)
+    return edits / max(length, 1)
+
+
+def load_line_set(folder: str) -> list[tuple[str, str]]:
+    """(image path, truth text) for each ``*.png`` / ``*.jpg`` with a ``.txt`` beside it, sorted."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"No line folder {folder!r} (make one with tools/make_line_set.py)")
+    pairs = []
+    for name in sorted(os.listdir(folder)):
+        stem, ext = os.path.splitext(name)
+        truth = os.path.join(folder, stem + ".txt")
+        if ext.lower() in (".png", ".jpg", ".jpeg") and os.path.isfile(truth):
+            with open(truth, encoding="utf-8") as fh:
+                pairs.append((os.path.join(folder, name), fh.read().strip()))
+    if not pairs:
+        raise FileNotFoundError(f"No images with .txt truth in {folder!r}")
+    return pairs
+
+
+def line_folders(folder: str) -> list[str]:
+    """``folder`` if it holds line images, else its sub-folders that do (e.g. printed/, handwriting/)."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"No line folder {folder!r} (make one with tools/make_line_set.py)")
+    def has_truth(path: str) -> bool:
+        return any(n.endswith(".txt") for n in os.listdir(path))
+
+    if has_truth(folder):
+        return [folder]
+    subs = [os.path.join(folder, n) for n in sorted(os.listdir(folder))]
+    subs = [s for s in subs if os.path.isdir(s) and has_truth(s)]
+    if not subs:
+        raise FileNotFoundError(f"No images with .txt truth in {folder!r} or its sub-folders")
+    return subs
+
+
+def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, str]], progress: bool = False) -> dict:
+    """CER of ``read_fn`` (image path -> text) on ``(path, truth)`` pairs, with timing.
+
+    Returns:
+        lines, chars (normalised truth length), cer, cer_no_spaces, median ms per line,
+        line accuracy, and the worst lines (path, truth, read, edits).
+    """
+    import time
+
+    from tqdm import tqdm
+
+    truths, hyps, times, worst = [], [], [], []
+    for path, truth in tqdm(pairs, disable=not progress, desc="lines"):
+        start = time.perf_counter()
+        hyp = read_fn(path)
+        times.append((time.perf_counter() - start) * 1000)
+        truths.append(truth)
+        hyps.append(hyp)
+        edits = edit_distance(normalise_text(truth), normalise_text(hyp))
+        if edits:
+            worst.append({"image": path, "truth": truth, "read": hyp, "edits": edits})
+    worst.sort(key=lambda r: -r["edits"])
+    exact = sum(normalise_text(t) == normalise_text(h) for t, h in zip(truths, hyps, strict=True))
+    return {
+        "lines": len(pairs),
+        "chars": sum(len(normalise_text(t)) for t in truths),
+        "cer": cer(truths, hyps),
+        "cer_no_spaces": cer(truths, hyps, spaces=False),
+        "line_accuracy": exact / max(len(pairs), 1),
+        "ms_per_line": float(np.median(times)) if times else 0.0,
+        "worst": worst[:20],
+    }

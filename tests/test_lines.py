@@ -1,0 +1,197 @@
+"""Line reading: segmentation on synthetic lines, the DP, spaces, unknowns, CER, read()."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from koocr import lines
+
+H = 30  # character height of the synthetic lines
+
+
+def block_line(layout: str, gap: int = 8, space: int = 24, touch: bool = False):
+    """Draws 'jamo blocks' (a ring + a vertical bar, like 'ㅁ' + 'ㅏ'); '#' = block, ' ' = space.
+
+    Returns (uint8 image, true boxes (x0, y0, x1, y1) of each block).
+    """
+    image = np.full((H + 20, 40 * len(layout) + 20), 255, np.uint8)
+    boxes, x = [], 10
+    for ch in layout:
+        if ch == " ":
+            x += space - gap
+            continue
+        y = 10
+        image[y + 3 : y + 27, x : x + 16] = 0  # the ring
+        image[y + 7 : y + 23, x + 4 : x + 12] = 255
+        image[y : y + H, x + 21 : x + 25] = 0  # the bar
+        boxes.append((x, y, x + 25, y + H))
+        if touch:  # a thin stroke end reaching the next block, as in tight handwriting
+            image[y + 14 : y + 16, x + 25 : x + 25 + gap] = 0
+        x += 25 + gap
+    return image[:, : x + 10], boxes
+
+
+def fake_scorer(batch: np.ndarray) -> list[tuple[str, float]]:
+    """'가' with high confidence for exactly one ring + bar (two column runs, square-ish)."""
+    out = []
+    for crop in batch:
+        ink = crop < 128
+        runs = lines._runs(ink.any(axis=0))
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        aspect = (cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1) if rows.size else 0.0
+        out.append(("가", 0.9) if len(runs) == 2 and 0.6 < aspect < 1.1 else ("각", 0.01))
+    return out
+
+
+def read_blocks(image, **kw):
+    return lines.read_image(image, fake_scorer, image_size=32, config=lines.ReadConfig(**kw))
+
+
+def iou(a, b) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+# ---------------------------------------------------------------------- segmentation
+def test_atoms_oversegment_blocks_into_jamo_columns():
+    image, boxes = block_line("###")
+    mask, _ = lines.binarize(image)
+    _, atoms, height = lines.segment_line(mask)
+    assert len(atoms) == 2 * len(boxes)  # ring and bar are separate atoms
+    assert height == pytest.approx(H, abs=1)
+    spans = lines.candidate_spans(atoms, height)
+    got = [lines.span_box(atoms, s) for s in spans]
+    for box in boxes:
+        assert max(iou(box, g) for g in got) > 0.95
+
+
+def test_touching_blocks_are_cut_back_apart():
+    image, boxes = block_line("####", touch=True, gap=4)
+    mask, _ = lines.binarize(image)
+    _, atoms, height = lines.segment_line(mask)
+    got = [lines.span_box(atoms, s) for s in lines.candidate_spans(atoms, height)]
+    for box in boxes:
+        assert max(iou(box, g) for g in got) > 0.8  # half of each bridge goes to each side
+    assert read_blocks(image).text == "가가가가"
+
+
+def test_segmentation_of_rendered_hangul_has_every_true_box(font_path):
+    font = ImageFont.truetype(font_path, 36)
+    text = "한국어를 읽어요"
+    image = Image.new("L", (40 * len(text) + 40, 70), 255)
+    boxes, x = [], 20
+    for char in text:
+        if char != " ":
+            layer = Image.new("L", image.size, 255)
+            ImageDraw.Draw(layer).text((x, 50), char, font=font, fill=0, anchor="ls")
+            ink = np.argwhere(np.asarray(layer) < 128)
+            (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+            boxes.append((int(c0), int(r0), int(c1), int(r1)))
+            image = Image.fromarray(np.minimum(np.asarray(image), np.asarray(layer)))
+        x += font.getlength(char) + 3
+    mask, _ = lines.binarize(np.asarray(image))
+    (r0, r1), = lines.split_lines(mask)
+    _, atoms, height = lines.segment_line(mask[r0:r1])
+    got = [lines.span_box(atoms, s) for s in lines.candidate_spans(atoms, height)]
+    got = [(a, b + r0, c, d + r0) for a, b, c, d in got]
+    for box in boxes:
+        assert max(iou(box, g) for g in got) > 0.9, box
+
+
+def test_split_lines_by_horizontal_projection():
+    one, _ = block_line("##")
+    two, _ = block_line("###")
+    block = np.full((one.shape[0] + two.shape[0], two.shape[1]), 255, np.uint8)
+    block[: one.shape[0], : one.shape[1]] = one
+    block[one.shape[0] :] = two
+    mask, _ = lines.binarize(block)
+    assert len(lines.split_lines(mask)) == 2
+    assert read_blocks(block).text == "가가\n가가가"
+
+
+# ---------------------------------------------------------------------- the DP
+def test_best_path_prefers_merges_with_the_higher_total():
+    # Greedy (best first span) would take (0, 1); the whole-line optimum merges 0-1 and 2-4.
+    scores = {(0, 1): 1.0, (1, 2): -3.0, (0, 2): 0.5, (2, 3): -2.0, (3, 4): -2.0, (2, 4): 1.5}
+    assert lines.best_path(4, scores) == [(0, 2), (2, 4)]
+    assert lines.best_path(2, {(0, 1): 1.0}) == []  # atom 1 cannot be covered
+
+
+def test_dp_merges_jamo_into_characters_with_boxes_and_spaces():
+    image, boxes = block_line("## #")
+    result = read_blocks(image)
+    assert result.text == "가가 가"
+    assert [c.text for c in result.chars] == ["가"] * 3
+    for char, box in zip(result.chars, boxes, strict=True):
+        assert iou(char.box, box) > 0.95
+        assert char.confidence == pytest.approx(0.9)
+
+
+def test_read_works_in_either_polarity_and_rgb():
+    image, _ = block_line("###")
+    assert read_blocks(255 - image).text == "가가가"
+    assert read_blocks(np.stack([image] * 3, axis=-1)).text == "가가가"
+
+
+def test_small_marks_are_unknown_boxes_not_hangul():
+    image, boxes = block_line("##")
+    x = boxes[-1][2] + 6
+    image[36:40, x : x + 4] = 0  # a full stop on the baseline
+    image = np.pad(image, ((0, 0), (0, 20)), constant_values=255)
+    result = read_blocks(image)
+    assert result.text == "가가" + lines.UNKNOWN
+    assert result.chars[-1].text == lines.UNKNOWN
+
+
+def test_blank_image_reads_empty():
+    result = read_blocks(np.full((40, 100), 255, np.uint8))
+    assert result.text == "" and result.chars == [] and result.lines == []
+
+
+# ---------------------------------------------------------------------- CER
+def test_cer_maps_non_hangul_to_unknown_and_counts_edits():
+    assert lines.normalise_text(" 3시  정각!") == "?시 정각?"
+    assert lines.edit_distance("가나다", "가다") == 1
+    assert lines.cer(["가나다라"], ["가나다라"]) == 0.0
+    assert lines.cer(["가나 다라", "12"], ["가나다라", "?!"]) == pytest.approx(1 / 7)
+    assert lines.cer(["가나 다라"], ["가나다라"], spaces=False) == 0.0
+
+
+def test_load_line_set_pairs_images_with_truth(tmp_path):
+    Image.new("L", (20, 10), 255).save(tmp_path / "0000.png")
+    (tmp_path / "0000.txt").write_text("가나\n", encoding="utf-8")
+    Image.new("L", (20, 10), 255).save(tmp_path / "0001.png")  # no truth: ignored
+    assert lines.load_line_set(str(tmp_path)) == [(str(tmp_path / "0000.png"), "가나")]
+    with pytest.raises(FileNotFoundError, match="No line folder"):
+        lines.load_line_set(str(tmp_path / "missing"))
+
+
+# ---------------------------------------------------------------------- with the shipped model
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "compact48")
+
+
+@pytest.fixture(scope="module")
+def shipped_ocr():
+    if not os.path.isfile(os.path.join(SHIPPED, "config.json")):
+        pytest.skip(f"no shipped model at {SHIPPED} (read() needs a trained character model)")
+    from model import KoOCR
+
+    return KoOCR(weights=SHIPPED)
+
+
+def test_read_rendered_line_from_a_shipped_font(shipped_ocr, font_path):
+    text = "오늘은 날씨가 좋다"
+    font = ImageFont.truetype(font_path, 40)
+    image = Image.new("L", (int(font.getlength(text)) + 40, 70), 255)
+    ImageDraw.Draw(image).text((20, 52), text, font=font, fill=0, anchor="ls")
+    result = shipped_ocr.read(np.asarray(image))
+    assert result.text == text
+    assert len(result.chars) == len(text.replace(" ", ""))
+    assert all(0.0 <= c.confidence <= 1.0 for c in result.chars)

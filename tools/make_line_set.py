@@ -1,0 +1,268 @@
+"""Builds the line test set: Korean sentences rendered with fonts held out of training.
+
+    python tools/make_line_set.py                          # val_data/lines/{printed,handwriting}
+    python tools/make_line_set.py --count 300 --seed 0 --output val_data/lines
+    python tools/make_line_set.py --split train --output val_data/lines_dev   # tuning set
+    python tools/make_line_set.py --chars 200              # also val_data/chars/... single glyphs
+
+Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
+sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
+Hangul with word spaces, some digits and punctuation (read as unknown boxes) and, rarely,
+syllables outside KS X 1001. Printed lines use the split's printed fonts; handwriting
+lines its handwriting-style fonts with the ``handwriting`` augmentation applied to each
+character separately. Every line gets a random font size, letter spacing, a slight
+rotation and noise; a few printed lines are inverted (light text on dark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from koocr import augment, hangul  # noqa: E402
+from koocr.fonts import _image_font, load_manifest  # noqa: E402
+
+SENTENCES = """
+오늘은 날씨가 정말 좋습니다
+내일 아침에 도서관에서 만나요
+우리 집 고양이는 낮잠을 좋아한다
+커피 한 잔 마시고 일을 시작했다
+지하철이 늦게 와서 지각했어요
+주말에는 가족과 함께 산에 갑니다
+이 책은 생각보다 훨씬 재미있었다
+창문을 열면 바다가 보인다
+배가 고파서 라면을 끓였다
+비가 와서 우산을 챙겼습니다
+어머니께서 김치찌개를 만들어 주셨다
+한국어 문자 인식은 어렵지 않다
+친구에게 긴 편지를 썼다
+저녁 노을이 아주 아름답네요
+학생들이 운동장에서 축구를 한다
+시장에서 사과와 배를 샀어요
+할머니 댁은 시골에 있습니다
+새로운 프로그램을 설치했다
+겨울에는 눈이 많이 내린다
+버스 정류장은 저기 모퉁이에 있어요
+동생이 피아노를 열심히 연습한다
+회의는 세 시에 시작합니다
+작은 꽃들이 길가에 피었다
+기차표를 미리 예매해 두었다
+냉장고에 우유가 하나도 없네
+봄바람이 살랑살랑 불어온다
+그 영화는 끝이 너무 슬펐다
+선생님께 질문을 드렸습니다
+공원에서 자전거를 탔어요
+밤하늘에 별이 가득하다
+따뜻한 차를 한 잔 드세요
+숙제를 다 끝내고 잠을 잤다
+강아지가 꼬리를 흔들며 달려왔다
+이번 여름 휴가는 제주도로 간다
+전화번호를 다시 한 번 알려 주세요
+아이들이 놀이터에서 웃고 있다
+바쁜 하루가 드디어 끝났다
+새벽에 일어나 조깅을 했다
+엘리베이터가 고장 나서 계단으로 올라갔다
+사진을 찍어서 친구에게 보냈어요
+맛있는 빵 냄새가 골목에 퍼졌다
+할 일이 많아도 천천히 하자
+수업이 끝나면 바로 집에 갈게
+눈을 감고 음악을 들었다
+오래된 시계가 멈춰 버렸다
+편의점에서 도시락을 샀습니다
+길을 잃어서 지도를 펼쳤다
+뜨거운 국물이 속을 달래 주었다
+바닷가 모래 위를 맨발로 걸었다
+가을 하늘은 높고 푸르다
+손을 깨끗이 씻으세요
+병원 예약을 내일로 미뤘다
+책상 위에 연필과 지우개가 있다
+우리는 다음 달에 이사를 간다
+노래방에서 목이 쉬도록 불렀다
+동네 빵집이 새로 문을 열었다
+휴대폰 배터리가 거의 다 닳았다
+점심은 비빔밥으로 먹을까요
+소나기가 그치고 무지개가 떴다
+감기에 걸려서 하루 종일 누워 있었다
+오랜만에 고향 친구를 만났다
+박물관은 월요일에 쉽니다
+뒷마당에 토마토를 심었다
+첫눈이 오면 연락할게
+빨래가 햇볕에 잘 말랐다
+이 길로 쭉 가면 역이 나와요
+꿈에서 하늘을 날아다녔다
+회사 앞 식당은 늘 붐빈다
+조용한 카페에서 책을 읽었다
+괜찮아 다 잘될 거야
+똠양꿍을 처음 먹어 보았다
+햏자들이 모여서 떠들었다
+뷁 소리에 모두 웃었다
+쌰쌰 하고 바람이 불었다
+""".strip().splitlines()
+
+# Composed sentences: a time, a person, a place, and something done there.
+TIMES = ["아침에", "오후에", "저녁에", "어제", "오늘", "내일", "주말에", "방금", "가끔", "매일"]
+PEOPLE = ["나는", "동생은", "친구가", "선생님은", "아버지는", "우리 반 학생들이", "이웃집 아저씨가", "언니는"]
+PLACES = ["학교에서", "시장에서", "공원에서", "바닷가에서", "도서관에서", "부엌에서", "역 앞에서", "회사에서"]
+ACTS = [
+    "책을 읽었다", "밥을 먹었다", "노래를 불렀다", "편지를 썼다", "사진을 찍었다", "그림을 그렸다",
+    "친구를 기다렸다", "물건을 팔았다", "운동을 했다", "빵을 구웠다", "숙제를 했다", "산책을 했다",
+]  # fmt: skip
+# Lines with digits and punctuation: they exercise the unknown boxes.
+NUMERIC = [
+    "{n}월 {d}일에 만나요.", "가격은 {p}원입니다!", "{n}시 {m}분 기차를 탔다.", "정말요?",
+    "지금 {n}층에 있어요.", "사과 {n}개, 배 {d}개", "오늘 기온은 {n}도!", "{p}번 버스를 타세요.",
+    "방 번호는 {p}호입니다.", "와, 벌써 {n}시네?",
+]  # fmt: skip
+
+
+def n_syllables(text: str) -> int:
+    return sum(hangul.is_syllable(c) for c in text)
+
+
+def make_sentences(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` distinct sentences of 5-25 syllables: the written ones, then composed."""
+    out = list(dict.fromkeys(s.strip() for s in SENTENCES if s.strip()))
+    seen = set(out)
+    numeric_left = max(count // 10, 1)
+    tries = 0
+    while len(out) < count and tries < 100 * count:
+        tries += 1
+        if numeric_left and rng.random() < 0.3:
+            text = NUMERIC[rng.integers(len(NUMERIC))].format(
+                n=rng.integers(1, 13), d=rng.integers(1, 31), m=rng.integers(0, 60), p=rng.integers(10, 999) * 10
+            )
+        else:
+            parts = [TIMES[rng.integers(len(TIMES))], PEOPLE[rng.integers(len(PEOPLE))]]
+            parts += [PLACES[rng.integers(len(PLACES))], ACTS[rng.integers(len(ACTS))]]
+            if rng.random() < 0.3:
+                parts = parts[1:]
+            text = " ".join(parts) + ("." if rng.random() < 0.15 else "")
+        if text in seen or not 5 <= n_syllables(text) <= 25:
+            continue
+        numeric_left -= any(c.isdigit() for c in text)
+        seen.add(text)
+        out.append(text)
+    out = [s for s in out if 5 <= n_syllables(s) <= 25]
+    order = rng.permutation(len(out))
+    return [out[i] for i in order[:count]]
+
+
+def render_line(
+    text: str, font, size: int, tracking: float, rng, distortion: str | None, boxes: list | None = None
+) -> np.ndarray:
+    """Draws ``text`` character by character (so each can be distorted on its own).
+
+    If ``boxes`` is a list, the ink box (x0, y0, x1, y1) of each non-space char is appended.
+    """
+    pil_font = _image_font(font.path, size)
+    ascent, descent = pil_font.getmetrics()
+    height = int(1.6 * (ascent + descent))
+    baseline = int(0.3 * (ascent + descent) + ascent)
+    pad = size // 2
+    advances = [pil_font.getlength(c) + tracking * size for c in text]
+    width = int(sum(advances) + 2 * pad + size)
+    line = np.full((height, width), 255, np.uint8)
+    x = float(pad)
+    for char, adv in zip(text, advances, strict=True):
+        if char != " ":
+            glyph = Image.new("L", (int(adv) + 2 * pad, height), 255)
+            ImageDraw.Draw(glyph).text((pad, baseline), char, font=pil_font, fill=0, anchor="ls")
+            arr = np.asarray(glyph)
+            if distortion:
+                bent = augment.augment(arr, rng, distortion)
+                arr = bent if (bent < 128).any() else arr  # a hairline faded away: keep it plain
+            x0 = int(round(x)) - pad
+            region = line[:, x0 : x0 + arr.shape[1]]
+            if boxes is not None:
+                ink = np.argwhere(arr[:, : region.shape[1]] < 128)
+                (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+                boxes.append((x0 + int(c0), int(r0), x0 + int(c1), int(r1)))
+            np.minimum(region, arr[:, : region.shape[1]], out=region)
+        x += adv
+    return line
+
+
+def finish(line: np.ndarray, rng, invert: bool) -> np.ndarray:
+    """Slight rotation, a margin crop, noise and optionally inverted polarity."""
+    image = Image.fromarray(line).rotate(
+        float(rng.uniform(-1.5, 1.5)), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=255
+    )
+    arr = np.asarray(image).astype(np.float32)
+    ink = np.argwhere(arr < 128)
+    if ink.size:
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        m = int(rng.integers(4, 16))
+        arr = arr[max(r0 - m, 0) : r1 + m, max(c0 - m, 0) : c1 + m]
+    arr = arr + rng.normal(0.0, rng.uniform(2.0, 8.0), arr.shape)
+    arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return 255 - arr if invert else arr
+
+
+def covering(fonts, text: str, rng):
+    usable = [f for f in fonts if all(c == " " or f.covers(c) for c in text)]
+    return usable[rng.integers(len(usable))] if usable else None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output", default="val_data/lines", help="folder for printed/ and handwriting/")
+    p.add_argument("--count", type=int, default=300, help="sentences (each rendered once per style)")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="font split; test = held out")
+    p.add_argument("--chars", type=int, default=0, help="also write this many single-glyph images per style")
+    p.add_argument("--chars_output", default="val_data/chars", help="folder for the single glyphs")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.count < 1:
+        p.error(f"--count must be >= 1. Received: {args.count}")
+    sentences = make_sentences(args.count, np.random.default_rng(args.seed))
+    for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
+        rng = np.random.default_rng([args.seed, index])  # per style: --chars never shifts the lines
+        fonts = load_manifest(style=style, split=args.split)
+        if not fonts:
+            print(f"No {style} fonts of split {args.split}", file=sys.stderr)
+            return 2
+        folder = os.path.join(args.output, style)
+        os.makedirs(folder, exist_ok=True)
+        written = 0
+        for text in sentences:
+            font = covering(fonts, text, rng)
+            if font is None:  # never render tofu
+                continue
+            size = int(rng.integers(22, 49))
+            tracking = float(rng.uniform(-0.02, 0.12))
+            line = render_line(text, font, size, tracking, rng, distortion)
+            invert = style == "printed" and rng.random() < 0.1
+            Image.fromarray(finish(line, rng, invert)).save(os.path.join(folder, f"{written:04d}.png"))
+            with open(os.path.join(folder, f"{written:04d}.txt"), "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+            written += 1
+        print(f"{folder}: {written} lines from {len(fonts)} {style} fonts ({[f.name for f in fonts]})")
+        if args.chars:
+            write_chars(args, style, fonts, distortion, np.random.default_rng([args.seed, index, 1]))
+    return 0
+
+
+def write_chars(args, style, fonts, distortion, rng) -> None:
+    """Single syllables (KS X 1001) for the character-mode comparison."""
+    folder = os.path.join(args.chars_output, style)
+    os.makedirs(folder, exist_ok=True)
+    charset = hangul.ks2350()
+    for k in range(args.chars):
+        char = charset[rng.integers(len(charset))]
+        font = covering(fonts, char, rng)
+        size = int(rng.integers(24, 64))
+        glyph = render_line(char, font, size, 0.0, rng, distortion)
+        Image.fromarray(finish(glyph, rng, False)).save(os.path.join(folder, f"{k:04d}.png"))
+        with open(os.path.join(folder, f"{k:04d}.txt"), "w", encoding="utf-8") as fh:
+            fh.write(char + "\n")
+    print(f"{folder}: {args.chars} single glyphs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
