@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from PIL import Image
 
 from koocr import data as kdata
 from koocr import decode, distribute, hangul, networks, preprocess, training
+from koocr import export as kexport
 from koocr import weights as kweights
 from koocr.config import PENDING_METHODS, ModelConfig
 
@@ -162,8 +164,16 @@ class KoOCR:
             f"Received an array of shape {arr.shape}"
         )
 
-    def probabilities(self, normalised: np.ndarray, batch_size: int = 512) -> list[np.ndarray]:
-        """Runs the compiled network on normalised uint8 (N, S, S) glyphs; one array per head."""
+    def probabilities(
+        self, normalised: np.ndarray, batch_size: int = 512, backend: str = "keras"
+    ) -> list[np.ndarray]:
+        """Runs the compiled network on normalised uint8 (N, S, S) glyphs; one array per head.
+
+        ``backend="litert"`` / ``"onnx"`` run a float export of the current weights (made
+        once, in a temp folder) with the LiteRT interpreter / ONNX Runtime instead.
+        """
+        if backend != "keras":
+            return self._run_export(normalised, batch_size, backend)
         if self._forward is None:
             size = self.config.image_size
             spec = tf.TensorSpec((None, size, size, 1), tf.float32)
@@ -176,6 +186,49 @@ class KoOCR:
             outputs.append([o.numpy() for o in out])
         return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
 
+    def _run_export(self, normalised: np.ndarray, batch_size: int, backend: str) -> list[np.ndarray]:
+        if backend not in kexport.BACKENDS:
+            raise ValueError(f"backend must be one of {kexport.BACKENDS}. Received: backend={backend!r}")
+        runners = self.__dict__.setdefault("_runners", {})  # dropped by train()
+        if backend not in runners:
+            folder = tempfile.TemporaryDirectory(prefix=f"koocr-{backend}-")
+            file = self.export(folder.name, format=backend)
+            runners[backend] = (kexport.load_runner(file), folder)
+        run = runners[backend][0]
+        outputs = [
+            run(normalised[b : b + batch_size, :, :, None].astype(np.float32))
+            for b in range(0, len(normalised), batch_size)
+        ]
+        return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+
+    def export(
+        self,
+        path: str | os.PathLike,
+        format: str = "tf_saved_model",
+        quantize: str | None = None,
+        calibration: np.ndarray | None = None,
+    ) -> str:
+        """Exports the network for deployment, with ``config.json`` beside it.
+
+        Args:
+            path: output folder.
+            format: ``tf_saved_model``, ``litert`` (``.tflite``) or ``onnx`` (needs
+                ``pip install tf2onnx onnxruntime``).
+            quantize: None, ``dynamic`` (int8 weights) or ``int8`` (int8 activations too,
+                calibrated on glyphs rendered from the shipped fonts); LiteRT / ONNX only.
+            calibration: normalised uint8 (N, S, S) glyphs for ``int8`` calibration, e.g.
+                ``preprocess(images)[0]`` of samples like the ones the model will read.
+
+        Returns:
+            The SavedModel folder or the ``.tflite`` / ``.onnx`` file. Its input is
+            :meth:`preprocess`'s output as float32 ``(N, S, S, 1)``; its outputs the heads.
+
+        Example:
+            >>> ocr.export("exports/int8", format="litert", quantize="int8")  # doctest: +SKIP
+            'exports/int8/model.tflite'
+        """
+        return kexport.export(self.model, self.config, path, format, quantize, calibration)
+
     def predict(
         self,
         image,
@@ -183,6 +236,7 @@ class KoOCR:
         return_probs: bool = False,
         charset: str | Sequence[str] | None = None,
         batch_size: int = 512,
+        backend: str = "keras",
     ):
         """Top-n Hangul syllables for one image or a batch.
 
@@ -193,6 +247,8 @@ class KoOCR:
             return_probs: return ``(syllable, probability)`` pairs instead of syllables.
             charset: restrict decoding (split mode), e.g. ``"ks2350"``; default: all 11,172.
             batch_size: images per forward pass.
+            backend: ``keras``; ``litert`` or ``onnx`` run a float export (see
+                :meth:`probabilities`), faster for single images on CPU.
 
         Returns:
             A list of ``n`` syllables for one image, or a list of such lists for a batch.
@@ -204,7 +260,7 @@ class KoOCR:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer. Received: n={n!r}")
         batch, single = self.preprocess(image)
-        probs = self.probabilities(batch, batch_size)
+        probs = self.probabilities(batch, batch_size, backend)
         if self.config.split_components:
             restrict = hangul.load_charset(charset) if charset is not None else None
             ranked = decode.top_n_split(probs, n, restrict)
@@ -245,6 +301,7 @@ class KoOCR:
         else:
             targets = kdata.charset_targets(self.charset)
         self._forward = None
+        self.__dict__.pop("_runners", None)  # exports of the old weights
         if cfg.strategy == "none" and not cfg.mixed_precision:
             return training.fit(
                 self.model,

@@ -7,6 +7,10 @@
     python train.py --network compact --image_size 48 --optimizer adam --learning_rate 0.002 \
         --lr_schedule cosine --epochs 8 --patch_size 1000 --log_dir logs/compact48
 
+    # several GPUs on one host / several hosts (run on each, TF_CONFIG set; see README)
+    python train.py --network compact --image_size 48 --strategy mirrored --batch_size 512
+    python train.py --network compact --image_size 48 --strategy multiworker --mixed_precision
+
 A stopped run started again with the same --log_dir resumes from its last finished epoch.
 """
 
@@ -51,12 +55,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     t.add_argument("--max_val_samples", type=int, default=20000)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    t.add_argument("--strategy", default="none", choices=("none", "mirrored", "multiworker"),
+                   help="mirrored: all local GPUs; multiworker: the hosts of TF_CONFIG (global --batch_size)")
+    add_bool_argument(t, "mixed_precision", False, "mixed_float16 on GPU, mixed_bfloat16 on CPU")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import keras
+
+    from koocr import distribute
     from model import KoOCR  # imported late: --help should not pay for TensorFlow
+
+    if args.strategy == "multiworker":
+        distribute.get_strategy(args.strategy)  # before any other TensorFlow op
+    keras.utils.set_random_seed(args.seed)  # every worker builds the same initial weights
 
     network_args = {k: getattr(args, k) for k in ("width", "dropout") if getattr(args, k) is not None}
     ocr = KoOCR(
@@ -92,6 +106,8 @@ def main(argv=None) -> int:
         max_val_samples=args.max_val_samples,
         seed=args.seed,
         verbose=args.verbose,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
     )
     print(f"weights: {args.log_dir}/checkpoint (last epoch), {args.log_dir}/best (best validation)")
     return 0

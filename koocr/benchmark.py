@@ -70,3 +70,43 @@ def format_report(r: dict) -> str:
             f"{r['batched_images_per_s_network']:.0f} images/s network + decoding",
         ]
     )
+
+
+def compare_backends(
+    ocr, images: np.ndarray, backends=("keras", "litert", "onnx"), repeats: int = 200, batch: int = 1024
+) -> dict[str, dict]:
+    """Single-image latency (ms, end to end) and batched network images/s per ``predict`` backend.
+
+    Backends whose packages are missing (ONNX: ``pip install tf2onnx onnxruntime``) are
+    reported as ``{"error": ...}``.
+    """
+    single = images[0]
+    reps = int(np.ceil(batch / len(images)))
+    normalised, _ = ocr.preprocess(np.concatenate([images] * reps)[:batch])
+    results = {}
+    for backend in backends:
+        try:
+            ocr.predict(single, backend=backend)  # export / trace once
+        except ImportError as err:
+            results[backend] = {"error": str(err)}
+            continue
+        for _ in range(10):
+            ocr.predict(single, backend=backend)
+        latency = _median_ms(lambda b=backend: ocr.predict(single, backend=b), repeats)
+        run = lambda b=backend: ocr.probabilities(normalised, backend=b)  # noqa: E731
+        run()
+        seconds = _median_ms(run, 5) / 1000
+        results[backend] = {"single_image_ms": latency, "batched_images_per_s_network": batch / seconds}
+    return results
+
+
+def format_backends(results: dict[str, dict], batch: int) -> str:
+    lines = [f"{'backend':8} {'single image ms':>16} {f'batch {batch} img/s':>16}"]
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"{name:8} unavailable: {r['error']}")
+        else:
+            lines.append(
+                f"{name:8} {r['single_image_ms']:16.2f} {r['batched_images_per_s_network']:16.0f}"
+            )
+    return "\n".join(lines)

@@ -56,17 +56,6 @@ class ModelConfig:
             raise ValueError(f"Unknown config keys {unknown}; expected a subset of {sorted(names)}")
         return cls(**data)
 
-    @classmethod
-    def load(cls, path: str) -> ModelConfig:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"Cannot read model config {path!r}: {err}") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"Model config {path!r} must hold a JSON object")
-        return cls.from_dict(data)
-
 
 def atomic_write_text(path: str, text: str) -> None:
     """Writes ``text`` to ``path`` through a temp file + rename (never half-written)."""

@@ -10,9 +10,10 @@ per head, summed) averaged over the *global* batch.
 Every worker reads the same shuffled stream of global batches and keeps its slice of each
 (dropping the ragged last batch of each patch group), and batch normalisation is
 synchronised across replicas, so N workers compute the same update as one process on the
-global batch. The chief writes ``<log_dir>/checkpoint`` (and ``best``) each epoch; the
-other workers write theirs to a temp dir, as collective reads need every worker to take
-part. Each worker keeps a ``tf.train.CheckpointManager`` state (model + optimizer + epoch)
+global batch (up to float round-off; dropout masks are drawn per replica, so with
+dropout the runs agree in distribution only). The chief writes ``<log_dir>/checkpoint``
+(and ``best``) each epoch; the other workers write theirs to a temp dir, as collective
+reads need every worker to take part. Each worker keeps a ``tf.train.CheckpointManager`` state (model + optimizer + epoch)
 in ``<log_dir>/backup`` (chief) or ``<log_dir>/backup/worker-<i>``, and a restarted run
 resumes from it.
 

@@ -51,15 +51,15 @@ class ReadConfig:
     bridge_width: float = 0.6  # atoms wider than this are cut at thin one-stroke bridges
     max_inner_gap: float = 0.4  # a wider gap never lies inside one character
     min_area: float = 0.003  # components below this * H^2 are noise (a '.' is ~0.015)
-    syl_width: tuple[float, float] = (0.5, 1.2)  # usual syllable box width
+    syl_width: tuple[float, float] = (0.5, 1.35)  # usual syllable box width
     syl_min_height: float = 0.62  # syllables are tall; digits / punctuation are shorter
     unknown_max_width: float = 0.85  # wider boxes are not one digit / punctuation mark
     shape_scale: float = 0.12  # how fast the shape penalty grows outside those ranges
     shape_weight: float = 1.0  # shape log-score weight against the recognition log-prob
-    char_bonus: float = 2.0  # per character: balances paths of different lengths
-    unknown_prob: float = 0.05  # below this top-1 probability a box is reported unknown
-    space_gap: float = 0.22  # space: gap > the line's median gap + this
-    min_space_gap: float = 0.3  # ... and at least this
+    char_bonus: float = 0.5  # per character: balances paths of different lengths
+    unknown_prob: float = 0.15  # below this top-1 probability a box is reported unknown
+    space_gap: float = 0.13  # space: gap > the line's median gap + this
+    min_space_gap: float = 0.25  # ... and at least this
     line_min_height: float = 0.35  # bands lower than this * the tallest are not lines
 
 
@@ -219,10 +219,13 @@ def _cut(labels: np.ndarray, atom: Atom, height: float, cfg: ReadConfig, sw: flo
     lo, hi = int(0.2 * height), width - int(0.2 * height)
     if hi <= lo:
         return [atom]
-    # A bridge: columns crossed by one thin stroke only (two strokes: a jamo's own box).
-    bridges = [(a + b) // 2 for a, b in _runs(profile[lo:hi] <= 1.2 * sw)]
+    # A bridge: columns crossed by one thin stroke only (two strokes: a jamo's own box),
+    # with ink on both sides; a thin run reaching the atom's edge is a tail (the final
+    # 'ㄴ' of '만'), not a bridge.
+    runs = _runs(profile <= 1.2 * sw)
+    bridges = [(a + b) // 2 for a, b in runs if a > 0 and b < width and lo <= (a + b) // 2 < hi]
     if bridges:
-        return _split(labels, atom, [lo + c for c in bridges], height, cfg, sw)
+        return _split(labels, atom, bridges, height, cfg, sw)
     if width <= cfg.cut_width * height:
         return [atom]
     # Prefer the thinnest column; among equals, the one nearest a whole character width.
@@ -269,15 +272,31 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
     return labels, atoms, char_height(atoms) if atoms else 0.0
 
 
+def is_low_mark(atoms: Sequence[Atom], k: int, height: float) -> bool:
+    """A small atom in the bottom of the line ('.', ','): never merged into a syllable.
+
+    Detached jamo ticks (the stroke of a brush 'ㅏ') sit at mid-height, not on the baseline.
+    """
+    a = atoms[k]
+    if a.y1 - a.y0 > 0.3 * height or a.x1 - a.x0 > 0.3 * height:
+        return False
+    near = [b for b in atoms if b is not a and abs(b.x0 + b.x1 - a.x0 - a.x1) < 3 * height]
+    if not near:
+        return False
+    top, bottom = min(b.y0 for b in near), max(b.y1 for b in near)
+    return (a.y0 + a.y1) / 2 > top + 0.7 * (bottom - top)
+
+
 def candidate_spans(atoms: Sequence[Atom], height: float, cfg: ReadConfig | None = None) -> list[tuple[int, int]]:
     """Every ``(i, j)``: atoms ``i .. j-1`` merged into one candidate character."""
     cfg = cfg or ReadConfig()
+    marks = [is_low_mark(atoms, k, height) for k in range(len(atoms))]
     spans = []
     for i in range(len(atoms)):
         x0, x1 = atoms[i].x0, atoms[i].x1
         for j in range(i + 1, min(len(atoms), i + cfg.max_merge) + 1):
             if j > i + 1:
-                if atoms[j - 1].x0 - x1 > cfg.max_inner_gap * height:
+                if marks[i] or marks[j - 1] or atoms[j - 1].x0 - x1 > cfg.max_inner_gap * height:
                     break
                 x0, x1 = min(x0, atoms[j - 1].x0), max(x1, atoms[j - 1].x1)
                 if x1 - x0 > cfg.max_width * height:

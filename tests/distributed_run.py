@@ -4,7 +4,8 @@
 
 MODE: ``reference`` (the custom loop under the default strategy, one process),
 ``mirrored`` (2 logical CPU devices) or ``multiworker`` (cluster from ``TF_CONFIG``).
-Prints one JSON line: the epochs this run trained.
+Writes the weights after each epoch to ``OUT-e<epoch>.npz`` and at the end to ``OUT.npz``;
+prints one JSON line: the epochs this run trained.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TINY = {"network_type": "compact", "image_size": 32, "network_args": {"width": 0.25, "dropout": 0.0}}
-STEPS, BATCH = 3, 8
+STEPS, BATCH = 2, 8
 # Small: one SGD step on this net amplifies float round-off ~100x at lr=0.01 (batch-8 BN).
-LR = 0.002
+LR = 0.001
 
 
 def main(mode: str, data: str, log_dir: str, out: str, epochs: int = 1) -> None:
@@ -40,6 +41,10 @@ def main(mode: str, data: str, log_dir: str, out: str, epochs: int = 1) -> None:
 
     keras.utils.set_random_seed(0)  # same initial weights in every process
     ocr = KoOCR(**TINY)
+
+    class SaveEachEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            np.savez(f"{out[:-4]}-e{epoch + 1}.npz", *self.model.get_weights())
     kw = dict(
         data_path=data,
         val_path=None,
@@ -53,9 +58,11 @@ def main(mode: str, data: str, log_dir: str, out: str, epochs: int = 1) -> None:
     if mode == "reference":
         cfg = training.TrainConfig(epochs=epochs, lr=LR, **kw)
         save = lambda path, info: ocr.save(path, extra=info)  # noqa: E731
-        history = distribute.fit(ocr.model, cfg, kdata.jamo_targets, save, 32, tf.distribute.get_strategy())
+        history = distribute.fit(
+            ocr.model, cfg, kdata.jamo_targets, save, 32, tf.distribute.get_strategy(), [SaveEachEpoch()]
+        )
     else:
-        history = ocr.train(epochs=epochs, lr=LR, strategy=mode, **kw)
+        history = ocr.train(epochs=epochs, lr=LR, strategy=mode, callbacks=[SaveEachEpoch()], **kw)
     np.savez(out, *ocr.model.get_weights())
     print(json.dumps({"epochs": history.epoch}))
 

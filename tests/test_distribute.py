@@ -71,7 +71,7 @@ def _weights(path):
 
 def _assert_same_training(got, want, initial):
     moved = max(float(np.abs(w - i).max()) for w, i in zip(want, initial, strict=True))
-    assert moved > 1e-3, "the reference did not train: the comparison would be vacuous"
+    assert moved > 2e-4, "the reference did not train: the comparison would be vacuous"
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5)
 
@@ -103,18 +103,29 @@ def test_multiworker_matches_one_process(tiny_data, tmp_path):
     assert sorted(os.listdir(logs)) == ["backup", "checkpoint", "training.csv"]
 
 
-def test_mirrored_matches_one_process_and_resumes(tiny_data, tmp_path):
-    """2 logical CPUs: a run stopped after epoch 1 and resumed ends as one straight process."""
-    ref = _start("reference", tiny_data, tmp_path / "ref", tmp_path / "ref.npz", epochs=2)
-    first = _start("mirrored", tiny_data, tmp_path / "logs", tmp_path / "m1.npz", epochs=1)
-    assert _finish(first)["epochs"] == [0]
-    again = _start("mirrored", tiny_data, tmp_path / "logs", tmp_path / "m2.npz", epochs=2)
-    assert _finish(again)["epochs"] == [1]  # resumed from <log_dir>/backup
-    assert _finish(ref)["epochs"] == [0, 1]
-    _assert_same_training(_weights(tmp_path / "m2.npz"), _weights(tmp_path / "ref.npz"),
-                          _weights(tmp_path / "m1.npz"))
+def test_mirrored_matches_one_process(tiny_data, tmp_path):
+    """2 logical CPU devices end an epoch with the weights of one process on the global batch."""
+    ref = _start("reference", tiny_data, tmp_path / "ref", tmp_path / "ref.npz")
+    mirrored = _start("mirrored", tiny_data, tmp_path / "logs", tmp_path / "m.npz")
+    assert _finish(mirrored)["epochs"] == [0] and _finish(ref)["epochs"] == [0]
+    keras.utils.set_random_seed(0)
+    initial = KoOCR(**{**TINY, "network_args": {"width": 0.25, "dropout": 0.0}}).model.get_weights()
+    _assert_same_training(_weights(tmp_path / "m.npz"), _weights(tmp_path / "ref.npz"), initial)
     saved = json.loads((tmp_path / "logs" / "checkpoint" / "config.json").read_text(encoding="utf-8"))
-    assert saved["extra"]["epoch"] == 2
+    assert saved["extra"]["epoch"] == 1
+
+
+def test_custom_loop_resumes_exactly(tiny_data, tmp_path):
+    """A run stopped after epoch 1 and started again ends with the weights of a straight run."""
+    straight = _start("reference", tiny_data, tmp_path / "a", tmp_path / "a.npz", epochs=2)
+    first = _start("reference", tiny_data, tmp_path / "b", tmp_path / "b1.npz", epochs=1)
+    assert _finish(first)["epochs"] == [0]
+    again = _start("reference", tiny_data, tmp_path / "b", tmp_path / "b2.npz", epochs=2)
+    assert _finish(again)["epochs"] == [1]  # resumed from <log_dir>/backup
+    assert _finish(straight)["epochs"] == [0, 1]
+    for a, b in zip(_weights(tmp_path / "a.npz"), _weights(tmp_path / "b2.npz"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert not np.array_equal(_weights(tmp_path / "a-e1.npz")[0], _weights(tmp_path / "a.npz")[0])
 
 
 def test_unknown_strategy_is_refused():
@@ -131,7 +142,7 @@ def test_mixed_precision_keeps_float32_heads_and_restores_policy():
     for head in ("initial", "medial", "final"):
         assert mixed.get_layer(head).dtype_policy.name == "float32"
     out = mixed(np.full((2, 32, 32, 1), 255.0, np.float32), training=False)
-    assert all(str(o.dtype) == "float32" for o in out)
+    assert all(keras.backend.standardize_dtype(o.dtype) == "float32" for o in out)
     np.testing.assert_allclose(sum(np.asarray(o).sum(1) for o in out) / 3, 1.0, rtol=1e-5)
 
 

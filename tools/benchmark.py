@@ -3,6 +3,7 @@
     python tools/benchmark.py                       # the shipped default model
     python tools/benchmark.py --weights logs/compact48/best
     python tools/benchmark.py --network compact --image_size 48   # untrained, speed only
+    python tools/benchmark.py --backends keras,litert,onnx        # predict(backend=...) compared
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=300)
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
+    p.add_argument("--backends", default=None, help="also compare predict backends, e.g. keras,litert,onnx")
     args = p.parse_args(argv)
 
-    from koocr.benchmark import benchmark, format_report
+    from koocr.benchmark import benchmark, compare_backends, format_backends, format_report
     from koocr.fonts import load_manifest, render_glyph
     from model import KoOCR
 
@@ -39,7 +41,13 @@ def main(argv=None) -> int:
     chars = [c for c in "한국어문자인식가나다라마바사아자차카타파하" if font.covers(c)]
     images = np.stack([render_glyph(font, c, size=48) for c in chars])
     result = benchmark(ocr, images, repeats=args.repeats, batch=args.batch)
+    if args.backends:
+        result["backends"] = compare_backends(
+            ocr, images, args.backends.split(","), repeats=args.repeats, batch=args.batch
+        )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
+    if args.backends and not args.json:
+        print(format_backends(result["backends"], args.batch))
     return 0
 
 

@@ -78,11 +78,11 @@ def main(argv=None) -> int:
             methods += ["benchmark", "show_augmentation"]
         metrics = run_evaluation(
             ocr, images, labels, groups, os.path.join(output, set_name), methods=methods,
-            seed=args.seed, data_description=f"{set_name}: held-out fonts {sorted(set(groups))}",
+            seed=args.seed, data_description=f"{set_name}: held-out fonts {', '.join(sorted(set(map(str, groups))))}",
         )
         summary["sets"][set_name] = {
             "samples": metrics["samples"], "top1": metrics["top1"], "top5": metrics["topn"],
-            "fonts": sorted(set(groups)), "seconds": round(time.time() - start, 1),
+            "fonts": sorted(set(map(str, groups))), "seconds": round(time.time() - start, 1),
         }
         if "benchmark" in metrics:
             summary["benchmark"] = metrics["benchmark"]

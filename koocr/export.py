@@ -1,0 +1,201 @@
+"""Export a KoOCR network for deployment, and run the exports (LiteRT, ONNX Runtime).
+
+Formats (Keras 3 ``model.export``):
+
+* ``tf_saved_model``: a SavedModel folder (TF Serving, ``tf.saved_model.load``);
+* ``litert``: ``model.tflite``; ``quantize="dynamic"`` stores int8 weights, ``"int8"``
+  runs int8 kernels, calibrated on glyphs rendered from the repository's fonts
+  (input and outputs stay float32: raw 0..255 glyphs in, probabilities out);
+* ``onnx``: ``model.onnx`` (optional: ``pip install tf2onnx onnxruntime``), quantized
+  with ONNX Runtime's dynamic / static (QDQ) quantizer.
+
+Every export folder also holds the model's ``config.json``, so the preprocessing
+(``image_size``, ``margin``, ``placement``) and the heads are known to its reader.
+The network's input is the normalised glyph, float32 ``(N, S, S, 1)`` in 0..255
+(:meth:`KoOCR.preprocess`); its outputs are one softmax per head.
+
+Example:
+    >>> ocr.export("exports/compact48-int8", format="litert", quantize="int8")  # doctest: +SKIP
+    'exports/compact48-int8/model.tflite'
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import keras
+import numpy as np
+
+from koocr import hangul
+from koocr import preprocess as kpreprocess
+from koocr.config import ModelConfig, atomic_write_text
+
+FORMATS = ("tf_saved_model", "litert", "onnx")
+QUANTIZE = (None, "dynamic", "int8")
+BACKENDS = ("keras", "litert", "onnx")
+FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
+ONNX_HINT = "ONNX export/inference needs the optional packages: pip install tf2onnx onnxruntime"
+
+
+def calibration_glyphs(config: ModelConfig, n: int = 200, seed: int = 0) -> np.ndarray:
+    """Normalised uint8 ``(n, S, S)`` glyphs of KS X 1001 syllables rendered from shipped fonts.
+
+    The int8 calibration set: activation ranges come from the same kind of input the model
+    sees in use.
+    """
+    from koocr.fonts import load_manifest, render_glyph
+
+    fonts = load_manifest(split="train") or load_manifest()
+    rng = np.random.default_rng(seed)
+    chars = hangul.load_charset("ks2350")
+    place = kpreprocess.Placement(*config.placement) if config.placement else None
+    out = []
+    while len(out) < n:
+        font = fonts[int(rng.integers(len(fonts)))]
+        char = chars[int(rng.integers(len(chars)))]
+        if font.covers(char):
+            glyph = render_glyph(font, char, size=int(rng.integers(32, 72)))
+            out.append(kpreprocess.normalize(glyph, config.image_size, config.margin, place))
+    return np.stack(out)
+
+
+def export(
+    model: keras.Model,
+    config: ModelConfig,
+    path: str | os.PathLike,
+    format: str = "tf_saved_model",
+    quantize: str | None = None,
+    calibration: np.ndarray | None = None,
+) -> str:
+    """Writes ``model`` in ``format`` into the folder ``path`` (+ ``config.json``).
+
+    Args:
+        model: a float32 KoOCR network.
+        config: its :class:`ModelConfig`, saved beside the export.
+        path: output folder (created; replaced files are overwritten).
+        format: ``tf_saved_model``, ``litert`` or ``onnx``.
+        quantize: None, ``dynamic`` (int8 weights) or ``int8`` (int8 weights and
+            activations; LiteRT and ONNX only).
+        calibration: normalised uint8 ``(N, S, S)`` glyphs for ``int8``; default
+            :func:`calibration_glyphs`.
+
+    Returns:
+        The exported artifact: the SavedModel folder, or the ``.tflite`` / ``.onnx`` file.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}. Received: format={format!r}")
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize must be one of {QUANTIZE}. Received: quantize={quantize!r}")
+    if quantize and format == "tf_saved_model":
+        raise ValueError(
+            f"quantize={quantize!r} needs format='litert' or 'onnx'; a SavedModel stays float32"
+        )
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    size = config.image_size
+    signature = [tf.TensorSpec((None, size, size, 1), tf.float32, name="image")]
+    if quantize == "int8" and calibration is None:
+        calibration = calibration_glyphs(config)
+    target = path if format == "tf_saved_model" else os.path.join(path, FILES[format])
+    if format == "tf_saved_model":
+        model.export(target, format=format, verbose=False, input_signature=signature)
+    elif format == "litert":
+        options = {}
+        if quantize:
+            options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        if quantize == "int8":
+            options["representative_dataset"] = lambda: (
+                [g[None, :, :, None].astype(np.float32)] for g in calibration
+            )
+            options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}
+        model.export(target, format=format, verbose=False, input_signature=signature, **options)
+    else:
+        try:
+            import onnxruntime  # noqa: F401
+            import tf2onnx  # noqa: F401
+        except ImportError as err:
+            raise ImportError(ONNX_HINT) from err
+        float_file = target if not quantize else os.path.join(path, "model.float.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx probes np.object
+            model.export(float_file, format=format, verbose=False, input_signature=signature)
+        if quantize:
+            _quantize_onnx(float_file, target, quantize, calibration)
+            os.remove(float_file)
+    atomic_write_text(os.path.join(path, "config.json"), config.to_json())
+    return target
+
+
+def _quantize_onnx(src: str, dst: str, quantize: str, calibration: np.ndarray | None) -> None:
+    from onnxruntime import quantization as q
+
+    if quantize == "dynamic":
+        q.quantize_dynamic(src, dst, weight_type=q.QuantType.QInt8)
+        return
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calibration)
+
+        def get_next(self):
+            glyph = next(self.items, None)
+            return None if glyph is None else {"image": glyph[None, :, :, None].astype(np.float32)}
+
+    q.quantize_static(
+        src, dst, Reader(), quant_format=q.QuantFormat.QDQ,
+        activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+    )
+
+
+class LiteRTRunner:
+    """Runs a ``.tflite`` export: ``ai_edge_litert`` if installed, else ``tf.lite``."""
+
+    def __init__(self, file: str, num_threads: int | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter  # noqa: N806
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+            self.interpreter = Interpreter(model_path=file, num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner()
+        self.input = self.runner.get_input_details()
+        (self.input_name,) = self.input
+        outputs = self.runner.get_output_details()
+        self.output_names = sorted(outputs, key=lambda k: int(k.rsplit("_", 1)[-1]))
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        out = self.runner(**{self.input_name: x})
+        return [np.array(out[k]) for k in self.output_names]
+
+
+class ONNXRunner:
+    """Runs a ``.onnx`` export with ONNX Runtime (CPU)."""
+
+    def __init__(self, file: str, num_threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ImportError(ONNX_HINT) from err
+        options = ort.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+        self.session = ort.InferenceSession(file, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: x})
+
+
+def load_runner(file: str, num_threads: int | None = None):
+    """A callable float32 ``(N, S, S, 1)`` -> list of per-head probabilities for an export file."""
+    if file.endswith(".tflite"):
+        return LiteRTRunner(file, num_threads)
+    if file.endswith(".onnx"):
+        return ONNXRunner(file, num_threads)
+    raise ValueError(f"Expected a .tflite or .onnx file. Received: {file!r}")

@@ -1,0 +1,110 @@
+"""Exports match the Keras network: float within 1e-4, int8 on top-1 for >= 99 % of glyphs."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from koocr import decode, patches
+from koocr import export as kexport
+from koocr.preprocess import normalize
+from model import KoOCR
+
+CHARS = ["가", "나", "다", "한", "글", "국", "어", "문"]
+HAS_ONNX = all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxruntime"))
+needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason=kexport.ONNX_HINT)
+
+
+def _glyphs(render, copies, seed):
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for c in CHARS:
+        for _ in range(copies):
+            dx, dy = rng.integers(-5, 6, 2)
+            images.append(normalize(render(c, size=int(rng.integers(34, 46)), offset=(8 + dx, 6 + dy)), 32))
+            labels.append(c)
+    return np.array(images), labels
+
+
+@pytest.fixture(scope="module")
+def trained(render, tmp_path_factory):
+    """A tiny model trained a few epochs on 8 rendered syllables (confident, like a real one)."""
+    folder = tmp_path_factory.mktemp("export_data")
+    images, labels = _glyphs(render, 24, seed=0)
+    patches.write_patches(folder / "data", "printed", images, labels, patch_size=256)
+    ocr = KoOCR(network_type="compact", image_size=32, fc_link="GAP", network_args={"width": 0.25})
+    ocr.train_glyphs = images
+    ocr.train(
+        epochs=4, lr=0.01, data_path=str(folder / "data"), val_path=None, batch_size=32,
+        optimizer="adam", patch_size=None, log_dir=str(folder / "logs"), verbose=0,
+    )
+    return ocr
+
+
+@pytest.fixture(scope="module")
+def test_glyphs(render):
+    return _glyphs(render, 15, seed=1)[0]  # 120 glyphs
+
+
+def _keras_probs(ocr, glyphs):
+    return ocr.probabilities(glyphs)
+
+
+def _assert_float_parity(got, want):
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-4)
+
+
+def test_saved_model_parity(trained, test_glyphs, tmp_path):
+    path = trained.export(tmp_path / "sm")
+    assert json.loads((tmp_path / "sm" / "config.json").read_text(encoding="utf-8"))["image_size"] == 32
+    loaded = tf.saved_model.load(path)  # keep it alive: serve() reads its variables
+    served = loaded.serve(tf.constant(test_glyphs[..., None], tf.float32))
+    _assert_float_parity([np.asarray(o) for o in served], _keras_probs(trained, test_glyphs))
+
+
+@pytest.mark.parametrize("fmt", ["litert", pytest.param("onnx", marks=needs_onnx)])
+def test_float_export_and_backend_parity(trained, test_glyphs, tmp_path, fmt):
+    file = trained.export(tmp_path / fmt, format=fmt)
+    assert os.path.isfile(file) and os.path.isfile(tmp_path / fmt / "config.json")
+    want = _keras_probs(trained, test_glyphs)
+    _assert_float_parity(kexport.load_runner(file)(test_glyphs[..., None].astype(np.float32)), want)
+    _assert_float_parity(trained.probabilities(test_glyphs, batch_size=50, backend=fmt), want)
+    assert trained.predict(test_glyphs[:5], n=3, backend=fmt) == trained.predict(test_glyphs[:5], n=3)
+    assert trained.predict(test_glyphs[0], n=3, backend=fmt) == trained.predict(test_glyphs[0], n=3)
+
+
+@pytest.mark.parametrize(
+    "fmt, quantize",
+    [
+        ("litert", "dynamic"),
+        ("litert", "int8"),
+        pytest.param("onnx", "dynamic", marks=needs_onnx),
+        pytest.param("onnx", "int8", marks=needs_onnx),
+    ],
+)
+def test_quantized_top1_agreement(trained, test_glyphs, tmp_path, fmt, quantize):
+    float_file = trained.export(tmp_path / "float", format=fmt)
+    # Calibrated on the training glyphs: the inputs this model is meant to read.
+    file = trained.export(tmp_path / quantize, format=fmt, quantize=quantize, calibration=trained.train_glyphs)
+    assert os.path.getsize(file) < os.path.getsize(float_file)
+    top1 = lambda probs: [r[0][0] for r in decode.top_n_split(probs, 1, CHARS)]  # noqa: E731
+    want = top1(_keras_probs(trained, test_glyphs))
+    got = top1(kexport.load_runner(file)(test_glyphs[..., None].astype(np.float32)))
+    agreement = np.mean([a == b for a, b in zip(got, want, strict=True)])
+    assert agreement >= 0.99, f"{fmt} {quantize}: top-1 agrees on {agreement:.1%} of {len(want)} glyphs"
+
+
+def test_bad_arguments(trained, tmp_path):
+    with pytest.raises(ValueError, match="format='pt'"):
+        trained.export(tmp_path, format="pt")
+    with pytest.raises(ValueError, match="quantize='int4'"):
+        trained.export(tmp_path, format="litert", quantize="int4")
+    with pytest.raises(ValueError, match="SavedModel stays float32"):
+        trained.export(tmp_path, quantize="int8")
+    with pytest.raises(ValueError, match="backend='tvm'"):
+        trained.predict(np.full((32, 32), 255, np.uint8), backend="tvm")

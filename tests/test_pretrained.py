@@ -1,0 +1,48 @@
+"""The shipped model loads offline, is small, and reads the shipped sample images."""
+
+import os
+
+import pytest
+
+from koocr import weights as kweights
+from model import KoOCR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAME = "compact48"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if NAME not in KoOCR.pretrained_models():
+        pytest.skip(f"pretrained/{NAME} is not shipped in this checkout")
+    return KoOCR(weights=NAME)
+
+
+def test_listed_and_loadable_by_name_and_path(shipped):
+    folder = KoOCR.pretrained_models()[NAME]
+    assert os.path.samefile(folder, os.path.join(ROOT, "pretrained", NAME))
+    assert shipped.config.network_type == "compact" and shipped.config.split_components
+    assert os.path.getsize(os.path.join(folder, kweights.WEIGHTS_FILE)) <= 3 * 1024 * 1024
+    by_path = KoOCR(weights=folder)
+    assert by_path.config == shipped.config
+
+
+def test_reads_the_shipped_samples(shipped):
+    with open(os.path.join(ROOT, "samples", "labels.tsv"), encoding="utf-8") as fh:
+        rows = [line.rstrip("\n").split("\t") for line in fh if line.strip()]
+    paths = [os.path.join(ROOT, "samples", name) for name, _ in rows]
+    top5 = shipped.predict(paths, n=5)
+    top1_hits = sum(pred[0] == truth for pred, (_, truth) in zip(top5, rows, strict=True))
+    top5_hits = sum(truth in pred for pred, (_, truth) in zip(top5, rows, strict=True))
+    assert top5_hits == len(rows)
+    assert top1_hits >= len(rows) - 1
+
+
+def test_predict_script_uses_the_shipped_model(capsys):
+    import predict
+
+    if NAME not in KoOCR.pretrained_models():
+        pytest.skip(f"pretrained/{NAME} is not shipped in this checkout")
+    assert predict.main([os.path.join(ROOT, "samples", "03_printed_UnDotum.png"), "--n", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" 0.") + out.count(" 1.0") >= 3

@@ -1,0 +1,39 @@
+"""Copies a trained checkpoint into ``pretrained/<name>/`` (weights + config only).
+
+    python tools/ship_model.py logs/compact48/best compact48
+
+The checkpoint's file also holds the optimizer state; loading it into a fresh model and
+saving again keeps only the network weights, so the shipped file is small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="folder written by training (config.json + model.weights.h5)")
+    p.add_argument("name", help="shipped model name (folder under pretrained/)")
+    p.add_argument("--note", default="", help="how the model was made, stored in config.json")
+    args = p.parse_args(argv)
+
+    from koocr import weights as kweights
+    from model import KoOCR
+
+    ocr = KoOCR(weights=args.checkpoint)
+    _, meta = kweights.read_config(ocr.weights_path)
+    extra = {"training": meta.get("extra", {}), "note": args.note}
+    path = ocr.save(os.path.join(kweights.pretrained_dir(), args.name), extra=extra)
+    size = os.path.getsize(os.path.join(path, kweights.WEIGHTS_FILE))
+    print(json.dumps({"path": path, "weights_bytes": size, **extra}, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
