@@ -12,7 +12,7 @@ Sets (every glyph rendered from the manifest's ``test`` fonts, never seen in tra
                     (printed clean, handwriting distorted), a seeded sample per font
 Each set gets a full ``evaluate.py``-style folder; ``summary.md`` / ``summary.json`` hold
 the headline table. ``--export_chars N`` also writes N images per set with their labels
-to ``val_data/chars/<set>/`` for ``tools/compare_tesseract.py``.
+to ``val_data/chars/<set>/`` (``NNNN.png`` + ``NNNN.txt``) for ``tools/compare_tesseract.py``.
 """
 
 from __future__ import annotations
@@ -91,10 +91,10 @@ def main(argv=None) -> int:
             folder = os.path.join("val_data", "chars", set_name)
             os.makedirs(folder, exist_ok=True)
             pick = np.random.default_rng(args.seed).choice(len(labels), min(args.export_chars, len(labels)), replace=False)
-            with open(os.path.join(folder, "labels.tsv"), "w", encoding="utf-8") as fh:
-                for k, j in enumerate(sorted(pick)):
-                    Image.fromarray(images[j]).save(os.path.join(folder, f"{k:04d}.png"))
-                    fh.write(f"{k:04d}.png\t{labels[j]}\n")
+            for k, j in enumerate(sorted(pick)):  # the .png + .txt layout of koocr.lines
+                Image.fromarray(images[j]).save(os.path.join(folder, f"{k:04d}.png"))
+                with open(os.path.join(folder, f"{k:04d}.txt"), "w", encoding="utf-8") as fh:
+                    fh.write(labels[j])
     with open(os.path.join(output, "summary.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=2)
     lines = [f"# {name} on held-out fonts", "", "| set | glyphs | top-1 | top-5 | fonts |", "|---|---|---|---|---|"]
