@@ -78,23 +78,37 @@ def test_float_export_and_backend_parity(trained, test_glyphs, tmp_path, fmt):
     assert trained.predict(test_glyphs[0], n=3, backend=fmt) == trained.predict(test_glyphs[0], n=3)
 
 
-@pytest.mark.parametrize(
-    "fmt, quantize",
-    [
-        ("litert", "dynamic"),
-        ("litert", "int8"),
-        pytest.param("onnx", "dynamic", marks=needs_onnx),
-        pytest.param("onnx", "int8", marks=needs_onnx),
-    ],
-)
-def test_quantized_top1_agreement(trained, test_glyphs, tmp_path, fmt, quantize):
-    float_file = trained.export(tmp_path / "float", format=fmt)
-    # Calibrated on the training glyphs: the inputs this model is meant to read.
-    file = trained.export(tmp_path / quantize, format=fmt, quantize=quantize, calibration=trained.train_glyphs)
+@pytest.fixture(scope="module")
+def shipped_and_glyphs():
+    """The shipped model and 300 normalised glyphs from held-out printed fonts."""
+    from koocr import hangul
+    from koocr.fonts import load_manifest, render_glyph
+    from model import KoOCR as _KoOCR
+
+    if "compact48" not in _KoOCR.pretrained_models():
+        pytest.skip("pretrained/compact48 is not shipped in this checkout")
+    ocr = _KoOCR(weights="compact48")
+    rng = np.random.default_rng(0)
+    ks = hangul.ks2350()
+    fonts = load_manifest(split="test", style="printed")
+    raw = [render_glyph(f, c, 48) for f in fonts for c in rng.choice(ks, 300 // len(fonts), replace=False)]
+    return ocr, ocr.preprocess(raw)[0]
+
+
+@pytest.mark.parametrize("fmt", ["litert", pytest.param("onnx", marks=needs_onnx)])
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])
+def test_quantized_top1_agreement(shipped_and_glyphs, tmp_path, fmt, quantize):
+    """Quantised exports of the trained model agree with Keras on >= 99 % of unseen glyphs.
+
+    (A tiny model trained for a few steps has too many near-ties for this to be stable.)
+    """
+    ocr, glyphs = shipped_and_glyphs
+    float_file = ocr.export(tmp_path / "float", format=fmt)
+    file = ocr.export(tmp_path / quantize, format=fmt, quantize=quantize)
     assert os.path.getsize(file) < os.path.getsize(float_file)
-    top1 = lambda probs: [r[0][0] for r in decode.top_n_split(probs, 1, CHARS)]  # noqa: E731
-    want = top1(_keras_probs(trained, test_glyphs))
-    got = top1(kexport.load_runner(file)(test_glyphs[..., None].astype(np.float32)))
+    top1 = lambda probs: [r[0][0] for r in decode.top_n_split(probs, 1)]  # noqa: E731
+    want = top1(ocr.probabilities(glyphs))
+    got = top1(kexport.load_runner(file)(glyphs[..., None].astype(np.float32)))
     agreement = np.mean([a == b for a, b in zip(got, want, strict=True)])
     assert agreement >= 0.99, f"{fmt} {quantize}: top-1 agrees on {agreement:.1%} of {len(want)} glyphs"
 
@@ -108,3 +122,8 @@ def test_bad_arguments(trained, tmp_path):
         trained.export(tmp_path, quantize="int8")
     with pytest.raises(ValueError, match="backend='tvm'"):
         trained.predict(np.full((32, 32), 255, np.uint8), backend="tvm")
+
+
+def test_int8_with_own_calibration_samples(trained, tmp_path):
+    file = trained.export(tmp_path / "cal", format="litert", quantize="int8", calibration=trained.train_glyphs)
+    assert os.path.isfile(file) and os.path.getsize(file) > 0
