@@ -302,29 +302,23 @@ class KoOCR:
             targets = kdata.charset_targets(self.charset)
         self._forward = None
         self.__dict__.pop("_runners", None)  # exports of the old weights
+        run = lambda: training.fit(  # noqa: E731
+            self.model,
+            cfg,
+            targets,
+            save_fn=lambda path, info: self.save(path, extra=info),
+            image_size=self.config.image_size,
+            extra_callbacks=callbacks,
+        )
         if cfg.strategy == "none" and not cfg.mixed_precision:
-            return training.fit(
-                self.model,
-                cfg,
-                targets,
-                save_fn=lambda path, info: self.save(path, extra=info),
-                image_size=self.config.image_size,
-                extra_callbacks=callbacks,
-            )
+            return run()
         # Variables must be created in the strategy's scope (and the mixed policy): train a
         # rebuilt copy, then copy its weights back into the plain float32 model.
         original = self.model
         strategy = distribute.get_strategy(cfg.strategy)
         self.model = distribute.build_model(self._build, original, strategy, cfg.mixed_precision)
         try:
-            return training.fit(
-                self.model,
-                cfg,
-                targets,
-                save_fn=lambda path, info: self.save(path, extra=info),
-                image_size=self.config.image_size,
-                extra_callbacks=callbacks,
-            )
+            return run()
         finally:
             original.set_weights(self.model.get_weights())
             self.model, self._forward = original, None
