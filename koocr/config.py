@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from koocr import __version__
+from koocr import __version__, patches
 
 # Constructor arguments reserved for the training-methods work: accepted by name so the
 # seed's interface stays, but refused until they are implemented.
@@ -58,10 +57,5 @@ class ModelConfig:
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temp file + rename (never half-written)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Writes ``text`` (UTF-8) to ``path`` through a temp file + rename (never half-written)."""
+    patches.atomic_write_bytes(path, text.encode("utf-8"))

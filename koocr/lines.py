@@ -113,7 +113,7 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     if np.mean(gray > thr) < 0.5:
         gray = 255.0 - gray
         thr = 255.0 - thr
-    gray, _ = preprocess._clean_background(gray, thr)
+    gray, _ = preprocess.clean_background(gray, thr)
     thr = preprocess.otsu_threshold(gray)
     mask = gray < thr
     bg_level = float(np.median(gray[~mask])) if (~mask).any() else 255.0
@@ -332,7 +332,7 @@ def crop_spans(
         for a, m in zip(atoms[span[0] : span[1]], own[span[0] : span[1]], strict=True):
             keep[:, a.x0 - x0 : a.x1 - x0] |= m
         crop = np.where(keep[y0:y1], level[y0:y1, x0:x1], 255.0)
-        out[k] = preprocess._place(crop, image_size, margin, placement)
+        out[k] = preprocess.place_glyph(crop, image_size, margin, placement)
     return out
 
 

@@ -163,7 +163,7 @@ def load_patch(path: str | os.PathLike) -> dict:
     return {"image": images, "label": labels}
 
 
-def _atomic_write_bytes(path: str, payload: bytes) -> None:
+def atomic_write_bytes(path: str, payload: bytes) -> None:
     """Writes via a temp file in the same folder, so readers see all or nothing."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -202,7 +202,7 @@ def save_patch(path: str | os.PathLike, images, labels: Sequence[str]) -> str:
     path = os.fspath(path)
     images, labels = _normalize(images, labels, path)
     payload = pickle.dumps({"image": images, "label": labels}, protocol=PICKLE_PROTOCOL)
-    _atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, payload)
     return path
 
 

@@ -133,7 +133,7 @@ def _fit_background(gray: np.ndarray, clear: np.ndarray) -> np.ndarray | None:
     return coef[0] + coef[1] * xx + coef[2] * yy + coef[3] * xx * xx + coef[4] * xx * yy + coef[5] * yy * yy
 
 
-def _clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
+def clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
     """Flattens uneven illumination and removes noise; returns (image, was_noisy).
 
     Only pixels whose 5x5 neighbourhood is all above the threshold count as background,
@@ -205,7 +205,7 @@ def normalize(
         gray = 255.0 - gray
     if gray.max() - gray.min() < 1.0:  # blank input: nothing to crop
         return np.full((image_size, image_size), 255, np.uint8)
-    gray, noisy = _clean_background(gray, thr)
+    gray, noisy = clean_background(gray, thr)
     thr = otsu_threshold(gray)
     mask = gray < thr
     box = _ink_bbox(mask, noisy)
@@ -217,10 +217,10 @@ def normalize(
     span = max(bg_level - ink_level, 1.0)
     r0, r1, c0, c1 = box
     crop = np.clip((gray[r0:r1, c0:c1] - ink_level) / span, 0.0, 1.0) * 255.0
-    return _place(crop, image_size, margin, placement)
+    return place_glyph(crop, image_size, margin, placement)
 
 
-def _place(crop: np.ndarray, size: int, margin: float, placement: Placement | None) -> np.ndarray:
+def place_glyph(crop: np.ndarray, size: int, margin: float, placement: Placement | None) -> np.ndarray:
     h, w = crop.shape
     if placement is None:
         side = max(h, w) * (1.0 + 2.0 * margin)
