@@ -22,7 +22,7 @@ import tensorflow as tf
 from PIL import Image
 
 from koocr import data as kdata
-from koocr import decode, distribute, hangul, networks, preprocess, training
+from koocr import decode, distribute, hangul, methods, networks, preprocess, training
 from koocr import export as kexport
 from koocr import weights as kweights
 from koocr.config import PENDING_METHODS, ModelConfig
@@ -47,11 +47,27 @@ class KoOCR:
         charset: ``ks2350``, ``all``, a file with one syllable per line, or a list. It is the
             class list of the single head; in split mode it records what the model was trained
             on, while decoding covers all 11,172 unless ``predict(charset=...)`` restricts it.
-        direct_map, data_augmentation, adversarial_learning, iterative_refinement,
-            refinement_t: the research methods of the seed (not implemented yet: True raises).
+        direct_map: DirectMap input (Zhang et al. 2017): 8 gradient-direction planes stacked
+            with the ink image (9 channels), computed inside the network (``koocr.methods``).
+        data_augmentation: random rotation / zoom / translation / shear layers inside the
+            network, active in training only (identity in predict and in exports).
+        adversarial_learning: train against a printed-vs-handwritten discriminator on the
+            pooled features through gradient reversal (Zhang et al. 2018; ``train``'s
+            ``adversarial_ratio``, ``koocr.adversarial``). Training-time only: the saved,
+            predicting and exported network is the plain one.
+        iterative_refinement: attention-based iterative refinement (Yang et al. 2017): the
+            head re-reads the features ``refinement_t`` times, each time attending where the
+            previous prediction points; the outputs (same names and shapes) are the last step's.
+        refinement_t: steps of refinement, an integer >= 1 (1: the plain head).
         margin: glyph margin of the shared normalisation.
         placement: the seed's fixed ``(x_offset, y_offset, char_size)`` instead of centring.
         network_args: extra builder arguments (e.g. ``{"width": 0.5}``).
+        method_args: knobs of the methods (``koocr.methods.METHOD_ARGS``), e.g.
+            ``{"direct_map_trainable": True, "augmentation": {"rotation": 10, "shear": 0}}``.
+
+    Example:
+        >>> KoOCR(network_type="compact", image_size=48, direct_map=True,
+        ...       data_augmentation=True, iterative_refinement=True, refinement_t=3)  # doctest: +SKIP
     """
 
     def __init__(
@@ -70,9 +86,11 @@ class KoOCR:
         margin: float = 0.1,
         placement: Sequence[int] | None = None,
         network_args: dict | None = None,
+        method_args: dict | None = None,
     ):
         given = {k: v for k, v in locals().items() if k not in ("self", "weights", "__class__")}
         given["network_args"] = dict(network_args or {})
+        given["method_args"] = dict(method_args or {})
         given["placement"] = list(placement) if placement is not None else None
         self.weights_path = None
         meta: dict = {}
@@ -83,6 +101,7 @@ class KoOCR:
                 k: p.default for k, p in inspect.signature(KoOCR.__init__).parameters.items()
             }
             defaults["network_args"] = {}
+            defaults["method_args"] = {}
             for key, value in given.items():
                 saved = getattr(self.config, key)
                 if value != defaults[key] and value != saved:
@@ -120,6 +139,7 @@ class KoOCR:
             self.config.image_size,
             self.heads,
             fc_link=self.config.fc_link,
+            methods=methods.from_config(self.config),
             **self.config.network_args,
         )
 
@@ -288,14 +308,28 @@ class KoOCR:
         every worker must start from the same weights (same ``seed`` before building, or
         the same ``weights=``); training refuses to start otherwise.
 
+        Training methods (off by default): ``hybrid_loss=0.1`` adds the similar-class margin
+        loss (:mod:`koocr.hybrid`); ``drop_weight=0.5`` prunes half the conv/dense weights
+        while training (:mod:`koocr.pruning`; the report lands in the checkpoints'
+        ``extra``); ``time_budget_s=600`` trains for ten minutes with a time-based schedule
+        (:mod:`koocr.timebudget`; ``epochs`` becomes an upper bound). A model built with
+        ``adversarial_learning=True`` trains against a printed-vs-handwritten discriminator
+        with weight ``adversarial_ratio`` (:mod:`koocr.adversarial`; it needs printed and
+        handwritten/clova patches). Adversarial learning, drop weight and the time budget
+        need ``strategy="none"``.
+
         Example:
             >>> KoOCR(network_type="compact", image_size=48).train(epochs=2, data_path="./data")  # doctest: +SKIP
+            >>> KoOCR(network_type="compact", image_size=48).train(  # doctest: +SKIP
+            ...     epochs=100, time_budget_s=600, hybrid_loss=0.1, drop_weight=0.5)
         """
         names = {f.name for f in dataclasses.fields(training.TrainConfig)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
             raise TypeError(f"Unknown train() arguments {unknown}; expected some of {sorted(names)}")
         cfg = training.TrainConfig(epochs=epochs, lr=lr, **kwargs)
+        adversarial = bool(self.config.adversarial_learning)
+        training.check_methods(cfg, adversarial)
         if self.config.split_components:
             targets = kdata.jamo_targets
         else:
@@ -309,6 +343,7 @@ class KoOCR:
             save_fn=lambda path, info: self.save(path, extra=info),
             image_size=self.config.image_size,
             extra_callbacks=callbacks,
+            adversarial=adversarial,
         )
         if cfg.strategy == "none" and not cfg.mixed_precision:
             return run()

@@ -11,12 +11,23 @@
     python train.py --network compact --image_size 48 --strategy mirrored --batch_size 512
     python train.py --network compact --image_size 48 --strategy multiworker --mixed_precision
 
+    # training methods: a 30-minute budget, hybrid loss, half the weights pruned, and
+    # adversarial learning against printed glyphs (needs printed_ and clova_ patches)
+    python train.py --network compact --image_size 48 --optimizer adam --learning_rate 0.002 \
+        --time_budget 30m --hybrid_loss 0.1 --drop_weight 0.5 --adversarial_learning \
+        --adversarial_ratio 0.15 --log_dir logs/methods
+
+    # network methods: DirectMap input, in-network augmentation, 4 refinement steps
+    python train.py --network compact --image_size 48 --direct_map --data_augmentation \
+        --iterative_refinement --refinement_t 4 --log_dir logs/net_methods
+
 A stopped run started again with the same --log_dir resumes from its last finished epoch.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from koocr.cli import add_bool_argument
@@ -33,11 +44,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     m.add_argument("--charset", default="ks2350", help="ks2350, all or a file of syllables")
     m.add_argument("--width", type=float, default=None, help="channel multiplier (compact/fire)")
     m.add_argument("--dropout", type=float, default=None)
+    method_help = {
+        "direct_map": "DirectMap input: the image + 8 gradient-direction planes",
+        "data_augmentation": "random rotation/zoom/translation/shear inside the net (training only)",
+        "iterative_refinement": "attention-based iterative refinement of the head",
+    }
     for name in ("direct_map", "data_augmentation", "adversarial_learning", "iterative_refinement"):
-        add_bool_argument(m, name, False, f"{name.replace('_', ' ')} (training-methods issue)")
-    m.add_argument("--refinement_t", type=int, default=4)
+        default_help = f"{name.replace('_', ' ')} (training-methods issue)"
+        add_bool_argument(m, name, False, method_help.get(name, default_help))
+    m.add_argument("--refinement_t", type=int, default=4, help="refinement steps, >= 1")
+    m.add_argument("--method_args", type=json.loads, default=None,
+                   help='JSON knobs of the methods (koocr.methods.METHOD_ARGS), e.g. '
+                        '\'{"direct_map_trainable": true, "augmentation": {"rotation": 10}}\'')
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--epochs", type=int, default=None,
+                   help="default 10; with --time_budget an upper bound (default 10000)")
     t.add_argument("--learning_rate", "--lr", dest="lr", type=float, default=0.001)
     t.add_argument("--optimizer", default="adabound", help="adabound, adam or sgd")
     t.add_argument("--final_lr", type=float, default=0.1, help="AdaBound final (SGD) learning rate")
@@ -58,6 +79,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     t.add_argument("--strategy", default="none", choices=("none", "mirrored", "multiworker"),
                    help="mirrored: all local GPUs; multiworker: the hosts of TF_CONFIG (global --batch_size)")
     add_bool_argument(t, "mixed_precision", False, "mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    r = p.add_argument_group("training methods (off by default)")
+    r.add_argument("--time_budget", default=None,
+                   help="wall-clock budget (600, 90s, 10m, 1.5h): time-based warm-up + cosine "
+                        "learning rate instead of --lr_schedule, stop when spent")
+    r.add_argument("--hybrid_loss", type=float, default=0.0,
+                   help="weight of the similar-class margin loss added to cross-entropy (0: off)")
+    r.add_argument("--hybrid_margin", type=float, default=1.0, help="wanted log p(true) - log p(rival)")
+    r.add_argument("--hybrid_top_k", type=int, default=3, help="rivals per sample and head")
+    r.add_argument("--adversarial_ratio", type=float, default=0.15,
+                   help="gradient reversal weight of --adversarial_learning")
+    r.add_argument("--drop_weight", type=float, default=0.0,
+                   help="adaptive drop weight: fraction of conv/dense weights pruned (0: off)")
+    r.add_argument("--drop_weight_start", type=float, default=0.1, help="fraction of training before pruning")
+    r.add_argument("--drop_weight_end", type=float, default=0.7, help="fraction of training at full target")
+    r.add_argument("--drop_weight_every", type=int, default=50, help="steps between threshold raises")
     return p.parse_args(argv)
 
 
@@ -66,8 +102,11 @@ def main(argv=None) -> int:
     import keras
 
     from koocr import distribute
+    from koocr.training import parse_duration
     from model import KoOCR  # imported late: --help should not pay for TensorFlow
 
+    budget = parse_duration(args.time_budget) if args.time_budget else None
+    epochs = args.epochs if args.epochs is not None else (10_000 if budget else 10)
     if args.strategy == "multiworker":
         distribute.get_strategy(args.strategy)  # before any other TensorFlow op
     keras.utils.set_random_seed(args.seed)  # every worker builds the same initial weights
@@ -86,9 +125,10 @@ def main(argv=None) -> int:
         iterative_refinement=args.iterative_refinement,
         refinement_t=args.refinement_t,
         network_args=network_args,
+        method_args=args.method_args,
     )
     ocr.train(
-        epochs=args.epochs,
+        epochs=epochs,
         lr=args.lr,
         optimizer=args.optimizer,
         final_lr=args.final_lr,
@@ -108,6 +148,15 @@ def main(argv=None) -> int:
         verbose=args.verbose,
         strategy=args.strategy,
         mixed_precision=args.mixed_precision,
+        time_budget_s=budget,
+        hybrid_loss=args.hybrid_loss,
+        hybrid_margin=args.hybrid_margin,
+        hybrid_top_k=args.hybrid_top_k,
+        adversarial_ratio=args.adversarial_ratio,
+        drop_weight=args.drop_weight,
+        drop_weight_start=args.drop_weight_start,
+        drop_weight_end=args.drop_weight_end,
+        drop_weight_every=args.drop_weight_every,
     )
     print(f"weights: {args.log_dir}/checkpoint (last epoch), {args.log_dir}/best (best validation)")
     return 0

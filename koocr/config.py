@@ -11,7 +11,7 @@ from koocr import __version__, patches
 
 # Constructor arguments reserved for the training-methods work: accepted by name so the
 # seed's interface stays, but refused until they are implemented.
-PENDING_METHODS = ("direct_map", "data_augmentation", "adversarial_learning", "iterative_refinement")
+PENDING_METHODS: tuple[str, ...] = ()
 
 
 @dataclass
@@ -27,6 +27,12 @@ class ModelConfig:
         margin: glyph margin used by the shared normalisation.
         placement: the seed's fixed (x_offset, y_offset, char_size), or None to centre.
         network_args: extra keyword arguments of the builder (widths, dropout, ...).
+        direct_map: 8 gradient-direction planes + the image as the first conv's input.
+        data_augmentation: random rotation / zoom / translation / shear in training only.
+        iterative_refinement, refinement_t: ``refinement_t`` attention steps on the
+            features, the outputs from the last (``koocr.methods``).
+        method_args: knobs of those methods, see ``koocr.methods.METHOD_ARGS``
+            (``direct_map_trainable``, ``direct_map_sigma``, ``augmentation`` ranges).
     """
 
     network_type: str = "melnyk"
@@ -42,6 +48,7 @@ class ModelConfig:
     margin: float = 0.1
     placement: list[int] | None = None
     network_args: dict = field(default_factory=dict)
+    method_args: dict = field(default_factory=dict)
     version: str = __version__
 
     def to_json(self) -> str:

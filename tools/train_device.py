@@ -67,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--chunk_mb", type=float, default=12.0)
     p.add_argument("--import_from", default=None, help="rebuild weights from a finished --out")
     p.add_argument("--save", default=None, help="with --import_from: weights folder to write")
+    p.add_argument("--note", default="", help="with --import_from: how the model was made")
+    add_bool_argument(p, "float16", True, "with --import_from: store float16 weights (half size)")
     return p.parse_args(argv)
 
 
@@ -316,7 +318,7 @@ def import_weights(args) -> int:
     if [a.shape for a in arrays] != expected:
         raise ValueError("The weight chunks do not match the network the config builds")
     model.set_weights(arrays)
-    kweights.save(model, cfg, args.save, extra={"training": saved["info"]})
+    kweights.save(model, cfg, args.save, extra={"training": saved["info"], "note": args.note}, float16=args.float16)
     print(f"saved {args.save}")
     return 0
 

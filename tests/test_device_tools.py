@@ -1,0 +1,68 @@
+"""Wall-clock training pieces: the time-based schedule and tools/train_device.py's round trip."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from koocr import weights as kweights
+from koocr.timebudget import time_fraction_lr
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_time_fraction_lr_warms_up_peaks_and_decays_to_alpha():
+    lr = 0.01
+    assert time_fraction_lr(0.0, lr, warmup=0.1) == pytest.approx(lr * 0.01)
+    assert time_fraction_lr(0.05, lr, warmup=0.1) == pytest.approx(lr * 0.5)
+    assert time_fraction_lr(0.1, lr, warmup=0.1) == pytest.approx(lr)
+    assert time_fraction_lr(0.55, lr, warmup=0.1, alpha=0.0) == pytest.approx(lr * 0.5)
+    assert time_fraction_lr(1.0, lr, warmup=0.1, alpha=0.02) == pytest.approx(lr * 0.02)
+    assert time_fraction_lr(3.0, lr, warmup=0.1, alpha=0.02) == pytest.approx(lr * 0.02)
+    values = [time_fraction_lr(f, lr, warmup=0.1) for f in np.linspace(0.1, 1.0, 50)]
+    assert np.all(np.diff(values) <= 1e-12)
+
+
+def test_float16_weights_file_halves_size_and_loads_into_float32(tmp_path):
+    from model import KoOCR
+
+    ocr = KoOCR(network_type="compact", image_size=32)
+    full = ocr.save(str(tmp_path / "full"))
+    half = kweights.save(ocr.model, ocr.config, str(tmp_path / "half"), float16=True)
+    size = lambda p: os.path.getsize(os.path.join(p, kweights.WEIGHTS_FILE))  # noqa: E731
+    assert size(half) < 0.6 * size(full)
+    back = KoOCR(weights=half)
+    for a, b in zip(ocr.model.get_weights(), back.model.get_weights(), strict=True):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    image = np.random.default_rng(0).integers(0, 255, (32, 32)).astype(np.uint8)
+    np.testing.assert_allclose(ocr.probabilities(image[None])[0], back.probabilities(image[None])[0], atol=1e-2)
+
+
+def test_train_device_renders_trains_in_budget_and_imports(tmp_path):
+    out, saved = tmp_path / "out", tmp_path / "weights"
+    cmd = [
+        sys.executable, "tools/train_device.py", "--network_type", "compact", "--width", "0.25",
+        "--image_size", "32", "--max_fonts", "2", "--max_chars", "12", "--workers", "1",
+        "--batch_size", "16", "--steps_per_epoch", "5", "--deadline", "40", "--reserve", "8",
+        "--mixed_precision", "false", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    subprocess.run(cmd, cwd=ROOT, check=True, env=env, capture_output=True, timeout=300)
+    info = json.loads((out / "train_info.json").read_text(encoding="utf-8"))["info"]
+    assert info["train_steps"] > 0 and info["train_seconds"] <= 40
+    assert info["glyphs_rendered"] > 12 and info["backend"] == "tensorflow"
+    chunks = sorted(p.name for p in out.iterdir() if p.name.startswith("weights_"))
+    assert chunks and chunks[0] == "weights_000.npz"
+    subprocess.run(
+        [sys.executable, "tools/train_device.py", "--import_from", str(out), "--save", str(saved)],
+        cwd=ROOT, check=True, env=env, capture_output=True, timeout=300,
+    )  # fmt: skip
+    from model import KoOCR
+
+    ocr = KoOCR(weights=str(saved))
+    assert ocr.config.network_type == "compact" and ocr.config.image_size == 32
+    assert len(ocr.predict(np.full((40, 40), 255, np.uint8), n=3)) == 3
