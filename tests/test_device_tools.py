@@ -66,3 +66,21 @@ def test_train_device_renders_trains_in_budget_and_imports(tmp_path):
     ocr = KoOCR(weights=str(saved))
     assert ocr.config.network_type == "compact" and ocr.config.image_size == 32
     assert len(ocr.predict(np.full((40, 40), 255, np.uint8), n=3)) == 3
+
+
+def test_ablation_table_reads_summaries_and_training_speed(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import ablation
+
+    log = tmp_path / "log.txt"
+    log.write_text(
+        "Epoch 1/9\n300/300 - 98s - 400ms/step - loss: 1\n300/300 - 91s - 250ms/step - loss: 1\n"
+        "300/300 - 90s - 260ms/step - loss: 1\n300/300 - 50s - 160ms/step - loss: 1\n",
+        encoding="utf-8",
+    )
+    assert ablation.train_speed(str(log)) == pytest.approx(128 / 0.255)
+    assert ablation.train_speed(str(tmp_path / "missing.txt")) is None
+    summary = {"sets": {"printed_clean": {"top1": 0.9652}, "handwriting": {"top1": 0.5}}}
+    md = ablation.table({"baseline": {"summary": summary, "training": {"val_syllable_accuracy": 0.9}, "speed": 502.0}}, "7m")
+    row = md.splitlines()[2]
+    assert row.startswith("| baseline | 96.52 % | - | 50.00 % | - | 502 | 90.00 % |")
