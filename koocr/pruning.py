@@ -227,8 +227,8 @@ def sparsity_report(model: keras.Model, kernels: Sequence | None = None, thresho
     ``kept_fraction`` (over the prunable kernels), ``kept_fraction_all`` (over all
     weights), ``dense_bytes`` (float32 of all weights), ``csr_bytes`` (the kernels stored
     as float32 CSR matrices, built and measured with scipy, plus the other weights dense),
-    ``weights_file_bytes`` and ``weights_gzip_bytes`` (the ``.weights.h5`` file, raw and
-    gzip-compressed at level 9).
+    ``weights_file_bytes`` and ``weights_gzip_bytes`` (a file of the model's own weights,
+    an uncompressed ``.npz`` without optimizer state, raw and gzip-compressed at level 9).
     """
     from scipy import sparse
 
@@ -250,8 +250,8 @@ def sparsity_report(model: keras.Model, kernels: Sequence | None = None, thresho
     other_count = sum(int(np.prod(v.shape)) for v in other)
     all_count = prunable_total + other_count
     with tempfile.TemporaryDirectory(prefix="koocr-sparsity-") as tmp:
-        file = os.path.join(tmp, "model.weights.h5")
-        model.save_weights(file)
+        file = os.path.join(tmp, "weights.npz")  # not save_weights: that adds optimizer state
+        np.savez(file, *[keras.ops.convert_to_numpy(v) for v in model.weights])
         with open(file, "rb") as fh:
             raw = fh.read()
     return {
