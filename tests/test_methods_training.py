@@ -230,3 +230,15 @@ def test_train_script_with_method_flags(data, render, tmp_path):
     extra = json.loads((tmp_path / "logs" / "checkpoint" / "config.json").read_text(encoding="utf-8"))["extra"]
     assert extra["epoch"] == 2 and "stopped_by_budget" not in extra
     assert abs(extra["drop_weight"]["kept_fraction"] - 0.7) < 0.02 and "source_accuracy" in extra
+
+
+def test_train_script_time_budget_stops_and_checkpoints(data, tmp_path):
+    argv = [
+        "--network=compact", "--image_size=32", "--width=0.25", "--optimizer=adam",
+        f"--data_path={data / 'data'}", f"--val_path={data / 'val'}", f"--log_dir={tmp_path / 'logs'}",
+        "--batch_size=8", "--steps_per_epoch=5", "--verbose=0", "--patch_size=20", "--time_budget=4s",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    extra = json.loads((tmp_path / "logs" / "checkpoint" / "config.json").read_text(encoding="utf-8"))["extra"]
+    assert extra["stopped_by_budget"] and 4 <= extra["elapsed_s"] < 60
+    assert extra["epoch"] >= 1 and extra["lr"] < 1e-3 * 0.5
