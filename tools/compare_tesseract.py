@@ -10,7 +10,7 @@
 :func:`koocr.lines.normalise_text` on both sides (every non-Hangul, non-space character
 becomes the unknown marker ``?``; whitespace runs are one space). ``--chars DIR``: one
 syllable per image; top-1 ``predict()`` against ``tesseract --psm 10``, exact match.
-Needs ``apt-get install -y tesseract-ocr tesseract-ocr-kor`` (``--no-tesseract`` skips it).
+Needs ``apt-get install -y tesseract-ocr tesseract-ocr-kor`` (``--tesseract false`` skips it).
 """
 
 from __future__ import annotations
