@@ -31,18 +31,8 @@ def source_targets(sources: np.ndarray) -> np.ndarray:
     return (np.asarray(sources) == "printed").astype(np.int32)
 
 
-def jamo_targets(labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Syllable labels -> {'initial', 'medial', 'final'} int32 class indices."""
-    codes = np.fromiter((ord(c) for c in labels), dtype=np.int64, count=len(labels)) - hangul.SBASE
-    if len(codes) and (codes.min() < 0 or codes.max() >= hangul.N_SYLLABLES):
-        bad = labels[int(np.argmax((codes < 0) | (codes >= hangul.N_SYLLABLES)))]
-        hangul.decompose(bad)  # raises, naming the character
-    per_initial = hangul.N_MEDIAL * hangul.N_FINAL
-    return {
-        "initial": (codes // per_initial).astype(np.int32),
-        "medial": ((codes // hangul.N_FINAL) % hangul.N_MEDIAL).astype(np.int32),
-        "final": (codes % hangul.N_FINAL).astype(np.int32),
-    }
+# The decomposition lives in koocr.hangul (no TensorFlow), so GPU tools can share it.
+jamo_targets = hangul.jamo_targets
 
 
 def charset_targets(charset: Sequence[str]) -> TargetFn:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import numpy as np
+
 SBASE = 0xAC00
 N_INITIAL, N_MEDIAL, N_FINAL = 19, 21, 28
 N_SYLLABLES = N_INITIAL * N_MEDIAL * N_FINAL  # 11,172
@@ -124,3 +126,17 @@ def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
 def is_ks_x_1001(char: str) -> bool:
     """True if ``char`` is one of the 2,350 KS X 1001 syllables."""
     return is_syllable(char) and _is_ks_x_1001(char)
+
+
+def jamo_targets(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Syllable labels -> {'initial', 'medial', 'final'} int32 class indices."""
+    codes = np.fromiter((ord(c) for c in labels), dtype=np.int64, count=len(labels)) - SBASE
+    if len(codes) and (codes.min() < 0 or codes.max() >= N_SYLLABLES):
+        bad = labels[int(np.argmax((codes < 0) | (codes >= N_SYLLABLES)))]
+        decompose(bad)  # raises, naming the character
+    per_initial = N_MEDIAL * N_FINAL
+    return {
+        "initial": (codes // per_initial).astype(np.int32),
+        "medial": ((codes // N_FINAL) % N_MEDIAL).astype(np.int32),
+        "final": (codes % N_FINAL).astype(np.int32),
+    }

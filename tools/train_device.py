@@ -92,11 +92,6 @@ def build(cfg: ModelConfig):
     )
 
 
-def jamo_arrays(labels: np.ndarray) -> dict[str, np.ndarray]:
-    codes = np.array([hangul.decompose(c) for c in labels], dtype=np.int32).reshape(-1, 3)
-    return {name: codes[:, i] for i, name in enumerate(hangul.COMPONENT_SIZES)}
-
-
 def render(args):
     from koocr.crawl import CrawlConfig, render_fonts, split_train_val
     from koocr.fonts import load_manifest
@@ -226,7 +221,7 @@ def train(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     cfg = model_config(args)
     images, labels, train_idx, val_idx, font_names = render(args)
-    targets = jamo_arrays(labels)
+    targets = hangul.jamo_targets(labels)
 
     import keras
 
