@@ -24,6 +24,7 @@ from PIL import Image
 from koocr import data as kdata
 from koocr import decode, distribute, hangul, methods, networks, preprocess, training
 from koocr import export as kexport
+from koocr import segments as ksegments
 from koocr import weights as kweights
 from koocr.config import PENDING_METHODS, ModelConfig
 
@@ -122,9 +123,23 @@ class KoOCR:
                 )
         self.charset = hangul.load_charset(self.config.charset)
         self.model = self._build()
+        self.segments = None  # koocr.segments.SegmentClassifier used by read(), if shipped
         if self.weights_path is not None:
             kweights.load_weights(self.model, self.weights_path, meta.get("weights_sha256"))
+            self.segments = self._load_segments(meta.get("weights_sha256", ""))
         self._forward = None
+        self._forward_features = None
+
+    def _load_segments(self, weights_sha256: str):
+        clf = ksegments.SegmentClassifier.load(self.weights_path)
+        if clf is not None and clf.weights_sha256 != weights_sha256:
+            warnings.warn(
+                f"Ignoring {ksegments.FILE} in {self.weights_path!r}: it was fitted on other "
+                "weights (refit it with tools/fit_segments.py)",
+                stacklevel=3,
+            )
+            return None
+        return clf
 
     # ------------------------------------------------------------------ building
     @property
@@ -149,8 +164,17 @@ class KoOCR:
         return kweights.list_pretrained()
 
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> str:
-        """Writes ``config.json`` + ``model.weights.h5`` into ``path`` (atomically)."""
-        return kweights.save(self.model, self.config, path, extra)
+        """Writes ``config.json`` + ``model.weights.h5`` into ``path`` (atomically).
+
+        A segment classifier (``self.segments``) is saved beside them, re-tied to the
+        checksum of the weights just written.
+        """
+        path = kweights.save(self.model, self.config, path, extra)
+        if self.segments is not None:
+            _, meta = kweights.read_config(path)
+            self.segments = dataclasses.replace(self.segments, weights_sha256=meta["weights_sha256"])
+            self.segments.save(path)
+        return path
 
     # ------------------------------------------------------------------ inference
     @property
@@ -185,23 +209,33 @@ class KoOCR:
         )
 
     def probabilities(
-        self, normalised: np.ndarray, batch_size: int = 512, backend: str = "keras"
+        self, normalised: np.ndarray, batch_size: int = 512, backend: str = "keras", features: bool = False
     ) -> list[np.ndarray]:
         """Runs the compiled network on normalised uint8 (N, S, S) glyphs; one array per head.
 
-        ``backend="litert"`` / ``"onnx"`` run a float export of the current weights (made
-        once, in a temp folder) with the LiteRT interpreter / ONNX Runtime instead.
+        ``features=True`` appends the pooled features (the ``"pool"`` layer, (N, C)) from
+        the same forward pass. ``backend="litert"`` / ``"onnx"`` run a float export of the
+        current weights (made once, in a temp folder) with the LiteRT interpreter / ONNX
+        Runtime instead (no features).
         """
         if backend != "keras":
+            if features:
+                raise ValueError(f"features=True needs backend='keras'. Received: backend={backend!r}")
             return self._run_export(normalised, batch_size, backend)
-        if self._forward is None:
-            size = self.config.image_size
-            spec = tf.TensorSpec((None, size, size, 1), tf.float32)
+        size = self.config.image_size
+        spec = tf.TensorSpec((None, size, size, 1), tf.float32)
+        if features and self._forward_features is None:
+            pooled = self.model.get_layer(networks.POOL_LAYER).output
+            heads = self.model.outputs if isinstance(self.model.outputs, list) else [self.model.outputs]
+            both = keras.Model(self.model.inputs, [*heads, pooled])
+            self._forward_features = tf.function(lambda x: both(x, training=False), input_signature=[spec])
+        if not features and self._forward is None:
             self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        forward = self._forward_features if features else self._forward
         outputs: list[list[np.ndarray]] = []
         for b in range(0, len(normalised), batch_size):
             x = tf.constant(normalised[b : b + batch_size, :, :, None], dtype=tf.float32)
-            out = self._forward(x)
+            out = forward(x)
             out = out if isinstance(out, (list, tuple)) else [out]
             outputs.append([o.numpy() for o in out])
         return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
@@ -334,7 +368,8 @@ class KoOCR:
             targets = kdata.jamo_targets
         else:
             targets = kdata.charset_targets(self.charset)
-        self._forward = None
+        self._forward = self._forward_features = None
+        self.segments = None  # fitted on the old features: refit with tools/fit_segments.py
         self.__dict__.pop("_runners", None)  # exports of the old weights
         run = lambda: training.fit(  # noqa: E731
             self.model,
@@ -356,7 +391,7 @@ class KoOCR:
             return run()
         finally:
             original.set_weights(self.model.get_weights())
-            self.model, self._forward = original, None
+            self.model, self._forward, self._forward_features = original, None, None
 
     # ------------------------------------------------------------------ lines
     def read(self, image, charset: str | Sequence[str] | None = None, **kwargs):
@@ -365,12 +400,15 @@ class KoOCR:
         Over-segments the line, scores every candidate character with this model in one
         forward pass and picks the best sequence by dynamic programming (see
         :mod:`koocr.lines`). Non-Hangul characters come out as ``koocr.lines.UNKNOWN``
-        (``'?'``); word spaces come from gaps.
+        (``'?'``); word spaces come from gaps. When the weights folder ships a segment
+        classifier (``segments.npz``, see :mod:`koocr.segments`), it tells whole syllables
+        from symbols and from parts of characters; ``use_segments=False`` turns it off.
 
         Args:
             image: a path, PIL image or array of one line or several; any size, either polarity.
             charset: restrict syllables, e.g. ``"ks2350"`` (default: all 11,172).
-            **kwargs: :class:`koocr.lines.ReadConfig` fields, e.g. ``char_bonus=1.5``.
+            **kwargs: ``use_segments`` or :class:`koocr.lines.ReadConfig` fields, e.g.
+                ``char_bonus=1.5``.
 
         Returns:
             A :class:`koocr.lines.ReadResult`: ``.text`` (lines joined by ``\\n``) and

@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from koocr import hangul, preprocess
+from koocr import hangul, preprocess, segments
 
 UNKNOWN = "?"  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
 
-# A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of each.
-Scorer = Callable[[np.ndarray], list[tuple[str, float]]]
+# A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of
+# each, optionally followed by the crop's pooled features (for a segment classifier).
+Scorer = Callable[[np.ndarray], list[tuple]]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,15 @@ class ReadConfig:
     unknown_prob: float = 0.15  # below this top-1 probability a box is reported unknown
     space_gap: float = 0.13  # space: gap > the line's median gap + this
     min_space_gap: float = 0.25  # ... and at least this
+    space_pitch: float | None = 0.12  # between syllables: centre distance > pitch + this (None: off)
+    pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
+    min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
     line_min_height: float = 0.35  # bands lower than this * the tallest are not lines
+    # With a segment classifier (koocr.segments): weight of its log p(syllable / symbol)
+    # and of the shape penalty, which the classifier's geometry inputs mostly replace.
+    class_weight: float = 1.0
+    class_shape_weight: float = 0.0
+    symbol_bias: float = -3.0  # log prior of a symbol: they are rare in Korean text
 
 
 @dataclass(frozen=True)
@@ -345,25 +354,41 @@ def _shape_penalty(low: float, value: float, high: float, scale: float) -> float
 def span_scores(
     atoms: Sequence[Atom],
     spans: Sequence[tuple[int, int]],
-    top1: Sequence[tuple[str, float]],
+    top1: Sequence[tuple],
     height: float,
     cfg: ReadConfig | None = None,
+    class_logp: np.ndarray | None = None,
 ) -> dict[tuple[int, int], tuple[float, str, float]]:
-    """Per span: (log-score, text, confidence); text is a syllable or :data:`UNKNOWN`."""
+    """Per span: (log-score, text, confidence); text is a syllable or :data:`UNKNOWN`.
+
+    Without ``class_logp`` a span is a syllable scored by its recognition log-probability
+    minus a box-shape penalty, or unknown at the fixed ``unknown_prob``. With the
+    ``(N, 3)`` log-probabilities of a :class:`koocr.segments.SegmentClassifier`, the
+    syllable score adds ``class_weight * log p(syllable)`` and the unknown score is
+    ``class_weight * log p(symbol) + symbol_bias``, so junk crops (half a syllable, two merged) score low
+    either way.
+    """
     cfg = cfg or ReadConfig()
     out = {}
-    for span, (syllable, prob) in zip(spans, top1, strict=True):
+    shape_weight = cfg.shape_weight if class_logp is None else cfg.class_shape_weight
+    for n, (span, item) in enumerate(zip(spans, top1, strict=True)):
+        syllable, prob = item[0], item[1]
         x0, y0, x1, y1 = span_box(atoms, span)
         r, q = (x1 - x0) / height, (y1 - y0) / height
         syl_pen = _shape_penalty(cfg.syl_width[0], r, cfg.syl_width[1], cfg.shape_scale)
         syl_pen += _shape_penalty(cfg.syl_min_height, q, math.inf, cfg.shape_scale)
-        syl = math.log(max(prob, 1e-9)) - cfg.shape_weight * syl_pen
+        syl = math.log(max(prob, 1e-9)) - shape_weight * syl_pen
         unk_pen = _shape_penalty(-math.inf, r, cfg.unknown_max_width, cfg.shape_scale)
-        unk = math.log(cfg.unknown_prob) - cfg.shape_weight * unk_pen
+        if class_logp is None:
+            unk = math.log(cfg.unknown_prob) - shape_weight * unk_pen
+        else:
+            syl += cfg.class_weight * float(class_logp[n, segments.SYLLABLE])
+            unk = cfg.class_weight * float(class_logp[n, segments.SYMBOL]) + cfg.symbol_bias - shape_weight * unk_pen
         if syl >= unk:
             out[span] = (syl + cfg.char_bonus, syllable, float(prob))
         else:
-            out[span] = (unk + cfg.char_bonus, UNKNOWN, float(prob))
+            conf = float(prob) if class_logp is None else math.exp(float(class_logp[n, segments.SYMBOL]))
+            out[span] = (unk + cfg.char_bonus, UNKNOWN, conf)
     return out
 
 
@@ -400,33 +425,89 @@ def best_path(n_atoms: int, scores: dict[tuple[int, int], float]) -> list[tuple[
     return path[::-1]
 
 
-def word_spaces(boxes: Sequence[tuple[int, int, int, int]], height: float, cfg: ReadConfig | None = None) -> list[bool]:
-    """For each gap between consecutive boxes: is it a word space?"""
+def word_spaces(
+    boxes: Sequence[tuple[int, int, int, int]],
+    height: float,
+    cfg: ReadConfig | None = None,
+    syllables: Sequence[bool] | None = None,
+) -> list[bool]:
+    """For each gap between consecutive boxes: is it a word space?
+
+    Hangul syllables each fill one (nearly) fixed advance whatever their ink width, so
+    between two syllables the distance of box *centres* says more than the ink gap: a
+    space adds ~0.3 em to the line's pitch. With ``syllables`` flags (and at least
+    ``min_pitch_pairs`` syllable pairs) those pairs use the pitch rule, ``centre
+    distance > pitch + space_pitch * H`` with the pitch a low percentile of the line's
+    centre distances; every other gap (digits, punctuation) uses the ink-gap rule,
+    ``gap > typical gap + space_gap * H`` and ``>= min_space_gap * H``.
+    """
     cfg = cfg or ReadConfig()
     if len(boxes) < 2:
         return []
-    gaps = np.array([b[0] - a[2] for a, b in zip(boxes[:-1], boxes[1:], strict=True)], np.float64)
+    pairs = list(zip(boxes[:-1], boxes[1:], strict=True))
+    gaps = np.array([b[0] - a[2] for a, b in pairs], np.float64)
     typical = float(np.median(gaps))
     # With few gaps the median may itself be a space: never trust it above a tight limit.
     typical = min(typical, 0.2 * height) if len(gaps) < 4 else typical
     limit = max(typical + cfg.space_gap * height, cfg.min_space_gap * height)
-    return [bool(g > limit) for g in gaps]
+    spaces = [bool(g > limit) for g in gaps]
+    if syllables is None or cfg.space_pitch is None:
+        return spaces
+    both = [bool(syllables[k] and syllables[k + 1]) for k in range(len(pairs))]
+    if sum(both) < cfg.min_pitch_pairs:
+        return spaces
+    dist = np.array([(b[0] + b[2] - a[0] - a[2]) / 2 for a, b in pairs], np.float64)
+    pitch = float(np.percentile(dist[both], cfg.pitch_percentile))
+    for k in np.flatnonzero(both):
+        spaces[k] = bool(dist[k] > pitch + cfg.space_pitch * height)
+    return spaces
 
 
 # ---------------------------------------------------------------------- reading
 def model_scorer(ocr, charset: str | Sequence[str] | None = None) -> Scorer:
-    """Top-1 scorer of a :class:`model.KoOCR`: one forward pass for all crops."""
+    """Top-1 scorer of a :class:`model.KoOCR`: one forward pass for all crops.
+
+    When the model has a segment classifier, each item also carries the crop's pooled
+    features: ``(syllable, probability, features)``.
+    """
     from koocr import decode
 
     restrict = hangul.load_charset(charset) if charset is not None else None
+    with_features = getattr(ocr, "segments", None) is not None
 
-    def score(batch: np.ndarray) -> list[tuple[str, float]]:
-        probs = ocr.probabilities(batch)
+    def score(batch: np.ndarray) -> list[tuple]:
+        probs = ocr.probabilities(batch, features=with_features)
+        feats = segments.crop_features(probs[:-1], probs.pop()) if with_features else None
         if ocr.config.split_components:
-            return [row[0] for row in decode.top_n_split(probs, 1, restrict)]
-        return [row[0] for row in decode.top_n_single(probs[0], ocr.charset, 1)]
+            top = [row[0] for row in decode.top_n_split(probs, 1, restrict)]
+        else:
+            top = [row[0] for row in decode.top_n_single(probs[0], ocr.charset, 1)]
+        return top if feats is None else [(s, p, f) for (s, p), f in zip(top, feats, strict=True)]
 
     return score
+
+
+def line_candidates(
+    mask: np.ndarray,
+    level: np.ndarray,
+    cfg: ReadConfig,
+    image_size: int,
+    margin: float = 0.1,
+    placement: preprocess.Placement | None = None,
+):
+    """Everything ``read`` scores in one line band, or None if the band has no ink.
+
+    Returns:
+        (atoms, character height, candidate spans, their normalised crops (N, S, S),
+        their :func:`koocr.segments.geometry` (N, G)).
+    """
+    labels, atoms, height = segment_line(mask, cfg)
+    if not atoms:
+        return None
+    spans = candidate_spans(atoms, height, cfg)
+    crops = crop_spans(level, labels, atoms, spans, image_size, margin, placement)
+    geom = segments.geometry(atoms, spans, height)
+    return atoms, height, spans, crops, geom
 
 
 def read_image(
@@ -436,30 +517,41 @@ def read_image(
     margin: float = 0.1,
     placement: preprocess.Placement | None = None,
     config: ReadConfig | None = None,
+    classifier: segments.SegmentClassifier | None = None,
 ) -> ReadResult:
-    """Reads a line or a block of lines with any character scorer (see :data:`Scorer`)."""
+    """Reads a line or a block of lines with any character scorer (see :data:`Scorer`).
+
+    ``classifier`` (with a scorer that returns features) scores each candidate as
+    syllable / symbol / junk; see :func:`span_scores`.
+    """
     cfg = config or ReadConfig()
     mask, level = binarize(image)
-    jobs = []  # (line index, band offset, atoms, height, spans, first crop index)
+    jobs = []  # (band offset, atoms, height, spans, geometry, first crop index)
     crops = []
     total = 0
-    for index, (r0, r1) in enumerate(split_lines(mask, cfg.line_min_height)):
-        labels, atoms, height = segment_line(mask[r0:r1], cfg)
-        if not atoms:
+    for r0, r1 in split_lines(mask, cfg.line_min_height):
+        cand = line_candidates(mask[r0:r1], level[r0:r1], cfg, image_size, margin, placement)
+        if cand is None:
             continue
-        spans = candidate_spans(atoms, height, cfg)
-        crops.append(crop_spans(level[r0:r1], labels, atoms, spans, image_size, margin, placement))
-        jobs.append((index, r0, atoms, height, spans, total))
+        atoms, height, spans, crop, geom = cand
+        crops.append(crop)
+        jobs.append((r0, atoms, height, spans, geom, total))
         total += len(spans)
     if not jobs:
         return ReadResult("", [])
     top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
+    use_classifier = classifier is not None and len(top1[0]) > 2
     texts, chars = [], []
-    for line_no, (_, r0, atoms, height, spans, first) in enumerate(jobs):
-        scored = span_scores(atoms, spans, top1[first : first + len(spans)], height, cfg)
+    for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
+        scored_top = top1[first : first + len(spans)]
+        class_logp = None
+        if use_classifier:
+            class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
+        scored = span_scores(atoms, spans, scored_top, height, cfg, class_logp)
         path = best_path(len(atoms), {s: v[0] for s, v in scored.items()})
         boxes = [span_box(atoms, s) for s in path]
-        spaces = word_spaces(boxes, height, cfg) + [False]
+        labels = [scored[span][1] for span in path]
+        spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
         text = []
         for span, box, space in zip(path, boxes, spaces, strict=True):
             _, label, prob = scored[span]
@@ -470,20 +562,45 @@ def read_image(
     return ReadResult("\n".join(texts), chars)
 
 
-def read(ocr, image, charset: str | Sequence[str] | None = None, config: ReadConfig | None = None, **overrides) -> ReadResult:
-    """Reads a text line or block of lines with a :class:`model.KoOCR` (see ``KoOCR.read``)."""
+def read(
+    ocr,
+    image,
+    charset: str | Sequence[str] | None = None,
+    config: ReadConfig | None = None,
+    use_segments: bool = True,
+    **overrides,
+) -> ReadResult:
+    """Reads a text line or block of lines with a :class:`model.KoOCR` (see ``KoOCR.read``).
+
+    ``use_segments=False`` ignores the model's segment classifier (the shape heuristics only).
+    """
     if overrides:
         import dataclasses
 
         config = dataclasses.replace(config or ReadConfig(), **overrides)
+    classifier = getattr(ocr, "segments", None) if use_segments else None
+    scorer_ocr = ocr if classifier is not None else _NoSegments(ocr)
     return read_image(
         image,
-        model_scorer(ocr, charset),
+        model_scorer(scorer_ocr, charset),
         ocr.config.image_size,
         ocr.config.margin,
         ocr._placement,
         config,
+        classifier,
     )
+
+
+class _NoSegments:
+    """A view of a KoOCR without its segment classifier (no feature output needed)."""
+
+    segments = None
+
+    def __init__(self, ocr):
+        self._ocr = ocr
+
+    def __getattr__(self, name):
+        return getattr(self._ocr, name)
 
 
 # ---------------------------------------------------------------------- character error rate

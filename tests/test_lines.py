@@ -195,3 +195,24 @@ def test_read_rendered_line_from_a_shipped_font(shipped_ocr, font_path):
     assert result.text == text
     assert len(result.chars) == len(text.replace(" ", ""))
     assert all(0.0 <= c.confidence <= 1.0 for c in result.chars)
+
+
+def test_spaces_between_syllables_follow_the_pitch_not_the_ink_gap():
+    # Syllables on a 40 px pitch (H = 36), a word space adding 12 px. Narrow glyphs ('이')
+    # leave wide ink gaps inside a word; wide ones a narrow gap even across the space.
+    widths = [34, 14, 14, 14, 34, 34, 14, 34]
+    space_after = {3, 5}
+    boxes, centre = [], 20.0
+    for k, w in enumerate(widths):
+        boxes.append((int(centre - w / 2), 0, int(centre + w / 2), 36))
+        centre += 40 + (12 if k in space_after else 0)
+    truth = [k in space_after for k in range(len(widths) - 1)]
+    by_pitch = lines.word_spaces(boxes, 36.0, lines.ReadConfig(), [True] * len(boxes))
+    assert by_pitch == truth
+    by_gap = lines.word_spaces(boxes, 36.0, lines.ReadConfig(space_pitch=None), [True] * len(boxes))
+    assert by_gap != truth  # the ink gap alone is fooled by the narrow glyphs
+    # Next to a non-syllable (a digit) the ink-gap rule still decides.
+    flags = [True] * len(boxes)
+    flags[1] = False
+    mixed = lines.word_spaces(boxes, 36.0, lines.ReadConfig(), flags)
+    assert mixed[2:] == truth[2:]

@@ -1,0 +1,69 @@
+"""Rendering text lines character by character, with each character's ink box.
+
+Used by ``tools/make_line_set.py`` (the line test set) and :mod:`koocr.segments` (the
+examples the segment classifier is fitted on). Every character is drawn on its own, so
+handwriting-style distortion can bend each one separately, as a hand would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from koocr import augment
+from koocr.fonts import _image_font
+
+
+def render_line(
+    text: str, font, size: int, tracking: float, rng, distortion: str | None, boxes: list | None = None
+) -> np.ndarray:
+    """Draws ``text`` character by character (so each can be distorted on its own).
+
+    If ``boxes`` is a list, the ink box (x0, y0, x1, y1) of each non-space char is appended
+    (an empty box for a char that left no ink).
+    """
+    pil_font = _image_font(font.path, size)
+    ascent, descent = pil_font.getmetrics()
+    height = int(1.6 * (ascent + descent))
+    baseline = int(0.3 * (ascent + descent) + ascent)
+    pad = size // 2
+    advances = [pil_font.getlength(c) + tracking * size for c in text]
+    width = int(sum(advances) + 2 * pad + size)
+    line = np.full((height, width), 255, np.uint8)
+    x = float(pad)
+    for char, adv in zip(text, advances, strict=True):
+        if char != " ":
+            glyph = Image.new("L", (int(adv) + 2 * pad, height), 255)
+            ImageDraw.Draw(glyph).text((pad, baseline), char, font=pil_font, fill=0, anchor="ls")
+            arr = np.asarray(glyph)
+            if distortion:
+                bent = augment.augment(arr, rng, distortion)
+                arr = bent if (bent < 128).any() else arr  # a hairline faded away: keep it plain
+            x0 = int(round(x)) - pad
+            region = line[:, x0 : x0 + arr.shape[1]]
+            if boxes is not None:
+                ink = np.argwhere(arr[:, : region.shape[1]] < 128)
+                if ink.size:
+                    (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+                    boxes.append((x0 + int(c0), int(r0), x0 + int(c1), int(r1)))
+                else:  # nothing drawn (a mark too faint): an empty box keeps the indices aligned
+                    boxes.append((x0, 0, x0, 0))
+            np.minimum(region, arr[:, : region.shape[1]], out=region)
+        x += adv
+    return line
+
+
+def finish(line: np.ndarray, rng, invert: bool) -> np.ndarray:
+    """Slight rotation, a margin crop, noise and optionally inverted polarity."""
+    image = Image.fromarray(line).rotate(
+        float(rng.uniform(-1.5, 1.5)), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=255
+    )
+    arr = np.asarray(image).astype(np.float32)
+    ink = np.argwhere(arr < 128)
+    if ink.size:
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        m = int(rng.integers(4, 16))
+        arr = arr[max(r0 - m, 0) : r1 + m, max(c0 - m, 0) : c1 + m]
+    arr = arr + rng.normal(0.0, rng.uniform(2.0, 8.0), arr.shape)
+    arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return 255 - arr if invert else arr

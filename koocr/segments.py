@@ -1,0 +1,269 @@
+"""Segment classifier: is a candidate crop of a line one syllable, one symbol, or junk?
+
+:func:`koocr.lines.read` scores each candidate crop with the character model, which only
+knows Hangul syllables: a digit comes out as some syllable, and so does half a syllable.
+This classifier adds what the model cannot say. It is a multinomial logistic regression
+over the model's own pooled features (the ``"pool"`` layer) plus the box's geometry in
+line units, with three classes:
+
+* ``syllable``: the crop is exactly one Hangul syllable;
+* ``symbol``: exactly one non-Hangul character (digit, Latin letter, punctuation);
+* ``junk``: part of a character, or parts of several.
+
+It is not a second network: the character model's weights stay as they are, and fitting
+is a convex problem solved in seconds on examples rendered from the training fonts
+(:func:`make_examples`: lines mixing syllables and symbols, drawn character by character
+so every ink box is known, then over-segmented exactly as ``read`` does). The result is
+``segments.npz`` next to the model's weights; ``KoOCR`` loads it when present and its
+recorded weights checksum matches.
+
+    python tools/fit_segments.py --weights compact48
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from koocr import hangul
+
+FILE = "segments.npz"
+CLASSES = ("syllable", "symbol", "junk")
+SYLLABLE, SYMBOL, JUNK = range(3)
+SYMBOLS = (
+    "0123456789" "0123456789" "0123456789"  # digits are the common case: weight them up
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    ".,!?()-:;'\"%~/&+=#@[]<>*"
+)
+GEOMETRY = (
+    "width", "height", "centre", "top", "bottom", "atoms", "log_aspect", "gap_left", "gap_right",
+    "width2", "height2", "area",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SegmentClassifier:
+    """``log p(class | crop)`` from pooled features + geometry (see :func:`geometry`)."""
+
+    mean: np.ndarray  # (D,) standardisation of [features, geometry]
+    scale: np.ndarray  # (D,)
+    weights: np.ndarray  # (D, 3)
+    bias: np.ndarray  # (3,)
+    weights_sha256: str = ""  # the character model it was fitted on
+
+    def log_probs(self, features: np.ndarray, geom: np.ndarray) -> np.ndarray:
+        """(N, 3) log-probabilities of :data:`CLASSES`."""
+        x = (np.concatenate([features, geom], axis=1) - self.mean) / self.scale
+        logits = x @ self.weights + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+    def save(self, folder: str) -> str:
+        path = os.path.join(folder, FILE)
+        tmp = path + ".tmp.npz"
+        np.savez(
+            tmp, mean=self.mean, scale=self.scale, weights=self.weights, bias=self.bias,
+            weights_sha256=np.array(self.weights_sha256),
+        )  # fmt: skip
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, folder: str) -> SegmentClassifier | None:
+        """The classifier in ``folder``, or None if there is none; raises on a corrupt file."""
+        path = os.path.join(folder, FILE)
+        if not os.path.isfile(path):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                clf = cls(
+                    data["mean"].astype(np.float64), data["scale"].astype(np.float64),
+                    data["weights"].astype(np.float64), data["bias"].astype(np.float64),
+                    str(data["weights_sha256"]),
+                )  # fmt: skip
+        except (OSError, KeyError, ValueError) as err:
+            raise ValueError(f"Cannot read segment classifier {path!r}: {err}") from err
+        d = clf.mean.shape[0]
+        if clf.scale.shape != (d,) or clf.weights.shape != (d, len(CLASSES)) or clf.bias.shape != (len(CLASSES),):
+            raise ValueError(f"Segment classifier {path!r} has inconsistent shapes")
+        return clf
+
+
+def crop_features(head_probs: Sequence[np.ndarray], pooled: np.ndarray) -> np.ndarray:
+    """What the classifier sees of a crop: pooled features + per head, log max prob and entropy.
+
+    A crop the model is unsure of (half a syllable, a digit) has flat head distributions.
+    """
+    extra = []
+    for probs in head_probs:
+        p = np.clip(np.asarray(probs, np.float64), 1e-9, 1.0)
+        extra += [np.log(p.max(axis=1)), -(p * np.log(p)).sum(axis=1)]
+    return np.concatenate([np.asarray(pooled, np.float64), np.stack(extra, axis=1)], axis=1)
+
+
+def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarray:
+    """Per candidate span of a line, in units of the character height H.
+
+    Width, height, vertical centre / top / bottom against the line's local centre (see
+    :func:`line_centre`), number of atoms, log aspect, the gaps to the neighbouring atoms
+    on the left and right (a part of a syllable sits close to its other parts), and the
+    squares / product of width and height.
+
+    Args:
+        atoms: the line's atoms (:class:`koocr.lines.Atom`), left to right.
+        spans: ``(i, j)``: atoms ``i .. j-1`` merged.
+        height: the line's character height H.
+    """
+    if not len(spans):
+        return np.zeros((0, len(GEOMETRY)))
+    h = max(float(height), 1.0)
+    a = np.array([(t.x0, t.y0, t.x1, t.y1) for t in atoms], np.float64)
+    i = np.array([s[0] for s in spans])
+    j = np.array([s[1] for s in spans])
+    # Box of each span: running min / max over its atoms (at most max_merge of them).
+    x0, y0, x1, y1 = a[i, 0].copy(), a[i, 1].copy(), a[i, 2].copy(), a[i, 3].copy()
+    for k in range(1, int((j - i).max())):
+        inside = i + k < j
+        idx = np.minimum(i + k, len(atoms) - 1)
+        x0 = np.where(inside, np.minimum(x0, a[idx, 0]), x0)
+        y0 = np.where(inside, np.minimum(y0, a[idx, 1]), y0)
+        x1 = np.where(inside, np.maximum(x1, a[idx, 2]), x1)
+        y1 = np.where(inside, np.maximum(y1, a[idx, 3]), y1)
+    left = np.where(i > 0, (x0 - a[np.maximum(i - 1, 0), 2]) / h, 2.0)
+    right = np.where(j < len(atoms), (a[np.minimum(j, len(atoms) - 1), 0] - x1) / h, 2.0)
+    centre = np.array([_centre_near(a, x, 3 * h) for x in (x0 + x1) / 2])
+    w_, h_ = (x1 - x0) / h, (y1 - y0) / h
+    return np.stack(
+        [w_, h_, ((y0 + y1) / 2 - centre) / h, (y0 - centre) / h, (y1 - centre) / h, (j - i).astype(np.float64),
+         np.log(np.maximum(w_, 1e-3) / np.maximum(h_, 1e-3)), np.clip(left, -1.0, 2.0), np.clip(right, -1.0, 2.0),
+         w_ * w_, h_ * h_, w_ * h_],
+        axis=1,
+    )  # fmt: skip
+
+
+def line_centre(atoms, x: float | None = None, reach: float = np.inf) -> float:
+    """Vertical centre of the line near column ``x``: the median centre of the taller atoms
+    within ``reach`` pixels (a slightly rotated line has no single centre)."""
+    if not atoms:
+        return 0.0
+    return _centre_near(np.array([(t.x0, t.y0, t.x1, t.y1) for t in atoms], np.float64), x, reach)
+
+
+def _centre_near(boxes: np.ndarray, x: float | None, reach: float) -> float:
+    near = np.ones(len(boxes), bool) if x is None else np.abs((boxes[:, 0] + boxes[:, 2]) / 2 - x) <= reach
+    if not near.any():
+        near[:] = True
+    heights = boxes[near, 3] - boxes[near, 1]
+    centres = (boxes[near, 1] + boxes[near, 3]) / 2
+    return float(statistics.median(centres[heights >= 0.5 * heights.max()].tolist()))  # np.median: 20x slower here
+
+
+# ---------------------------------------------------------------------- examples
+def random_text(font, rng: np.random.Generator, charset: Sequence[str]) -> str:
+    """A short line mixing syllables, digit runs, Latin and punctuation the font covers."""
+    symbols = [c for c in SYMBOLS if font.covers(c)]
+    syllables = charset
+    parts = []
+    for _ in range(int(rng.integers(3, 7))):
+        kind = rng.random()
+        if kind < 0.45 or not symbols:
+            word = "".join(syllables[rng.integers(len(syllables))] for _ in range(rng.integers(1, 5)))
+        elif kind < 0.75:
+            word = "".join(str(rng.integers(10)) for _ in range(rng.integers(1, 5)))
+            word = "".join(c for c in word if font.covers(c))
+        else:
+            word = "".join(symbols[rng.integers(len(symbols))] for _ in range(rng.integers(1, 4)))
+        if rng.random() < 0.3 and parts:  # punctuation glued to a word, as in text
+            word += symbols[rng.integers(len(symbols))] if symbols else ""
+        if word:
+            parts.append(word)
+    return (" " if rng.random() < 0.7 else "").join(parts)
+
+
+def label_spans(atoms, spans, boxes, chars: str) -> np.ndarray:
+    """Class of each span given the drawn characters' ink boxes (line coordinates)."""
+    owner = []
+    for a in atoms:
+        cx = (a.x0 + a.x1) / 2
+        inside = [k for k, b in enumerate(boxes) if b[0] <= cx < b[2]]
+        owner.append(inside[0] if len(inside) == 1 else -1)
+    counts = np.bincount([o for o in owner if o >= 0], minlength=len(boxes))
+    out = np.full(len(spans), JUNK, np.int64)
+    for n, (i, j) in enumerate(spans):
+        ks = set(owner[i:j])
+        if len(ks) == 1 and (k := ks.pop()) >= 0 and counts[k] == j - i:
+            out[n] = SYLLABLE if hangul.is_syllable(chars[k]) else SYMBOL
+    return out
+
+
+def make_examples(ocr, fonts, lines: int, rng: np.random.Generator, distortion: str | None = None, progress: bool = False):
+    """Renders ``lines`` random lines and returns (features, geometry, labels) of every candidate.
+
+    Each line is drawn with :func:`koocr.linegen.render_line` (every ink box known), given
+    paper noise, then over-segmented, cropped and run through ``ocr`` exactly as
+    :func:`koocr.lines.read` does.
+    """
+    from tqdm import tqdm
+
+    from koocr import lines as klines
+    from koocr.linegen import render_line
+
+    charset = hangul.load_charset(ocr.config.charset)
+    feats, geoms, labels = [], [], []
+    for _ in tqdm(range(lines), disable=not progress, desc="segment examples"):
+        font = fonts[rng.integers(len(fonts))]
+        text = random_text(font, rng, [c for c in charset if font.covers(c)] or charset)
+        chars = text.replace(" ", "")
+        if not chars or not all(font.covers(c) for c in chars):
+            continue
+        boxes: list = []
+        size = int(rng.integers(22, 49))
+        line = render_line(text, font, size, float(rng.uniform(-0.02, 0.12)), rng, distortion, boxes)
+        noisy = np.clip(line + rng.normal(0.0, rng.uniform(2.0, 8.0), line.shape), 0, 255).astype(np.uint8)
+        mask, level = klines.binarize(noisy)
+        cand = klines.line_candidates(mask, level, klines.ReadConfig(), ocr.config.image_size, ocr.config.margin, ocr._placement)
+        if cand is None:
+            continue
+        atoms, height, spans, crops, geom = cand
+        outputs = ocr.probabilities(crops, features=True)
+        feats.append(crop_features(outputs[:-1], outputs[-1]))
+        geoms.append(geom)
+        labels.append(label_spans(atoms, spans, boxes, chars))
+    return np.concatenate(feats), np.concatenate(geoms), np.concatenate(labels)
+
+
+# ---------------------------------------------------------------------- fitting
+def fit(features: np.ndarray, geom: np.ndarray, labels: np.ndarray, l2: float = 1e-3, weights_sha256: str = "") -> SegmentClassifier:
+    """Class-balanced multinomial logistic regression (L-BFGS), standardised inputs."""
+    from scipy.optimize import minimize
+
+    x = np.concatenate([features, geom], axis=1).astype(np.float64)
+    y = np.asarray(labels, np.int64)
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"Need matching, non-empty features and labels. Received {x.shape} and {y.shape}")
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    x = (x - mean) / scale
+    n, d = x.shape
+    k = len(CLASSES)
+    counts = np.bincount(y, minlength=k).astype(np.float64)
+    if (counts == 0).any():
+        raise ValueError(f"Every class needs examples; counts {dict(zip(CLASSES, counts.tolist(), strict=True))}")
+    sample_w = (n / (k * counts))[y] / n
+    onehot = np.eye(k)[y]
+
+    def loss(theta):
+        w, b = theta[: d * k].reshape(d, k), theta[d * k :]
+        z = x @ w + b
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        value = -(sample_w * (onehot * logp).sum(axis=1)).sum() + 0.5 * l2 * (w * w).sum()
+        g = (np.exp(logp) - onehot) * sample_w[:, None]
+        return value, np.concatenate([(x.T @ g + l2 * w).ravel(), g.sum(axis=0)])
+
+    res = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    w, b = res.x[: d * k].reshape(d, k), res.x[d * k :]
+    return SegmentClassifier(mean, scale, w, b, weights_sha256)

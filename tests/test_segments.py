@@ -1,0 +1,170 @@
+"""The segment classifier: labels, geometry, fitting, saving with a model, and its use in read()."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from koocr import lines, segments
+from koocr.lines import Atom
+
+
+def atom(x0, x1, y0=0, y1=30):
+    return Atom(x0, x1, y0, y1, (1,))
+
+
+def test_label_spans_whole_characters_symbols_and_junk():
+    # '가' drawn as two atoms (ㄱ, ㅏ), then '1' as one atom.
+    atoms = [atom(0, 14), atom(16, 28), atom(40, 46)]
+    boxes = [(0, 0, 28, 30), (40, 0, 46, 30)]
+    spans = [(0, 1), (1, 2), (0, 2), (2, 3), (1, 3), (0, 3)]
+    got = segments.label_spans(atoms, spans, boxes, "가1")
+    j, s, y = segments.JUNK, segments.SYMBOL, segments.SYLLABLE
+    assert got.tolist() == [j, j, y, s, j, j]
+
+
+def test_geometry_in_line_units_with_neighbour_gaps():
+    atoms = [atom(0, 14), atom(16, 28), atom(40, 46, 10, 30)]
+    g = segments.geometry(atoms, [(0, 2), (2, 3)], height=30.0)
+    assert g.shape == (2, len(segments.GEOMETRY))
+    col = {name: k for k, name in enumerate(segments.GEOMETRY)}
+    np.testing.assert_allclose(g[0, col["width"]], 28 / 30)
+    np.testing.assert_allclose(g[1, col["height"]], 20 / 30)
+    assert g[0, col["gap_left"]] == 2.0  # nothing on the left: the cap
+    np.testing.assert_allclose(g[0, col["gap_right"]], 12 / 30)
+    np.testing.assert_allclose(g[1, col["gap_left"]], 12 / 30)
+    assert g[1, col["centre"]] > 0  # the short atom sits low (y grows downwards)
+    assert g[0, col["atoms"]] == 2 and g[1, col["atoms"]] == 1
+
+
+def test_crop_features_flags_flat_distributions():
+    sharp = [np.array([[0.98, 0.01, 0.01]]), np.array([[1.0, 0.0]])]
+    flat = [np.array([[1 / 3, 1 / 3, 1 / 3]]), np.array([[0.5, 0.5]])]
+    pooled = np.zeros((1, 4))
+    fs, ff = segments.crop_features(sharp, pooled), segments.crop_features(flat, pooled)
+    assert fs.shape == (1, 4 + 4)
+    assert fs[0, 4] > ff[0, 4]  # log max prob
+    assert fs[0, 5] < ff[0, 5]  # entropy
+    np.testing.assert_allclose(ff[0, 5], np.log(3))
+
+
+def test_fit_separates_classes_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    centres = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0]])
+    x = centres[y] + rng.normal(0, 0.7, (600, 2))
+    geom = rng.normal(0, 1, (600, 3))  # noise the fit must learn to ignore
+    clf = segments.fit(x, geom, y, weights_sha256="abc")
+    assert (clf.log_probs(x, geom).argmax(1) == y).mean() > 0.97
+    np.testing.assert_allclose(np.exp(clf.log_probs(x, geom)).sum(1), 1.0, rtol=1e-9)
+    clf.save(str(tmp_path))
+    back = segments.SegmentClassifier.load(str(tmp_path))
+    assert back.weights_sha256 == "abc"
+    np.testing.assert_allclose(back.log_probs(x, geom), clf.log_probs(x, geom))
+    assert segments.SegmentClassifier.load(str(tmp_path / "none")) is None
+
+
+def test_fit_and_load_reject_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="Every class"):
+        segments.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="matching"):
+        segments.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.array([0, 1, 2]))
+    (tmp_path / segments.FILE).write_bytes(b"not an npz file")
+    with pytest.raises(ValueError, match="Cannot read segment classifier"):
+        segments.SegmentClassifier.load(str(tmp_path))
+    np.savez(tmp_path / segments.FILE, mean=np.zeros(3), scale=np.ones(3), weights=np.zeros((2, 3)),
+             bias=np.zeros(3), weights_sha256=np.array(""))  # fmt: skip
+    with pytest.raises(ValueError, match="inconsistent"):
+        segments.SegmentClassifier.load(str(tmp_path))
+
+
+def test_span_scores_with_classes_pick_symbols_and_reject_junk():
+    # Three atoms: ㄱ | ㅏ | '1'. The model reads every crop as a confident syllable, so
+    # only the classifier can say that (0, 1) / (1, 2) are parts and (2, 3) is a digit.
+    atoms = [atom(0, 14), atom(16, 28), atom(40, 46)]
+    spans = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
+    top1 = [("가", 0.9)] * len(spans)
+    table = np.log([
+        [0.05, 0.05, 0.90],  # (0, 1): junk
+        [0.90, 0.05, 0.05],  # (0, 2): the syllable
+        [0.05, 0.05, 0.90],  # (1, 2): junk
+        [0.05, 0.05, 0.90],  # (1, 3): junk
+        [0.02, 0.97, 0.01],  # (2, 3): a symbol
+    ])  # fmt: skip
+    cfg = lines.ReadConfig(symbol_bias=-1.0)
+    scored = lines.span_scores(atoms, spans, top1, 30.0, cfg, table)
+    path = lines.best_path(3, {s: v[0] for s, v in scored.items()})
+    assert path == [(0, 2), (2, 3)]
+    assert scored[(0, 2)][1] == "가" and scored[(2, 3)][1] == lines.UNKNOWN
+    np.testing.assert_allclose(scored[(2, 3)][2], 0.97)
+    # The symbol prior decides close calls: a strongly negative one keeps '1' a syllable.
+    rare = lines.span_scores(atoms, spans, top1, 30.0, lines.ReadConfig(symbol_bias=-8.0), table)
+    assert rare[(2, 3)][1] == "가"
+
+
+# ---------------------------------------------------------------------- with a KoOCR model
+@pytest.fixture(scope="module")
+def tiny_ocr():
+    from model import KoOCR
+
+    return KoOCR(network_type="compact", image_size=32)
+
+
+def test_features_come_from_the_same_pass(tiny_ocr):
+    batch = np.random.default_rng(0).integers(0, 256, (5, 32, 32), dtype=np.uint8)
+    plain = tiny_ocr.probabilities(batch)
+    both = tiny_ocr.probabilities(batch, features=True)
+    assert len(both) == len(plain) + 1
+    for a, b in zip(plain, both[:-1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert both[-1].shape[0] == 5 and both[-1].ndim == 2
+    with pytest.raises(ValueError, match="features=True"):
+        tiny_ocr.probabilities(batch, backend="litert", features=True)
+
+
+def test_examples_fit_save_load_and_read(tiny_ocr, tmp_path, font_path):
+    from koocr.fonts import load_manifest
+    from model import KoOCR
+
+    fonts = load_manifest(style="printed", split="train")[:2]
+    x, g, y = segments.make_examples(tiny_ocr, fonts, 6, np.random.default_rng(0))
+    assert x.shape[0] == g.shape[0] == y.shape[0] > 20
+    assert set(np.unique(y)) == {segments.SYLLABLE, segments.SYMBOL, segments.JUNK}
+    tiny_ocr.segments = segments.fit(x, g, y)
+    folder = tiny_ocr.save(str(tmp_path / "m"))
+    assert os.path.isfile(os.path.join(folder, segments.FILE))
+    loaded = KoOCR(weights=folder)
+    assert loaded.segments is not None
+    font = ImageFont.truetype(font_path, 32)
+    image = Image.new("L", (300, 60), 255)
+    ImageDraw.Draw(image).text((10, 45), "한국 12", font=font, fill=0, anchor="ls")
+    result = loaded.read(np.asarray(image))
+    assert result.chars and all(0.0 <= c.confidence <= 1.0 for c in result.chars)
+    plain = loaded.read(np.asarray(image), use_segments=False)
+    assert plain.chars
+    # Other weights in the same folder: the classifier no longer matches and is ignored.
+    loaded.segments = None
+    loaded.model.set_weights([w + 0.01 for w in loaded.model.get_weights()])
+    loaded.save(folder)  # rewrites the weights; the old segments.npz goes with the old folder
+    segments.SegmentClassifier(*[np.asarray(a) for a in (tiny_ocr.segments.mean, tiny_ocr.segments.scale,
+                               tiny_ocr.segments.weights, tiny_ocr.segments.bias)], "stale").save(folder)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stale = KoOCR(weights=folder)
+    assert stale.segments is None
+    assert any("fitted on other weights" in str(w.message) for w in caught)
+
+
+def test_training_drops_the_classifier(tiny_ocr, tmp_path):
+    from koocr import patches
+
+    tiny_ocr.segments = segments.SegmentClassifier(np.zeros(1), np.ones(1), np.zeros((1, 3)), np.zeros(3))
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32), dtype=np.uint8)
+    patches.write_patches(str(tmp_path / "data"), "printed", images, ["가"] * 8 + ["나"] * 8, patch_size=16)
+    tiny_ocr.train(epochs=1, lr=1e-3, data_path=str(tmp_path / "data"), batch_size=8, verbose=0,
+                   log_dir=str(tmp_path / "logs"), patch_size=1, val_path="")  # fmt: skip
+    assert tiny_ocr.segments is None

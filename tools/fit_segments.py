@@ -1,0 +1,69 @@
+"""Fits the segment classifier of a model (see :mod:`koocr.segments`) and saves it beside the weights.
+
+    python tools/fit_segments.py --weights compact48                 # -> pretrained/compact48/segments.npz
+    python tools/fit_segments.py --weights logs/run/best --lines 400 --seed 1
+
+Examples are random lines (syllables, digit runs, Latin, punctuation) rendered from the
+*training* fonts only, printed plain and handwriting-style with per-character distortion.
+Every fifth training font of each style is kept out of the fit and reported as validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default="compact48", help="shipped model name or weights folder")
+    p.add_argument("--lines", type=int, default=1000, help="rendered lines per style")
+    p.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the logistic regression")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.lines < 10:
+        p.error(f"--lines must be >= 10. Received: {args.lines}")
+
+    from koocr import segments
+    from koocr import weights as kweights
+    from koocr.fonts import load_manifest
+    from model import KoOCR
+
+    ocr = KoOCR(weights=args.weights)
+    _, meta = kweights.read_config(ocr.weights_path)
+    rng = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    parts = {"fit": [], "val": []}
+    for style, distortion in (("printed", None), ("handwriting", "handwriting")):
+        fonts = load_manifest(style=style, split="train")
+        if len(fonts) < 2:
+            print(f"Need >= 2 training fonts of style {style!r}; found {len(fonts)}", file=sys.stderr)
+            return 2
+        val = fonts[::5]
+        fit = [f for f in fonts if f not in val]
+        for name, subset, count in (("fit", fit, args.lines), ("val", val, max(args.lines // 5, 10))):
+            parts[name].append(segments.make_examples(ocr, subset, count, rng, distortion, progress=True))
+    x_fit, g_fit, y_fit = (np.concatenate(a) for a in zip(*parts["fit"], strict=True))
+    x_val, g_val, y_val = (np.concatenate(a) for a in zip(*parts["val"], strict=True))
+    clf = segments.fit(x_fit, g_fit, y_fit, l2=args.l2, weights_sha256=meta.get("weights_sha256", ""))
+    report = {"seconds": round(time.perf_counter() - start, 1), "examples": {}, "val_recall": {}}
+    for name, (x, g, y) in {"fit": (x_fit, g_fit, y_fit), "val": (x_val, g_val, y_val)}.items():
+        pred = clf.log_probs(x, g).argmax(axis=1)
+        report["examples"][name] = {c: int((y == k).sum()) for k, c in enumerate(segments.CLASSES)}
+        report[f"{name}_accuracy"] = round(float((pred == y).mean()), 4)
+        if name == "val":
+            report["val_recall"] = {c: round(float((pred[y == k] == k).mean()), 4) for k, c in enumerate(segments.CLASSES)}
+    path = clf.save(ocr.weights_path)
+    print(json.dumps({"path": path, **report}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
