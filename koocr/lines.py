@@ -69,7 +69,7 @@ class ReadConfig:
     # and of the shape penalty, which the classifier's geometry inputs mostly replace.
     class_weight: float = 1.0
     class_shape_weight: float = 0.0
-    symbol_bias: float = -3.0  # log prior of a symbol: they are rare in Korean text
+    symbol_bias: float = -2.0  # log prior of a symbol: they are rare in Korean text
 
 
 @dataclass(frozen=True)
@@ -284,11 +284,17 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
 def is_low_mark(atoms: Sequence[Atom], k: int, height: float) -> bool:
     """A small atom in the bottom of the line ('.', ','): never merged into a syllable.
 
-    Detached jamo ticks (the stroke of a brush 'ㅏ') sit at mid-height, not on the baseline.
+    Detached jamo ticks (the stroke of a brush 'ㅏ') sit at mid-height, not on the baseline,
+    and pieces cut off a larger component are never marks.
     """
     a = atoms[k]
     if a.y1 - a.y0 > 0.3 * height or a.x1 - a.x0 > 0.3 * height:
         return False
+    # A piece cut off a larger stroke (the base of a small 'ㄴ') shares its components
+    # with the piece beside it; a real mark is components of its own.
+    for n in (k - 1, k + 1):
+        if 0 <= n < len(atoms) and set(a.labels) & set(atoms[n].labels):
+            return False
     near = [b for b in atoms if b is not a and abs(b.x0 + b.x1 - a.x0 - a.x1) < 3 * height]
     if not near:
         return False

@@ -39,6 +39,7 @@ SYMBOLS = (
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     ".,!?()-:;'\"%~/&+=#@[]<>*"
 )
+GAP_CAP = 0.6  # gaps to the neighbouring atoms, in H, are clipped to [-1, GAP_CAP]
 GEOMETRY = (
     "width", "height", "centre", "top", "bottom", "atoms", "log_aspect", "gap_left", "gap_right",
     "width2", "height2", "area",
@@ -133,13 +134,15 @@ def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarr
         y0 = np.where(inside, np.minimum(y0, a[idx, 1]), y0)
         x1 = np.where(inside, np.maximum(x1, a[idx, 2]), x1)
         y1 = np.where(inside, np.maximum(y1, a[idx, 3]), y1)
-    left = np.where(i > 0, (x0 - a[np.maximum(i - 1, 0), 2]) / h, 2.0)
-    right = np.where(j < len(atoms), (a[np.minimum(j, len(atoms) - 1), 0] - x1) / h, 2.0)
+    # Gaps are capped at about a word space, and the line's ends count as one: what
+    # ends a line (a syllable, a full stop) should not look special.
+    left = np.where(i > 0, (x0 - a[np.maximum(i - 1, 0), 2]) / h, GAP_CAP)
+    right = np.where(j < len(atoms), (a[np.minimum(j, len(atoms) - 1), 0] - x1) / h, GAP_CAP)
     centre = np.array([_centre_near(a, x, 3 * h) for x in (x0 + x1) / 2])
     w_, h_ = (x1 - x0) / h, (y1 - y0) / h
     return np.stack(
         [w_, h_, ((y0 + y1) / 2 - centre) / h, (y0 - centre) / h, (y1 - centre) / h, (j - i).astype(np.float64),
-         np.log(np.maximum(w_, 1e-3) / np.maximum(h_, 1e-3)), np.clip(left, -1.0, 2.0), np.clip(right, -1.0, 2.0),
+         np.log(np.maximum(w_, 1e-3) / np.maximum(h_, 1e-3)), np.clip(left, -1.0, GAP_CAP), np.clip(right, -1.0, GAP_CAP),
          w_ * w_, h_ * h_, w_ * h_],
         axis=1,
     )  # fmt: skip
@@ -163,21 +166,35 @@ def _centre_near(boxes: np.ndarray, x: float | None, reach: float) -> float:
 
 
 # ---------------------------------------------------------------------- examples
+# Very frequent syllables of Korean text (particles, endings, common stems), listed from
+# general knowledge of the language: half the syllables of the examples come from here, so
+# the classifier sees '요', '다', '니' as often as text shows them.
+COMMON = (
+    "이다의는에을를가고하서지도한로기요니어아사리자시나주수대해게그일들적인과으것있보라만우오내여"
+    "거정제전부상소장저무세구원실경관신성회면동방발마학간중정금계러까야데님께며네습했았었겠록할"
+    "할말물문생년날때못안없같모든더또및위후앞뒤밖속집길돈밥차산강바다꽃눈비불손발몸맘"
+)
+
+
 def random_text(font, rng: np.random.Generator, charset: Sequence[str]) -> str:
-    """A short line mixing syllables, digit runs, Latin and punctuation the font covers."""
+    """A short line mixing syllables, digit runs, Latin and punctuation the font covers.
+
+    Half the syllables are drawn from :data:`COMMON`, half uniformly from ``charset``.
+    """
     symbols = [c for c in SYMBOLS if font.covers(c)]
-    syllables = charset
+    common = [c for c in dict.fromkeys(COMMON) if font.covers(c)] or list(charset)
     parts = []
     for _ in range(int(rng.integers(3, 7))):
         kind = rng.random()
-        if kind < 0.45 or not symbols:
-            word = "".join(syllables[rng.integers(len(syllables))] for _ in range(rng.integers(1, 5)))
-        elif kind < 0.75:
+        if kind < 0.6 or not symbols:
+            pool = lambda: common if rng.random() < 0.5 else charset  # noqa: E731
+            word = "".join((p := pool())[rng.integers(len(p))] for _ in range(rng.integers(1, 5)))
+        elif kind < 0.85:
             word = "".join(str(rng.integers(10)) for _ in range(rng.integers(1, 5)))
             word = "".join(c for c in word if font.covers(c))
         else:
             word = "".join(symbols[rng.integers(len(symbols))] for _ in range(rng.integers(1, 4)))
-        if rng.random() < 0.3 and parts:  # punctuation glued to a word, as in text
+        if rng.random() < 0.2 and parts:  # punctuation glued to a word, as in text
             word += symbols[rng.integers(len(symbols))] if symbols else ""
         if word:
             parts.append(word)

@@ -34,7 +34,7 @@ def test_geometry_in_line_units_with_neighbour_gaps():
     col = {name: k for k, name in enumerate(segments.GEOMETRY)}
     np.testing.assert_allclose(g[0, col["width"]], 28 / 30)
     np.testing.assert_allclose(g[1, col["height"]], 20 / 30)
-    assert g[0, col["gap_left"]] == 2.0  # nothing on the left: the cap
+    assert g[0, col["gap_left"]] == segments.GAP_CAP  # nothing on the left: the cap
     np.testing.assert_allclose(g[0, col["gap_right"]], 12 / 30)
     np.testing.assert_allclose(g[1, col["gap_left"]], 12 / 30)
     assert g[1, col["centre"]] > 0  # the short atom sits low (y grows downwards)
