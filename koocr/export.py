@@ -150,6 +150,40 @@ def _quantize_onnx(src: str, dst: str, quantize: str, calibration: np.ndarray | 
     )
 
 
+LITERT_FILE = "model.tflite"  # a shipped LiteRT copy beside the weights
+LITERT_META = "litert.json"  # {"weights_sha256": ...}: which weights it copies
+
+
+def ship_litert(tflite: str, folder: str, weights_sha256: str) -> str:
+    """Copies an exported ``.tflite`` beside the weights in ``folder``, tied to their checksum."""
+    import json
+    import shutil
+
+    target = os.path.join(folder, LITERT_FILE)
+    shutil.copyfile(tflite, target + ".tmp")
+    os.replace(target + ".tmp", target)
+    atomic_write_text(os.path.join(folder, LITERT_META), json.dumps({"weights_sha256": weights_sha256}))
+    return target
+
+
+def shipped_litert(folder: str, weights_sha256: str) -> str | None:
+    """The LiteRT copy in ``folder`` if it copies weights with ``weights_sha256``, else None."""
+    import json
+
+    file, meta = os.path.join(folder, LITERT_FILE), os.path.join(folder, LITERT_META)
+    if not (os.path.isfile(file) and os.path.isfile(meta)):
+        return None
+    try:
+        with open(meta, encoding="utf-8") as fh:
+            recorded = json.load(fh).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if not weights_sha256 or recorded != weights_sha256:
+        warnings.warn(f"Ignoring {file!r}: it is not a copy of the weights beside it", stacklevel=3)
+        return None
+    return file
+
+
 class LiteRTRunner:
     """Runs a ``.tflite`` export: ``ai_edge_litert`` if installed, else ``tf.lite``."""
 

@@ -127,3 +127,35 @@ def test_bad_arguments(trained, tmp_path):
 def test_int8_with_own_calibration_samples(trained, tmp_path):
     file = trained.export(tmp_path / "cal", format="litert", quantize="int8", calibration=trained.train_glyphs)
     assert os.path.isfile(file) and os.path.getsize(file) > 0
+
+
+def test_shipped_litert_copy_serves_small_batches(trained, test_glyphs, tmp_path):
+    """save(litert=True) ships model.tflite; predict(backend='auto') uses it up to AUTO_LITERT_MAX."""
+    import model as kmodel
+
+    folder = trained.save(str(tmp_path / "m"), litert=True)
+    assert os.path.isfile(os.path.join(folder, kexport.LITERT_FILE))
+    ocr = KoOCR(weights=folder)
+    assert ocr.litert_file == os.path.join(folder, kexport.LITERT_FILE)
+    want = trained.predict(test_glyphs[:40], n=3, backend="keras")
+    assert ocr.predict(test_glyphs[0], n=3) == want[0]
+    runner = ocr._runners["litert"]
+    assert runner[1] is None  # the shipped file, not a fresh export in a temp folder
+    assert ocr._forward is None  # Keras never ran
+    assert ocr.predict(test_glyphs[:kmodel.AUTO_LITERT_MAX], n=3) == want[: kmodel.AUTO_LITERT_MAX]
+    assert ocr._forward is None
+    assert ocr.predict(test_glyphs[:40], n=3) == want  # a big batch: the compiled Keras graph
+    assert ocr._forward is not None
+    with pytest.raises(ValueError, match="backend must be 'auto'"):
+        ocr.predict(test_glyphs[0], backend="fast")
+
+
+def test_stale_litert_copy_is_ignored(trained, tmp_path):
+    folder = trained.save(str(tmp_path / "m"), litert=True)
+    with open(os.path.join(folder, kexport.LITERT_META), "w", encoding="utf-8") as fh:
+        json.dump({"weights_sha256": "0" * 64}, fh)
+    with pytest.warns(UserWarning, match="not a copy of the weights"):
+        ocr = KoOCR(weights=folder)
+    assert ocr.litert_file is None
+    assert ocr.predict(np.full((32, 32), 255, np.uint8), n=1)  # falls back to Keras
+    assert ocr._forward is not None

@@ -168,3 +168,4 @@ def test_training_drops_the_classifier(tiny_ocr, tmp_path):
     tiny_ocr.train(epochs=1, lr=1e-3, data_path=str(tmp_path / "data"), batch_size=8, verbose=0,
                    log_dir=str(tmp_path / "logs"), patch_size=1, val_path="")  # fmt: skip
     assert tiny_ocr.segments is None
+    assert tiny_ocr.litert_file is None

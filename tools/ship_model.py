@@ -1,9 +1,10 @@
 """Copies a trained checkpoint into ``pretrained/<name>/`` (weights + config only).
 
-    python tools/ship_model.py logs/compact48/best compact48
+    python tools/ship_model.py logs/compact48/best compact48 [--litert]
 
 The checkpoint's file also holds the optimizer state; loading it into a fresh model and
-saving again keeps only the network weights, so the shipped file is small.
+saving again keeps only the network weights, so the shipped file is small. Fit the
+segment classifier of ``read()`` afterwards with tools/fit_segments.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint", help="folder written by training (config.json + model.weights.h5)")
     p.add_argument("name", help="shipped model name (folder under pretrained/)")
     p.add_argument("--note", default="", help="how the model was made, stored in config.json")
+    p.add_argument("--litert", action="store_true", help="also ship a float LiteRT copy (model.tflite) for fast single images")
     args = p.parse_args(argv)
 
     from koocr import weights as kweights
@@ -29,7 +31,7 @@ def main(argv=None) -> int:
     ocr = KoOCR(weights=args.checkpoint)
     _, meta = kweights.read_config(ocr.weights_path)
     extra = {"training": meta.get("extra", {}), "note": args.note}
-    path = ocr.save(os.path.join(kweights.pretrained_dir(), args.name), extra=extra)
+    path = ocr.save(os.path.join(kweights.pretrained_dir(), args.name), extra=extra, litert=args.litert)
     size = os.path.getsize(os.path.join(path, kweights.WEIGHTS_FILE))
     print(json.dumps({"path": path, "weights_bytes": size, **extra}, ensure_ascii=False, indent=2))
     return 0
