@@ -7,7 +7,10 @@ minima), every run of up to ``max_merge`` consecutive atoms is a candidate chara
 all candidates go through the character model in one batch, and a dynamic programme picks
 the sequence of candidates that maximises recognition log-probability plus a box-shape
 score (the over-segmentation + recognition scheme of handwritten Chinese string
-recognition). A block of lines is first split by its horizontal projection.
+recognition). A block of lines is first split by its horizontal projection. A second DP
+pass, with the line's pitch measured on the first, penalises "syllables" wider than the
+pitch allows (two read as one); a segment classifier (:mod:`koocr.segments`), when the
+model ships one, adds log p(syllable / symbol / junk) of every candidate.
 
 The character model only knows Hangul syllables. A candidate whose best syllable is less
 likely than ``unknown_prob``, or whose box is shaped like punctuation / a digit (narrow
@@ -64,6 +67,8 @@ class ReadConfig:
     space_pitch: float | None = 0.12  # between syllables: centre distance > pitch + this (None: off)
     pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
+    pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)
+    pitch_max: float = 1.05
     line_min_height: float = 0.35  # bands lower than this * the tallest are not lines
     # With a segment classifier (koocr.segments): weight of its log p(syllable / symbol)
     # and of the shape penalty, which the classifier's geometry inputs mostly replace.
@@ -431,6 +436,24 @@ def best_path(n_atoms: int, scores: dict[tuple[int, int], float]) -> list[tuple[
     return path[::-1]
 
 
+def _repitch(atoms, path, scored, cfg: ReadConfig):
+    """Second pass: syllables wider than the line's pitch allows are two merged; rescore."""
+    syl = [span_box(atoms, s) for s in path if scored[s][1] != UNKNOWN]
+    if len(syl) < cfg.min_pitch_pairs + 1:
+        return path
+    centres = np.array([(b[0] + b[2]) / 2 for b in syl])
+    pitch = float(np.median(np.diff(centres)))
+    if pitch <= 0:
+        return path
+    rescored = {}
+    for span, (score, label, _) in scored.items():
+        x0, _, x1, _ = span_box(atoms, span)
+        if label != UNKNOWN:
+            score -= cfg.pitch_weight * max(0.0, (x1 - x0) / pitch - cfg.pitch_max) ** 2
+        rescored[span] = score
+    return best_path(len(atoms), rescored)
+
+
 def word_spaces(
     boxes: Sequence[tuple[int, int, int, int]],
     height: float,
@@ -555,6 +578,8 @@ def read_image(
             class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
         scored = span_scores(atoms, spans, scored_top, height, cfg, class_logp)
         path = best_path(len(atoms), {s: v[0] for s, v in scored.items()})
+        if cfg.pitch_weight > 0:
+            path = _repitch(atoms, path, scored, cfg)
         boxes = [span_box(atoms, s) for s in path]
         labels = [scored[span][1] for span in path]
         spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]

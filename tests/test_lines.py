@@ -216,3 +216,16 @@ def test_spaces_between_syllables_follow_the_pitch_not_the_ink_gap():
     flags[1] = False
     mixed = lines.word_spaces(boxes, 36.0, lines.ReadConfig(), flags)
     assert mixed[2:] == truth[2:]
+
+
+def test_second_pass_splits_a_syllable_wider_than_the_line_pitch():
+    # Six 20 px blocks on a 30 px pitch. The first pass prefers reading blocks 2-3 as one
+    # wide syllable; at 1.67 pitches wide it is two merged, and the second pass splits it.
+    atoms = [lines.Atom(30 * k, 30 * k + 20, 0, 30, (k + 1,)) for k in range(6)]
+    scored = {(k, k + 1): (0.0, "가", 0.9) for k in range(6)}
+    scored[(2, 4)] = (1.0, "각", 0.9)  # beats (2, 3) + (3, 4) = 0.0 in the first pass
+    first = lines.best_path(6, {s: v[0] for s, v in scored.items()})
+    assert (2, 4) in first
+    second = lines._repitch(atoms, first, scored, lines.ReadConfig())
+    assert second == [(k, k + 1) for k in range(6)]
+    assert lines._repitch(atoms, first, scored, lines.ReadConfig(pitch_weight=0.1)) == first
