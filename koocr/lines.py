@@ -493,20 +493,22 @@ def word_spaces(
 
 
 # ---------------------------------------------------------------------- reading
-def model_scorer(ocr, charset: str | Sequence[str] | None = None) -> Scorer:
+def model_scorer(ocr, charset: str | Sequence[str] | None = None, features: bool = False) -> Scorer:
     """Top-1 scorer of a :class:`model.KoOCR`: one forward pass for all crops.
 
-    When the model has a segment classifier, each item also carries the crop's pooled
-    features: ``(syllable, probability, features)``.
+    With ``features=True`` each item also carries what a segment classifier reads of the
+    crop (:func:`koocr.segments.crop_features`): ``(syllable, probability, features)``.
     """
     from koocr import decode
 
     restrict = hangul.load_charset(charset) if charset is not None else None
-    with_features = getattr(ocr, "segments", None) is not None
 
     def score(batch: np.ndarray) -> list[tuple]:
-        probs = ocr.probabilities(batch, features=with_features)
-        feats = segments.crop_features(probs[:-1], probs.pop()) if with_features else None
+        probs = ocr.probabilities(batch, features=features)
+        feats = None
+        if features:
+            feats = segments.crop_features(probs[:-1], probs[-1])
+            probs = probs[:-1]
         if ocr.config.split_components:
             top = [row[0] for row in decode.top_n_split(probs, 1, restrict)]
         else:
@@ -610,28 +612,15 @@ def read(
 
         config = dataclasses.replace(config or ReadConfig(), **overrides)
     classifier = getattr(ocr, "segments", None) if use_segments else None
-    scorer_ocr = ocr if classifier is not None else _NoSegments(ocr)
     return read_image(
         image,
-        model_scorer(scorer_ocr, charset),
+        model_scorer(ocr, charset, features=classifier is not None),
         ocr.config.image_size,
         ocr.config.margin,
         ocr._placement,
         config,
         classifier,
     )
-
-
-class _NoSegments:
-    """A view of a KoOCR without its segment classifier (no feature output needed)."""
-
-    segments = None
-
-    def __init__(self, ocr):
-        self._ocr = ocr
-
-    def __getattr__(self, name):
-        return getattr(self._ocr, name)
 
 
 # ---------------------------------------------------------------------- character error rate

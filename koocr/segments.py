@@ -138,7 +138,7 @@ def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarr
     # ends a line (a syllable, a full stop) should not look special.
     left = np.where(i > 0, (x0 - a[np.maximum(i - 1, 0), 2]) / h, GAP_CAP)
     right = np.where(j < len(atoms), (a[np.minimum(j, len(atoms) - 1), 0] - x1) / h, GAP_CAP)
-    centre = np.array([_centre_near(a, x, 3 * h) for x in (x0 + x1) / 2])
+    centre = np.array([line_centre(a, x, 3 * h) for x in (x0 + x1) / 2])
     w_, h_ = (x1 - x0) / h, (y1 - y0) / h
     return np.stack(
         [w_, h_, ((y0 + y1) / 2 - centre) / h, (y0 - centre) / h, (y1 - centre) / h, (j - i).astype(np.float64),
@@ -148,16 +148,11 @@ def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarr
     )  # fmt: skip
 
 
-def line_centre(atoms, x: float | None = None, reach: float = np.inf) -> float:
+def line_centre(boxes: np.ndarray, x: float, reach: float) -> float:
     """Vertical centre of the line near column ``x``: the median centre of the taller atoms
-    within ``reach`` pixels (a slightly rotated line has no single centre)."""
-    if not atoms:
-        return 0.0
-    return _centre_near(np.array([(t.x0, t.y0, t.x1, t.y1) for t in atoms], np.float64), x, reach)
-
-
-def _centre_near(boxes: np.ndarray, x: float | None, reach: float) -> float:
-    near = np.ones(len(boxes), bool) if x is None else np.abs((boxes[:, 0] + boxes[:, 2]) / 2 - x) <= reach
+    (``boxes``: (N, 4) x0, y0, x1, y1) within ``reach`` pixels; a slightly rotated line has
+    no single centre."""
+    near = np.abs((boxes[:, 0] + boxes[:, 2]) / 2 - x) <= reach
     if not near.any():
         near[:] = True
     heights = boxes[near, 3] - boxes[near, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 
@@ -150,8 +151,7 @@ def test_examples_fit_save_load_and_read(tiny_ocr, tmp_path, font_path):
     loaded.segments = None
     loaded.model.set_weights([w + 0.01 for w in loaded.model.get_weights()])
     loaded.save(folder)  # rewrites the weights; the old segments.npz goes with the old folder
-    segments.SegmentClassifier(*[np.asarray(a) for a in (tiny_ocr.segments.mean, tiny_ocr.segments.scale,
-                               tiny_ocr.segments.weights, tiny_ocr.segments.bias)], "stale").save(folder)  # fmt: skip
+    dataclasses.replace(tiny_ocr.segments, weights_sha256="stale").save(folder)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         stale = KoOCR(weights=folder)
