@@ -31,9 +31,6 @@ from koocr.config import PENDING_METHODS, ModelConfig
 _SINGLE_TYPES = (str, os.PathLike, Image.Image)
 
 
-# predict(backend="auto") runs the shipped LiteRT copy up to this many images: its call
-# costs ~1 ms against ~3 ms for the compiled Keras graph, while Keras wins on big batches.
-AUTO_LITERT_MAX = 16
 
 
 class KoOCR:
@@ -129,7 +126,7 @@ class KoOCR:
         self.charset = hangul.load_charset(self.config.charset)
         self.model = self._build()
         self.segments = None  # koocr.segments.SegmentClassifier used by read(), if shipped
-        self.litert_file = None  # a shipped LiteRT copy of these weights, for small batches
+        self.litert_file = None  # a shipped LiteRT copy of these weights: backend="auto" runs it
         if self.weights_path is not None:
             kweights.load_weights(self.model, self.weights_path, meta.get("weights_sha256"))
             self.segments = self._load_segments(meta.get("weights_sha256", ""))
@@ -175,8 +172,9 @@ class KoOCR:
 
         A segment classifier (``self.segments``) is saved beside them, re-tied to the
         checksum of the weights just written. ``litert=True`` also writes a float LiteRT
-        copy (``model.tflite``), which :meth:`predict` uses for single images and small
-        batches (about twice as fast there on a CPU; see ``backend``).
+        copy (``model.tflite``, with the pooled features as an extra output), which
+        ``backend="auto"`` then runs: on the 2-core dev machine ~0.5 ms a single image
+        against ~3 ms for the compiled Keras graph, and ~1.5x its batched throughput.
         """
         path = kweights.save(self.model, self.config, path, extra)
         _, meta = kweights.read_config(path)
@@ -184,8 +182,7 @@ class KoOCR:
             self.segments = dataclasses.replace(self.segments, weights_sha256=meta["weights_sha256"])
             self.segments.save(path)
         if litert:
-            with tempfile.TemporaryDirectory(prefix="koocr-litert-") as tmp:
-                kexport.ship_litert(self.export(tmp, format="litert"), path, meta["weights_sha256"])
+            kexport.ship_litert(self.model, self.config, path, meta["weights_sha256"])
         return path
 
     # ------------------------------------------------------------------ inference
@@ -214,26 +211,28 @@ class KoOCR:
         if arr.ndim in (3, 4):
             if arr.shape[0] == 0:
                 raise ValueError(f"Received an empty batch of shape {arr.shape}")
-            return preprocess.normalize_batch(list(arr), size, margin, place), False
+            if arr.ndim == 4 and arr.shape[-1] == 1:
+                arr = arr[..., 0]
+            return preprocess.normalize_batch(arr if arr.ndim == 3 else list(arr), size, margin, place), False
         raise ValueError(
             "Expected a path, PIL image, array (H,W) / (H,W,C) / (N,H,W) / (N,H,W,C) or a list. "
             f"Received an array of shape {arr.shape}"
         )
 
     def probabilities(
-        self, normalised: np.ndarray, batch_size: int = 512, backend: str = "keras", features: bool = False
+        self, normalised: np.ndarray, batch_size: int = 512, backend: str = "auto", features: bool = False
     ) -> list[np.ndarray]:
-        """Runs the compiled network on normalised uint8 (N, S, S) glyphs; one array per head.
+        """Runs the network on normalised uint8 (N, S, S) glyphs; one array per head.
 
         ``features=True`` appends the pooled features (the ``"pool"`` layer, (N, C)) from
-        the same forward pass. ``backend="litert"`` / ``"onnx"`` run a float export of the
-        current weights (made once, in a temp folder) with the LiteRT interpreter / ONNX
-        Runtime instead (no features).
+        the same forward pass. ``backend``: ``"auto"`` (default) runs the shipped LiteRT
+        copy if there is one (see :meth:`save`), else ``"keras"`` (the compiled graph);
+        ``"litert"`` / ``"onnx"`` run a float export of the current weights (made once, in
+        a temp folder) with the LiteRT interpreter / ONNX Runtime (ONNX: no features).
         """
+        backend = self._resolve_backend(backend, features)
         if backend != "keras":
-            if features:
-                raise ValueError(f"features=True needs backend='keras'. Received: backend={backend!r}")
-            return self._run_export(normalised, batch_size, backend)
+            return self._run_export(normalised, batch_size, backend, features)
         size = self.config.image_size
         spec = tf.TensorSpec((None, size, size, 1), tf.float32)
         if features and self._forward_features is None:
@@ -252,23 +251,41 @@ class KoOCR:
             outputs.append([o.numpy() for o in out])
         return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
 
-    def _run_export(self, normalised: np.ndarray, batch_size: int, backend: str) -> list[np.ndarray]:
+    def _resolve_backend(self, backend: str, features: bool = False) -> str:
+        if backend == "auto":
+            if self.litert_file is None:
+                return "keras"
+            # A LiteRT copy shipped without the features output cannot serve read().
+            return "litert" if not features or self._runner("litert").n_outputs > len(self.heads) else "keras"
         if backend not in kexport.BACKENDS:
-            raise ValueError(f"backend must be one of {kexport.BACKENDS}. Received: backend={backend!r}")
+            raise ValueError(f"backend must be 'auto' or one of {kexport.BACKENDS}. Received: backend={backend!r}")
+        return backend
+
+    def _runner(self, backend: str):
+        """The LiteRT / ONNX runner of these weights: the shipped copy, or an export made once."""
         runners = self.__dict__.setdefault("_runners", {})  # dropped by train()
         if backend not in runners:
             if backend == "litert" and self.litert_file is not None:
                 runners[backend] = (kexport.load_runner(self.litert_file), None)
             else:
                 folder = tempfile.TemporaryDirectory(prefix=f"koocr-{backend}-")
-                file = self.export(folder.name, format=backend)
+                file = kexport.export(self.model, self.config, folder.name, backend, features=backend == "litert")
                 runners[backend] = (kexport.load_runner(file), folder)
-        run = runners[backend][0]
+        return runners[backend][0]
+
+    def _run_export(self, normalised: np.ndarray, batch_size: int, backend: str, features: bool) -> list[np.ndarray]:
+        if features and backend == "onnx":
+            raise ValueError("features=True needs backend='keras' or 'litert'. Received: backend='onnx'")
+        run = self._runner(backend)
         outputs = [
             run(normalised[b : b + batch_size, :, :, None].astype(np.float32))
             for b in range(0, len(normalised), batch_size)
         ]
-        return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+        outputs = [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+        n_heads = len(self.heads)
+        if features and len(outputs) == n_heads:
+            raise ValueError(f"{self.litert_file!r} has no features output; re-ship it with save(litert=True)")
+        return outputs if features else outputs[:n_heads]
 
     def export(
         self,
@@ -317,9 +334,8 @@ class KoOCR:
             charset: restrict decoding (split mode), e.g. ``"ks2350"``; default: all 11,172.
             batch_size: images per forward pass.
             backend: ``auto`` (default): the shipped LiteRT copy (``model.tflite``, see
-                :meth:`save`) for up to ``AUTO_LITERT_MAX`` images, else the compiled
-                Keras network; ``keras``; ``litert`` or ``onnx`` run a float export (see
-                :meth:`probabilities`).
+                :meth:`save`) if there is one, else the compiled Keras network; ``keras``;
+                ``litert`` or ``onnx`` run a float export (see :meth:`probabilities`).
 
         Returns:
             A list of ``n`` syllables for one image, or a list of such lists for a batch.
@@ -330,12 +346,8 @@ class KoOCR:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer. Received: n={n!r}")
-        if backend not in ("auto", *kexport.BACKENDS):
-            raise ValueError(f"backend must be 'auto' or one of {kexport.BACKENDS}. Received: backend={backend!r}")
+        backend = self._resolve_backend(backend)
         batch, single = self.preprocess(image)
-        if backend == "auto":
-            small = len(batch) <= AUTO_LITERT_MAX and self.litert_file is not None
-            backend = "litert" if small else "keras"
         probs = self.probabilities(batch, batch_size, backend)
         if self.config.split_components:
             restrict = hangul.load_charset(charset) if charset is not None else None

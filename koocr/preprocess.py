@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -103,16 +104,21 @@ def to_gray(image) -> np.ndarray:
 def otsu_threshold(gray: np.ndarray) -> float:
     """Otsu's threshold of a 0..255 image (the ink level is chosen per image)."""
     hist = np.bincount(np.clip(gray, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    return float(otsu_from_hist(hist))
+
+
+def otsu_from_hist(hist: np.ndarray) -> np.ndarray:
+    """Otsu's threshold of 256-bin histograms ``(..., 256)``, one per leading index."""
     hist = hist.astype(np.float64)
-    total = hist.sum()
+    total = hist.sum(-1, keepdims=True)
     levels = np.arange(256, dtype=np.float64)
-    w0 = np.cumsum(hist)
-    m0 = np.cumsum(hist * levels)
+    w0 = np.cumsum(hist, -1)
+    m0 = np.cumsum(hist * levels, -1)
     w1 = total - w0
     with np.errstate(divide="ignore", invalid="ignore"):
-        between = (m0[-1] * w0 / total - m0) ** 2 / (w0 * w1)
+        between = (m0[..., -1:] * w0 / total - m0) ** 2 / (w0 * w1)
     between = np.nan_to_num(between)
-    return float(np.argmax(between)) + 0.5
+    return np.argmax(between, -1) + 0.5
 
 
 def _fit_background(gray: np.ndarray, clear: np.ndarray) -> np.ndarray | None:
@@ -203,6 +209,7 @@ def normalize(
     light_bg = light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(gray > thr) > 0.5
     if not light_bg:
         gray = 255.0 - gray
+        thr = 255.0 - thr  # Otsu's threshold of the inverted image
     if gray.max() - gray.min() < 1.0:  # blank input: nothing to crop
         return np.full((image_size, image_size), 255, np.uint8)
     gray, noisy = clean_background(gray, thr)
@@ -234,16 +241,177 @@ def place_glyph(crop: np.ndarray, size: int, margin: float, placement: Placement
         y0 = placement.y_offset + (placement.char_size - box_h) // 2
         if x0 + box_w > size or y0 + box_h > size:
             raise ValueError(f"{placement} does not fit in image_size={size}")
-    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    glyph = Image.fromarray(crop.astype(np.float32), mode="F").resize((box_w, box_h), resample)
+    box = scale < 1  # PIL's BOX filter when shrinking, BILINEAR when enlarging (training's choice)
+    glyph = resample_matrix(h, box_h, box) @ crop.astype(np.float32) @ resample_matrix(w, box_w, box).T
     out = np.full((size, size), 255.0, np.float32)
-    out[y0 : y0 + box_h, x0 : x0 + box_w] = np.asarray(glyph)
+    out[y0 : y0 + box_h, x0 : x0 + box_w] = glyph
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=4096)
+def resample_matrix(in_size: int, out_size: int, box: bool) -> np.ndarray:
+    """(out_size, in_size) float32 weights of PIL's separable resize along one axis.
+
+    The coefficients of Pillow's ``precompute_coeffs`` for the BOX (``box=True``) or
+    BILINEAR filter, so ``R_h @ image @ R_w.T`` equals ``Image.resize`` of a mode "F"
+    image to within float rounding, at a small fraction of its per-call cost.
+    """
+    support_1, kernel = (0.5, _box_kernel) if box else (1.0, _bilinear_kernel)
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = support_1 * filterscale
+    out = np.zeros((out_size, in_size), np.float64)
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)
+        xmax = min(int(center + support + 0.5), in_size)
+        w = kernel((np.arange(xmin, xmax) - center + 0.5) / filterscale)
+        total = w.sum()
+        out[xx, xmin:xmax] = w / total if total != 0.0 else w
+    out.setflags(write=False)
+    return out.astype(np.float32)
+
+
+def _box_kernel(x: np.ndarray) -> np.ndarray:
+    return ((x > -0.5) & (x <= 0.5)).astype(np.float64)
+
+
+def _bilinear_kernel(x: np.ndarray) -> np.ndarray:
+    return np.maximum(1.0 - np.abs(x), 0.0)
+
+
 def normalize_batch(images, image_size: int = 48, margin: float = 0.1, placement=None) -> np.ndarray:
-    """:func:`normalize` over a sequence; returns uint8 (N, S, S)."""
+    """:func:`normalize` over a sequence; returns uint8 (N, S, S).
+
+    A stack of same-size uint8 grey images (the usual batch) takes a vectorised path,
+    ~5x faster than one :func:`normalize` call per image and equal to it (see
+    :func:`_normalize_stack`); anything else is normalised one image at a time.
+    """
+    if isinstance(images, (list, tuple)) and images and all(
+        isinstance(a, np.ndarray) and a.dtype == np.uint8 and a.ndim == 2 and a.shape == images[0].shape
+        for a in images
+    ):
+        images = np.stack(images)
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 3 and images.shape[0]:
+        return _normalize_stack(images, image_size, margin, placement)
     out = np.empty((len(images), image_size, image_size), np.uint8)
     for i, img in enumerate(images):
         out[i] = normalize(img, image_size, margin, placement)
     return out
+
+
+_STACK_CHUNK = 512  # images per vectorised step: bounds the float32 working copies
+
+
+def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> np.ndarray:
+    """:func:`normalize` of uint8 ``(N, H, W)`` grey images with per-image statistics vectorised.
+
+    Images whose background needs flattening or denoising (:func:`clean_background`
+    would change them), and 0/1 masks (scaled to 0..255 by :func:`to_gray`), go
+    through :func:`normalize` itself; every statistic of the rest (Otsu threshold,
+    polarity, medians, percentiles) is read from per-image histograms, which is exact
+    for integer grey levels.
+    """
+    n, h, w = stack.shape
+    if min(h, w) < 2:
+        raise ValueError(f"Image too small to hold a character: shape {(h, w)}")
+    out = np.empty((n, size, size), np.uint8)
+    for start in range(0, n, _STACK_CHUNK):
+        part = stack[start : start + _STACK_CHUNK]
+        m = len(part)
+        hist = _row_hists(part)
+        thr = otsu_from_hist(hist)
+        k = thr.astype(np.int64)  # ink is <= k, paper > k
+        levels = np.arange(256)
+        paper = levels[None, :] > k[:, None]
+        border = np.concatenate([part[:, 0], part[:, -1], part[:, :, 0], part[:, :, -1]], axis=1)
+        light_border = np.mean(border > thr[:, None], axis=1)
+        light_all = (hist * paper).sum(1) / (h * w)
+        light_bg = np.where(np.abs(light_border - 0.5) > 0.1, light_border > 0.5, light_all > 0.5)
+        flip = ~light_bg
+        gray = part.copy()
+        gray[flip] = 255 - gray[flip]
+        hist[flip] = hist[flip, ::-1]
+        thr[flip] = 255.0 - thr[flip]
+        k = thr.astype(np.int64)
+        paper = levels[None, :] > k[:, None]
+        blank = (hist > 0).sum(1) <= 1
+        ink_hist, paper_hist = hist * ~paper, hist * paper
+        fallback = (hist[:, :2].sum(1) == h * w) & ~blank  # a 0/1 mask: to_gray scales it
+        fallback |= _needs_cleaning(gray, ink_hist, thr) & ~blank
+        bg_level = np.where(paper_hist.sum(1) > 0, _hist_quantile(paper_hist, 0.5), 255.0)
+        ink_level = _hist_quantile(ink_hist, 0.1)
+        span = np.maximum(bg_level - ink_level, 1.0)
+        mask = gray <= k[:, None, None]
+        rows, cols = mask.any(2), mask.any(1)
+        r0, r1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)
+        c0, c1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
+        blank |= ~rows.any(1)
+        level = (gray - ink_level[:, None, None].astype(np.float32)) / span[:, None, None].astype(np.float32)
+        level = np.clip(level, 0.0, 1.0) * np.float32(255.0)
+        for i in range(m):
+            if blank[i]:
+                out[start + i] = 255
+            elif fallback[i]:
+                out[start + i] = normalize(part[i], size, margin, placement)
+            else:
+                out[start + i] = place_glyph(level[i, r0[i] : r1[i], c0[i] : c1[i]], size, margin, placement)
+    return out
+
+
+def _needs_cleaning(gray: np.ndarray, ink_hist: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """Per image of a uint8 stack: would :func:`clean_background` change it?
+
+    False only where it surely would not: too few clear background pixels, or their
+    2-98 % spread under 0.15 x the ink contrast (first bounded cheaply by their range).
+    """
+    clear = _erode5(gray > thr[:, None, None])  # == minimum_filter(gray, 5x5, "nearest") > thr
+    count = clear.sum((1, 2))
+    ink_med = np.where(ink_hist.sum(1) > 0, _hist_quantile(ink_hist, 0.5), 0.0)
+    lowest = np.where(clear, gray, np.uint8(255)).min((1, 2)).astype(np.float64)
+    highest = np.where(clear, gray, np.uint8(0)).max((1, 2)).astype(np.float64)
+    # The median of the clear pixels is >= their minimum, so contrast >= lowest - ink_med.
+    unsure = (count >= 12) & (highest - lowest >= 0.15 * np.maximum(lowest - ink_med, 1.0))
+    if not unsure.any():
+        return unsure
+    sub = np.flatnonzero(unsure)
+    # Clear pixels lie above the threshold (> 0), so level 0 can stand for "not clear".
+    bg_hist = _row_hists(np.where(clear[sub], gray[sub], np.uint8(0)))
+    bg_hist[:, 0] = 0
+    contrast = np.maximum(_hist_quantile(bg_hist, 0.5) - ink_med[sub], 1.0)
+    spread = _hist_quantile(bg_hist, 0.98) - _hist_quantile(bg_hist, 0.02)
+    unsure[sub] = spread >= 0.15 * contrast
+    return unsure
+
+
+def _erode5(mask: np.ndarray) -> np.ndarray:
+    """5x5 erosion of each image of a bool (N, H, W) stack, edges replicated."""
+    for axis in (1, 2):
+        pad = [(0, 0)] * 3
+        pad[axis] = (2, 2)
+        padded = np.pad(mask, pad, mode="edge")
+        length = mask.shape[axis]
+        window = [slice(None)] * 3
+        window[axis] = slice(0, length)
+        out = padded[tuple(window)].copy()
+        for shift in range(1, 5):
+            window[axis] = slice(shift, shift + length)
+            out &= padded[tuple(window)]
+        mask = out
+    return mask
+
+
+def _row_hists(stack: np.ndarray) -> np.ndarray:
+    """(N, 256) histograms of a uint8 (N, H, W) stack (a bincount per image beats one big one)."""
+    return np.stack([np.bincount(row, minlength=256) for row in stack.reshape(len(stack), -1)])
+
+
+def _hist_quantile(hist: np.ndarray, q: float) -> np.ndarray:
+    """``np.percentile(values, 100 q)`` (linear) of the values counted in each 256-bin row."""
+    cum = np.cumsum(hist, 1)
+    total = cum[:, -1]
+    pos = q * np.maximum(total - 1, 0)
+    lo = np.floor(pos)
+    v0 = np.argmax(cum > lo[:, None], 1)
+    v1 = np.argmax(cum > np.minimum(lo + 1, np.maximum(total - 1, 0))[:, None], 1)
+    return v0 + (v1 - v0) * (pos - lo)

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -129,10 +130,8 @@ def test_int8_with_own_calibration_samples(trained, tmp_path):
     assert os.path.isfile(file) and os.path.getsize(file) > 0
 
 
-def test_shipped_litert_copy_serves_small_batches(trained, test_glyphs, tmp_path):
-    """save(litert=True) ships model.tflite; predict(backend='auto') uses it up to AUTO_LITERT_MAX."""
-    import model as kmodel
-
+def test_shipped_litert_copy_serves_auto_backend(trained, test_glyphs, tmp_path):
+    """save(litert=True) ships model.tflite; backend='auto' runs it for any batch size."""
     folder = trained.save(str(tmp_path / "m"), litert=True)
     assert os.path.isfile(os.path.join(folder, kexport.LITERT_FILE))
     ocr = KoOCR(weights=folder)
@@ -141,13 +140,42 @@ def test_shipped_litert_copy_serves_small_batches(trained, test_glyphs, tmp_path
     assert ocr.predict(test_glyphs[0], n=3) == want[0]
     runner = ocr._runners["litert"]
     assert runner[1] is None  # the shipped file, not a fresh export in a temp folder
-    assert ocr._forward is None  # Keras never ran
-    assert ocr.predict(test_glyphs[:kmodel.AUTO_LITERT_MAX], n=3) == want[: kmodel.AUTO_LITERT_MAX]
-    assert ocr._forward is None
-    assert ocr.predict(test_glyphs[:40], n=3) == want  # a big batch: the compiled Keras graph
-    assert ocr._forward is not None
+    # 40 images span several LiteRT chunks (the last one shorter).
+    assert len(test_glyphs[:40]) % kexport.LITERT_CHUNK
+    assert ocr.predict(test_glyphs[:40], n=3) == want
+    assert ocr._forward is None and ocr._forward_features is None  # Keras never ran
     with pytest.raises(ValueError, match="backend must be 'auto'"):
         ocr.predict(test_glyphs[0], backend="fast")
+
+
+def test_shipped_litert_copy_carries_pooled_features(trained, test_glyphs, tmp_path):
+    """read()'s segment classifier reads the pooled features from the LiteRT copy too."""
+    folder = trained.save(str(tmp_path / "m"), litert=True)
+    ocr = KoOCR(weights=folder)
+    glyphs = test_glyphs[:20]
+    got = ocr.probabilities(glyphs, features=True)
+    assert ocr._forward_features is None  # served by LiteRT
+    want = ocr.probabilities(glyphs, features=True, backend="keras")
+    assert len(got) == len(want) == len(ocr.heads) + 1
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-4)
+    assert len(ocr.probabilities(glyphs)) == len(ocr.heads)  # features only when asked
+    with pytest.raises(ValueError, match="features=True needs backend='keras' or 'litert'"):
+        ocr.probabilities(glyphs, features=True, backend="onnx")
+
+
+def test_litert_copy_without_features_leaves_read_to_keras(trained, test_glyphs, tmp_path):
+    """A LiteRT copy exported with heads only (an older save) still serves predict()."""
+    folder = trained.save(str(tmp_path / "m"), litert=True)
+    heads_only = kexport.export(trained.model, trained.config, str(tmp_path / "x"), "litert")
+    shutil.copyfile(heads_only, os.path.join(folder, kexport.LITERT_FILE))
+    ocr = KoOCR(weights=folder)
+    assert ocr.predict(test_glyphs[:3], n=2) == trained.predict(test_glyphs[:3], n=2, backend="keras")
+    assert ocr._forward is None
+    feats = ocr.probabilities(test_glyphs[:3], features=True)
+    assert ocr._forward_features is not None and len(feats) == len(ocr.heads) + 1
+    with pytest.raises(ValueError, match="has no features output"):
+        ocr.probabilities(test_glyphs[:3], features=True, backend="litert")
 
 
 def test_stale_litert_copy_is_ignored(trained, tmp_path):

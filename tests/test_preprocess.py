@@ -93,3 +93,46 @@ def test_blank_image_gives_blank_output():
 def test_bad_input_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         to_gray(bad)
+
+
+def test_resample_matrix_matches_pillow_resize():
+    """place_glyph's matrix resize equals PIL's BOX / BILINEAR resize of a mode "F" image."""
+    from koocr.preprocess import resample_matrix
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        h, w, bh, bw = (int(v) for v in rng.integers(1, 90, 4))
+        box = bool(rng.integers(2))
+        crop = np.where(rng.random((h, w)) < 0.6, 255.0, rng.random((h, w)) * 255).astype(np.float32)
+        filt = Image.Resampling.BOX if box else Image.Resampling.BILINEAR
+        want = np.asarray(Image.fromarray(crop, mode="F").resize((bw, bh), filt))
+        got = resample_matrix(h, bh, box) @ crop @ resample_matrix(w, bw, box).T
+        np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_normalize_batch_stack_path_equals_one_by_one(render):
+    """The vectorised path for uint8 stacks gives exactly what normalize() gives per image."""
+    from koocr.preprocess import normalize_batch
+
+    rng = np.random.default_rng(1)
+    clean = [render(c) for c in "한글국어문자가나다"]
+    noisy = [np.clip(g * 0.6 + 60 + rng.normal(0, 12, g.shape), 0, 255).astype(np.uint8) for g in clean[:3]]
+    gradient = [np.clip(g * 0.7 + np.linspace(0, 70, g.shape[1])[None], 0, 255).astype(np.uint8) for g in clean[:3]]
+    stack = np.stack(
+        clean
+        + [255 - g for g in clean[:3]]  # white on black
+        + noisy  # needs denoising: the one-by-one fallback
+        + gradient  # needs flattening: the fallback too
+        + [render("한", fg=60, bg=150), render("한", fg=170, bg=200)]  # grey, low contrast
+        + [np.full(clean[0].shape, 128, np.uint8)]  # blank
+        + [(clean[1] < 128).astype(np.uint8)]  # a 0/1 mask, scaled by to_gray
+    )
+    want = np.stack([normalize(img, 48) for img in stack])
+    np.testing.assert_array_equal(normalize_batch(stack, 48), want)
+    np.testing.assert_array_equal(normalize_batch(list(stack), 48), want)  # a list is stacked
+    seed = Placement.seed_default(64)
+    np.testing.assert_array_equal(
+        normalize_batch(stack[:5], 64, placement=seed), np.stack([normalize(i, 64, placement=seed) for i in stack[:5]])
+    )
+    with pytest.raises(ValueError, match="too small"):
+        normalize_batch(np.zeros((3, 1, 40), np.uint8))

@@ -1,6 +1,7 @@
 """Copies a trained checkpoint into ``pretrained/<name>/`` (weights + config only).
 
     python tools/ship_model.py logs/compact48/best compact48 [--litert]
+    python tools/ship_model.py --litert_only compact48   # re-make a shipped model's LiteRT copy
 
 The checkpoint's file also holds the optimizer state; loading it into a fresh model and
 saving again keeps only the network weights, so the shipped file is small. Fit the
@@ -19,14 +20,29 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="folder written by training (config.json + model.weights.h5)")
+    p.add_argument("checkpoint", nargs="?", help="folder written by training (config.json + model.weights.h5)")
     p.add_argument("name", help="shipped model name (folder under pretrained/)")
+    p.add_argument(
+        "--litert_only", action="store_true",
+        help="leave the shipped weights untouched; only (re)write their LiteRT copy",
+    )
     p.add_argument("--note", default="", help="how the model was made, stored in config.json")
     p.add_argument("--litert", action="store_true", help="also ship a float LiteRT copy (model.tflite) for fast single images")
     args = p.parse_args(argv)
 
+    from koocr import export as kexport
     from koocr import weights as kweights
     from model import KoOCR
+
+    if args.litert_only:
+        folder = os.path.join(kweights.pretrained_dir(), args.name)
+        ocr = KoOCR(weights=folder)
+        _, meta = kweights.read_config(folder)
+        target = kexport.ship_litert(ocr.model, ocr.config, folder, meta["weights_sha256"])
+        print(json.dumps({"path": target, "bytes": os.path.getsize(target)}, indent=2))
+        return 0
+    if args.checkpoint is None:
+        p.error("a checkpoint is needed unless --litert_only")
 
     ocr = KoOCR(weights=args.checkpoint)
     _, meta = kweights.read_config(ocr.weights_path)
