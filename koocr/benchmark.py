@@ -46,6 +46,7 @@ def benchmark(ocr, images: np.ndarray, repeats: int = 200, batch: int = 1024) ->
         size = os.path.getsize(os.path.join(ocr.weights_path, kweights.WEIGHTS_FILE))
     return {
         "network_type": ocr.config.network_type,
+        "litert_copy": _litert_label(ocr),
         "image_size": ocr.config.image_size,
         "params": int(ocr.model.count_params()),
         "macs": int(networks.count_macs(ocr.model)),
@@ -58,12 +59,19 @@ def benchmark(ocr, images: np.ndarray, repeats: int = 200, batch: int = 1024) ->
     }
 
 
+def _litert_label(ocr) -> str | None:
+    if ocr.litert_file is None:
+        return None
+    return f"shipped {ocr.litert_quantize or 'float32'} copy"
+
+
 def format_report(r: dict) -> str:
     size = f"{r['weights_bytes'] / 1e6:.2f} MB" if r["weights_bytes"] else "n/a (not saved)"
     return "\n".join(
         [
             f"model: {r['network_type']} @ {r['image_size']} px, {r['params']:,} params, "
-            f"{r['macs'] / 1e6:.1f} MMAC/image, weights {size}",
+            f"{r['macs'] / 1e6:.1f} MMAC/image, weights {size}, "
+            f"backend='auto' runs {r['litert_copy'] or 'the compiled Keras graph (no LiteRT copy)'}",
             f"single image (normalise + network + top-5): {r['single_image_ms']:.2f} ms "
             f"(of which normalisation {r['normalise_ms']:.2f} ms)",
             f"batch of {r['batch']}: {r['batched_images_per_s_end_to_end']:.0f} images/s end to end, "
@@ -97,6 +105,8 @@ def compare_backends(
         run()
         seconds = _median_ms(run, 5) / 1000
         results[backend] = {"single_image_ms": latency, "batched_images_per_s_network": batch / seconds}
+        if backend == "litert":
+            results[backend]["runs"] = _litert_label(ocr) or "a float32 export of the weights"
     return results
 
 
@@ -106,7 +116,8 @@ def format_backends(results: dict[str, dict], batch: int) -> str:
         if "error" in r:
             lines.append(f"{name:8} unavailable: {r['error']}")
         else:
+            runs = f"  ({r['runs']})" if "runs" in r else ""
             lines.append(
-                f"{name:8} {r['single_image_ms']:16.2f} {r['batched_images_per_s_network']:16.0f}"
+                f"{name:8} {r['single_image_ms']:16.2f} {r['batched_images_per_s_network']:16.0f}{runs}"
             )
     return "\n".join(lines)

@@ -162,10 +162,14 @@ LITERT_FILE = "model.tflite"  # a shipped LiteRT copy beside the weights
 LITERT_META = "litert.json"  # {"weights_sha256": ...}: which weights it copies
 
 
-def ship_litert(model: keras.Model, config: ModelConfig, folder: str, weights_sha256: str) -> str:
-    """Writes a float LiteRT copy of ``model`` (heads + pooled features) into ``folder``.
+def ship_litert(
+    model: keras.Model, config: ModelConfig, folder: str, weights_sha256: str, quantize: str | None = None
+) -> str:
+    """Writes a LiteRT copy of ``model`` (heads + pooled features) into ``folder``.
 
-    ``litert.json`` beside it ties the copy to the checksum of the weights it copies.
+    ``quantize``: None (float32), ``"dynamic"`` or ``"int8"`` (see :func:`export`).
+    ``litert.json`` beside it ties the copy to the checksum of the weights it was made
+    from and records the quantization.
     """
     import json
     import shutil
@@ -173,14 +177,17 @@ def ship_litert(model: keras.Model, config: ModelConfig, folder: str, weights_sh
 
     target = os.path.join(folder, LITERT_FILE)
     with tempfile.TemporaryDirectory(prefix="koocr-litert-") as tmp:
-        shutil.copyfile(export(model, config, tmp, "litert", features=True), target + ".tmp")
+        file = export(model, config, tmp, "litert", quantize=quantize, features=True)
+        shutil.copyfile(file, target + ".tmp")
     os.replace(target + ".tmp", target)
-    atomic_write_text(os.path.join(folder, LITERT_META), json.dumps({"weights_sha256": weights_sha256}))
+    meta = {"weights_sha256": weights_sha256, "quantize": quantize}
+    atomic_write_text(os.path.join(folder, LITERT_META), json.dumps(meta))
     return target
 
 
-def shipped_litert(folder: str, weights_sha256: str) -> str | None:
-    """The LiteRT copy in ``folder`` if it copies weights with ``weights_sha256``, else None."""
+def shipped_litert(folder: str, weights_sha256: str) -> tuple[str, str | None] | None:
+    """``(file, quantize)`` of the LiteRT copy in ``folder`` if it was made from weights
+    with ``weights_sha256``, else None."""
     import json
 
     file, meta = os.path.join(folder, LITERT_FILE), os.path.join(folder, LITERT_META)
@@ -188,13 +195,14 @@ def shipped_litert(folder: str, weights_sha256: str) -> str | None:
         return None
     try:
         with open(meta, encoding="utf-8") as fh:
-            recorded = json.load(fh).get("weights_sha256")
+            recorded = json.load(fh)
+        sha, quantize = recorded.get("weights_sha256"), recorded.get("quantize")
     except (OSError, ValueError, AttributeError):
-        recorded = None
-    if not weights_sha256 or recorded != weights_sha256:
+        sha = quantize = None
+    if not weights_sha256 or sha != weights_sha256 or quantize not in QUANTIZE:
         warnings.warn(f"Ignoring {file!r}: it is not a copy of the weights beside it", stacklevel=3)
         return None
-    return file
+    return file, quantize
 
 
 # LiteRT runs a big batch in chunks of this many images: on the 2-core dev machine,

@@ -187,3 +187,20 @@ def test_stale_litert_copy_is_ignored(trained, tmp_path):
     assert ocr.litert_file is None
     assert ocr.predict(np.full((32, 32), 255, np.uint8), n=1)  # falls back to Keras
     assert ocr._forward is not None
+
+
+def test_quantized_litert_copy_is_recorded_and_served(trained, test_glyphs, tmp_path):
+    """save(litert="int8") ships an int8 copy; litert.json records it; auto runs it."""
+    folder = trained.save(str(tmp_path / "m"), litert="int8")
+    with open(os.path.join(folder, kexport.LITERT_META), encoding="utf-8") as fh:
+        assert json.load(fh)["quantize"] == "int8"
+    ocr = KoOCR(weights=folder)
+    assert ocr.litert_quantize == "int8"
+    want = trained.predict(test_glyphs, n=1, backend="keras")
+    got = ocr.predict(test_glyphs, n=1)
+    assert ocr._forward is None
+    assert np.mean([g == w for g, w in zip(got, want, strict=True)]) >= 0.9
+    assert len(ocr.probabilities(test_glyphs[:4], features=True)) == len(ocr.heads) + 1
+    with pytest.raises(ValueError, match="litert must be a bool, 'dynamic' or 'int8'"):
+        trained.save(str(tmp_path / "bad"), litert="fp16")
+    assert not os.path.exists(tmp_path / "bad")  # rejected before anything was written

@@ -38,6 +38,20 @@ def test_reads_the_shipped_samples(shipped):
     assert top1_hits >= len(rows) - 1
 
 
+def test_shipped_int8_litert_copy_agrees_with_the_keras_weights(shipped):
+    """predict()/read() run the shipped int8 LiteRT copy; it must read like the float network."""
+    folder = KoOCR.pretrained_models()[NAME]
+    assert shipped.litert_quantize == "int8" and shipped.litert_file is not None
+    total = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    assert total <= 3 * 1000 * 1000  # the size target covers everything shipped
+    paths = [os.path.join(ROOT, "samples", name) for name, _ in _sample_rows()]
+    lite = shipped.predict(paths, n=5)
+    assert shipped._forward is None  # Keras did not run
+    keras_top5 = shipped.predict(paths, n=5, backend="keras")
+    assert sum(a[0] == b[0] for a, b in zip(lite, keras_top5, strict=True)) >= len(paths) - 1
+    assert all(a[0] in b for a, b in zip(lite, keras_top5, strict=True))
+
+
 def test_predict_script_uses_the_shipped_model(capsys):
     import predict
 

@@ -123,8 +123,11 @@ def test_features_come_from_the_same_pass(tiny_ocr):
     for a, b in zip(plain, both[:-1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert both[-1].shape[0] == 5 and both[-1].ndim == 2
+    lite = tiny_ocr.probabilities(batch, backend="litert", features=True)  # a float export, same outputs
+    for a, b in zip(both, lite, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="features=True"):
-        tiny_ocr.probabilities(batch, backend="litert", features=True)
+        tiny_ocr.probabilities(batch, backend="onnx", features=True)
 
 
 def test_examples_fit_save_load_and_read(tiny_ocr, tmp_path, font_path):

@@ -1,7 +1,7 @@
 """Copies a trained checkpoint into ``pretrained/<name>/`` (weights + config only).
 
     python tools/ship_model.py logs/compact48/best compact48 [--litert]
-    python tools/ship_model.py --litert_only compact48   # re-make a shipped model's LiteRT copy
+    python tools/ship_model.py --litert_only compact48 --quantize int8   # re-make its LiteRT copy
 
 The checkpoint's file also holds the optimizer state; loading it into a fresh model and
 saving again keeps only the network weights, so the shipped file is small. Fit the
@@ -27,7 +27,8 @@ def main(argv=None) -> int:
         help="leave the shipped weights untouched; only (re)write their LiteRT copy",
     )
     p.add_argument("--note", default="", help="how the model was made, stored in config.json")
-    p.add_argument("--litert", action="store_true", help="also ship a float LiteRT copy (model.tflite) for fast single images")
+    p.add_argument("--litert", action="store_true", help="also ship a LiteRT copy (model.tflite), which predict()/read() run")
+    p.add_argument("--quantize", choices=["dynamic", "int8"], default=None, help="quantize the LiteRT copy (default: float32)")
     args = p.parse_args(argv)
 
     from koocr import export as kexport
@@ -38,8 +39,8 @@ def main(argv=None) -> int:
         folder = os.path.join(kweights.pretrained_dir(), args.name)
         ocr = KoOCR(weights=folder)
         _, meta = kweights.read_config(folder)
-        target = kexport.ship_litert(ocr.model, ocr.config, folder, meta["weights_sha256"])
-        print(json.dumps({"path": target, "bytes": os.path.getsize(target)}, indent=2))
+        target = kexport.ship_litert(ocr.model, ocr.config, folder, meta["weights_sha256"], args.quantize)
+        print(json.dumps({"path": target, "bytes": os.path.getsize(target), "quantize": args.quantize}, indent=2))
         return 0
     if args.checkpoint is None:
         p.error("a checkpoint is needed unless --litert_only")
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
     ocr = KoOCR(weights=args.checkpoint)
     _, meta = kweights.read_config(ocr.weights_path)
     extra = {"training": meta.get("extra", {}), "note": args.note}
-    path = ocr.save(os.path.join(kweights.pretrained_dir(), args.name), extra=extra, litert=args.litert)
+    path = ocr.save(os.path.join(kweights.pretrained_dir(), args.name), extra=extra, litert=(args.quantize or True) if args.litert else False)
     size = os.path.getsize(os.path.join(path, kweights.WEIGHTS_FILE))
     print(json.dumps({"path": path, "weights_bytes": size, **extra}, ensure_ascii=False, indent=2))
     return 0
