@@ -165,7 +165,7 @@ LITERT_META = "litert.json"  # {"weights_sha256": ...}: which weights it copies
 def ship_litert(
     model: keras.Model, config: ModelConfig, folder: str, weights_sha256: str, quantize: str | None = None
 ) -> str:
-    """Writes a LiteRT copy of ``model`` (heads + pooled features) into ``folder``.
+    """Writes a LiteRT copy of ``model`` (heads + pooled features, if pooled) into ``folder``.
 
     ``quantize``: None (float32), ``"dynamic"`` or ``"int8"`` (see :func:`export`).
     ``litert.json`` beside it ties the copy to the checksum of the weights it was made
@@ -175,9 +175,12 @@ def ship_litert(
     import shutil
     import tempfile
 
+    from koocr.networks import POOL_LAYER
+
+    features = any(layer.name == POOL_LAYER for layer in model.layers)  # not in "flatten" nets
     target = os.path.join(folder, LITERT_FILE)
     with tempfile.TemporaryDirectory(prefix="koocr-litert-") as tmp:
-        file = export(model, config, tmp, "litert", quantize=quantize, features=True)
+        file = export(model, config, tmp, "litert", quantize=quantize, features=features)
         shutil.copyfile(file, target + ".tmp")
     os.replace(target + ".tmp", target)
     meta = {"weights_sha256": weights_sha256, "quantize": quantize}

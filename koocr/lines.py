@@ -196,9 +196,17 @@ def _group_columns(boxes) -> list[list[tuple]]:
     return groups
 
 
+def _member(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+    """``np.isin(labels, ids)`` for the few labels of an atom (~10x faster at that size)."""
+    out = labels == ids[0]
+    for lab in ids[1:]:
+        out |= labels == lab
+    return out
+
+
 def _atom(labels: np.ndarray, group, x0: int, x1: int) -> Atom | None:
     ids = tuple(b[0] for b in group)
-    cols = np.isin(labels[:, x0:x1], ids)
+    cols = _member(labels[:, x0:x1], ids)
     rows = np.flatnonzero(cols.any(axis=1))
     used = np.flatnonzero(cols.any(axis=0))
     if rows.size == 0:
@@ -229,7 +237,7 @@ def _cut(labels: np.ndarray, atom: Atom, height: float, cfg: ReadConfig, sw: flo
     width = atom.x1 - atom.x0
     if width <= cfg.bridge_width * height:
         return [atom]
-    profile = np.isin(labels[:, atom.x0 : atom.x1], atom.labels).sum(axis=0).astype(np.float64)
+    profile = _member(labels[:, atom.x0 : atom.x1], atom.labels).sum(axis=0).astype(np.float64)
     lo, hi = int(0.2 * height), width - int(0.2 * height)
     if hi <= lo:
         return [atom]
@@ -344,7 +352,7 @@ def crop_spans(
     # Anti-aliased edge pixels around a component belong to it: grow labels into the paper.
     grown = ndimage.grey_dilation(labels, size=(3, 3))
     owner = np.where(labels > 0, labels, np.where(level < 250.0, grown, 0))
-    own = [np.isin(owner[:, a.x0 : a.x1], a.labels) for a in atoms]  # once per atom, not per span
+    own = [_member(owner[:, a.x0 : a.x1], a.labels) for a in atoms]  # once per atom, not per span
     out = np.empty((len(spans), image_size, image_size), np.uint8)
     for k, span in enumerate(spans):
         x0, y0, x1, y1 = span_box(atoms, span)

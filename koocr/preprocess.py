@@ -148,7 +148,7 @@ def clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
     """
     noisy = False
     for _ in range(2):  # a strong gradient can hide part of the background at first
-        clear = ndimage.minimum_filter(gray, size=5, mode="nearest") > thr
+        clear = _erode5((gray > thr)[None])[0]  # == minimum_filter(gray, 5x5, "nearest") > thr
         if clear.sum() < 12:
             break
         bg_vals = gray[clear]

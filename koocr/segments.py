@@ -23,7 +23,6 @@ recorded weights checksum matches.
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -110,7 +109,7 @@ def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarr
     """Per candidate span of a line, in units of the character height H.
 
     Width, height, vertical centre / top / bottom against the line's local centre (see
-    :func:`line_centre`), number of atoms, log aspect, the gaps to the neighbouring atoms
+    :func:`line_centres`), number of atoms, log aspect, the gaps to the neighbouring atoms
     on the left and right (a part of a syllable sits close to its other parts), and the
     squares / product of width and height.
 
@@ -138,7 +137,7 @@ def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarr
     # ends a line (a syllable, a full stop) should not look special.
     left = np.where(i > 0, (x0 - a[np.maximum(i - 1, 0), 2]) / h, GAP_CAP)
     right = np.where(j < len(atoms), (a[np.minimum(j, len(atoms) - 1), 0] - x1) / h, GAP_CAP)
-    centre = np.array([line_centre(a, x, 3 * h) for x in (x0 + x1) / 2])
+    centre = line_centres(a, (x0 + x1) / 2, 3 * h)
     w_, h_ = (x1 - x0) / h, (y1 - y0) / h
     return np.stack(
         [w_, h_, ((y0 + y1) / 2 - centre) / h, (y0 - centre) / h, (y1 - centre) / h, (j - i).astype(np.float64),
@@ -148,16 +147,17 @@ def geometry(atoms, spans: Sequence[tuple[int, int]], height: float) -> np.ndarr
     )  # fmt: skip
 
 
-def line_centre(boxes: np.ndarray, x: float, reach: float) -> float:
-    """Vertical centre of the line near column ``x``: the median centre of the taller atoms
-    (``boxes``: (N, 4) x0, y0, x1, y1) within ``reach`` pixels; a slightly rotated line has
-    no single centre."""
-    near = np.abs((boxes[:, 0] + boxes[:, 2]) / 2 - x) <= reach
-    if not near.any():
-        near[:] = True
-    heights = boxes[near, 3] - boxes[near, 1]
-    centres = (boxes[near, 1] + boxes[near, 3]) / 2
-    return float(statistics.median(centres[heights >= 0.5 * heights.max()].tolist()))  # np.median: 20x slower here
+def line_centres(boxes: np.ndarray, xs: np.ndarray, reach: float) -> np.ndarray:
+    """Vertical centre of the line near each column of ``xs``: the median centre of the
+    taller atoms (``boxes``: (N, 4) x0, y0, x1, y1) within ``reach`` pixels; a slightly
+    rotated line has no single centre."""
+    near = np.abs((boxes[None, :, 0] + boxes[None, :, 2]) / 2 - np.asarray(xs)[:, None]) <= reach
+    near[~near.any(axis=1)] = True
+    heights = boxes[:, 3] - boxes[:, 1]
+    tallest = np.where(near, heights[None, :], -np.inf).max(axis=1)
+    keep = near & (heights[None, :] >= 0.5 * tallest[:, None])
+    centres = np.where(keep, (boxes[None, :, 1] + boxes[None, :, 3]) / 2, np.nan)
+    return np.nanmedian(centres, axis=1)
 
 
 # ---------------------------------------------------------------------- examples

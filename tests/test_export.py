@@ -201,6 +201,13 @@ def test_quantized_litert_copy_is_recorded_and_served(trained, test_glyphs, tmp_
     assert ocr._forward is None
     assert np.mean([g == w for g, w in zip(got, want, strict=True)]) >= 0.9
     assert len(ocr.probabilities(test_glyphs[:4], features=True)) == len(ocr.heads) + 1
+    # Its heads are recomputed in float from its pooled features: no 1/256 softmax steps,
+    # and from Keras's own features that recomputation is exactly the Keras heads.
+    probs = ocr.probabilities(test_glyphs)
+    assert any(np.any(np.abs(p * 256 - np.rint(p * 256)) > 1e-3) for p in probs)
+    keras_out = trained.probabilities(test_glyphs, features=True, backend="keras")
+    for got_head, want_head in zip(ocr._float_heads(keras_out[-1]), keras_out[:-1], strict=True):
+        np.testing.assert_allclose(got_head, want_head, atol=1e-5)
     with pytest.raises(ValueError, match="litert must be a bool, 'dynamic' or 'int8'"):
         trained.save(str(tmp_path / "bad"), litert="fp16")
     assert not os.path.exists(tmp_path / "bad")  # rejected before anything was written
