@@ -238,7 +238,7 @@ class KoOCR:
         ``"litert"`` / ``"onnx"`` run a float export of the current weights (made once, in
         a temp folder) with the LiteRT interpreter / ONNX Runtime (ONNX: no features).
         """
-        backend = self._resolve_backend(backend, features)
+        backend = self.resolve_backend(backend, features)
         if backend != "keras":
             return self._run_export(normalised, batch_size, backend, features)
         size = self.config.image_size
@@ -259,7 +259,9 @@ class KoOCR:
             outputs.append([o.numpy() for o in out])
         return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
 
-    def _resolve_backend(self, backend: str, features: bool = False) -> str:
+    def resolve_backend(self, backend: str = "auto", features: bool = False) -> str:
+        """What ``backend`` runs here: ``"auto"`` is ``"litert"`` with a shipped LiteRT
+        copy (that has pooled features, if ``features``), else ``"keras"``."""
         if backend == "auto":
             if self.litert_file is None:
                 return "keras"
@@ -378,7 +380,7 @@ class KoOCR:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer. Received: n={n!r}")
-        backend = self._resolve_backend(backend)
+        backend = self.resolve_backend(backend)
         batch, single = self.preprocess(image)
         probs = self.probabilities(batch, batch_size, backend)
         if self.config.split_components:

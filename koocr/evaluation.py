@@ -174,6 +174,7 @@ def predict_arrays(
     charset: str | Sequence[str] | None = None,
     batch_size: int = 256,
     progress: bool = True,
+    backend: str = "auto",
 ) -> Predictions:
     """Runs ``ocr`` over an image set with a progress bar.
 
@@ -186,6 +187,7 @@ def predict_arrays(
         charset: restrict split-model decoding (default: all 11,172 syllables).
         batch_size: images per forward pass.
         progress: show tqdm bars.
+        backend: what runs the network (see :meth:`model.KoOCR.probabilities`).
     """
     if top_n < 1:
         raise ValueError(f"top_n must be >= 1. Received: top_n={top_n}")
@@ -193,7 +195,7 @@ def predict_arrays(
     parts: list[list[np.ndarray]] = []
     with tqdm(total=len(x), desc="predict", unit="img", disable=not progress) as bar:
         for b in range(0, len(x), batch_size):
-            parts.append(ocr.probabilities(x[b : b + batch_size], batch_size))
+            parts.append(ocr.probabilities(x[b : b + batch_size], batch_size, backend=backend))
             bar.update(min(batch_size, len(x) - b))
     probs = [np.concatenate(p) for p in zip(*parts, strict=True)]
     if ocr.config.split_components:
@@ -541,6 +543,7 @@ def run_evaluation(
     benchmark_args: dict | None = None,
     data_description: str = "",
     progress: bool = True,
+    backend: str = "auto",
 ) -> dict:
     """Runs the chosen ``methods`` and writes everything into ``output``.
 
@@ -562,6 +565,8 @@ def run_evaluation(
         benchmark_args: keyword arguments of :func:`koocr.benchmark.benchmark`.
         data_description: one line naming the data, for the report.
         progress: tqdm bars.
+        backend: what runs the network for the predictions (see
+            :meth:`model.KoOCR.probabilities`); recorded in ``metrics.json``.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -583,10 +588,12 @@ def run_evaluation(
         },
         "data": data_description,
         "methods": list(methods),
+        "backend": ocr.resolve_backend(backend),
+        "litert_quantize": ocr.litert_quantize if ocr.resolve_backend(backend) == "litert" else None,
     }
     pred = None
     if {"accuracy", "confusion_matrix", "class_activation"} & set(methods):
-        pred = predict_arrays(ocr, images, top_n, normalised, charset, batch_size, progress)
+        pred = predict_arrays(ocr, images, top_n, normalised, charset, batch_size, progress, backend)
 
     if "accuracy" in methods:
         metrics.update(accuracy_metrics(pred, labels, groups, cfg.split_components))

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 # The seed's fixed placement table: image_size -> (x_offset, y_offset, char_size).
 SEED_PLACEMENT = {64: (5, 5, 50), 96: (8, 8, 80), 128: (14, 10, 100), 256: (50, 10, 200)}
@@ -134,9 +133,8 @@ def _fit_background(gray: np.ndarray, clear: np.ndarray) -> np.ndarray | None:
     # Normal equations of a 6-unknown least-squares fit: LAPACK's lstsq costs ~50x more here.
     gram = basis.T @ basis + 1e-6 * np.eye(6)
     coef = np.linalg.solve(gram, basis.T @ gray[::step, ::step][keep])
-    yy, xx = np.mgrid[0:h, 0:w]
-    yy, xx = yy / h - 0.5, xx / w - 0.5
-    return coef[0] + coef[1] * xx + coef[2] * yy + coef[3] * xx * xx + coef[4] * xx * yy + coef[5] * yy * yy
+    yy, xx = np.arange(h)[:, None] / h - 0.5, np.arange(w)[None, :] / w - 0.5  # broadcast, no grid
+    return (coef[0] + coef[2] * yy + coef[5] * yy * yy) + xx * (coef[1] + coef[3] * xx + coef[4] * yy)
 
 
 def clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
@@ -165,7 +163,7 @@ def clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
             thr = otsu_threshold(gray)
             continue
         if float(np.std(bg_vals - bg[clear])) > 3.0:
-            gray = ndimage.median_filter(gray, size=3)
+            gray = median3(gray)
             noisy = True
         break
     return gray, noisy
@@ -176,7 +174,7 @@ def _ink_bbox(mask: np.ndarray, noisy: bool) -> tuple[int, int, int, int] | None
     # it erases everything (hair-thin strokes), fall back to the raw mask.
     masks = [mask]
     if noisy and min(mask.shape) >= 8:
-        masks.insert(0, ndimage.median_filter(mask.astype(np.uint8), size=3))
+        masks.insert(0, median3(mask.astype(np.uint8)))
     for m in masks:
         rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
         if rows.size:
@@ -382,6 +380,27 @@ def _needs_cleaning(gray: np.ndarray, ink_hist: np.ndarray, thr: np.ndarray) -> 
     spread = _hist_quantile(bg_hist, 0.98) - _hist_quantile(bg_hist, 0.02)
     unsure[sub] = spread >= 0.15 * contrast
     return unsure
+
+
+# Devillard's median-of-9 exchange network (19 compare-exchanges; pairs (a, b): a <- min).
+_MEDIAN9 = (
+    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+)
+
+
+def median3(image: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.median_filter(image, size=3)`` (mode "reflect"), ~5-10x faster.
+
+    The 3x3 median as a sorting network over the nine shifted views: one elementwise
+    min and max per exchange instead of a rank filter's per-pixel loop.
+    """
+    h, w = image.shape
+    padded = np.pad(image, 1, mode="symmetric")  # numpy's "symmetric" is scipy's "reflect"
+    v = [padded[i : i + h, j : j + w] for i in range(3) for j in range(3)]
+    for a, b in _MEDIAN9:
+        v[a], v[b] = np.minimum(v[a], v[b]), np.maximum(v[a], v[b])
+    return v[4]
 
 
 def _erode5(mask: np.ndarray) -> np.ndarray:

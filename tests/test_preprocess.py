@@ -136,3 +136,18 @@ def test_normalize_batch_stack_path_equals_one_by_one(render):
     )
     with pytest.raises(ValueError, match="too small"):
         normalize_batch(np.zeros((3, 1, 40), np.uint8))
+
+
+def test_median3_equals_scipy_median_filter():
+    from scipy import ndimage
+
+    from koocr.preprocess import median3
+
+    rng = np.random.default_rng(2)
+    for shape in [(2, 2), (3, 7), (40, 33), (96, 96)]:
+        for img in (
+            rng.random(shape).astype(np.float32) * 255,
+            rng.integers(0, 4, shape).astype(np.float32),  # many ties
+            (rng.random(shape) < 0.4).astype(np.uint8),  # a 0/1 mask
+        ):
+            np.testing.assert_array_equal(median3(img), ndimage.median_filter(img, size=3))

@@ -56,6 +56,10 @@ def main(argv=None) -> int:
     p.add_argument("--max_outside", type=int, default=2000, help="outside-KS syllables per font")
     p.add_argument("--export_chars", type=int, default=0, help="images per set for Tesseract")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--backend", default="auto", choices=["auto", "keras", "litert"],
+        help="what runs the network: auto (the shipped LiteRT copy if any, as predict() does) or keras",
+    )
     args = p.parse_args(argv)
 
     import numpy as np
@@ -69,7 +73,7 @@ def main(argv=None) -> int:
     name = os.path.basename(os.path.normpath(ocr.weights_path))
     output = args.output or os.path.join("pretrained", f"{name}_evaluation")
     fonts = load_manifest(split="test")
-    summary = {"weights": args.weights, "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
+    summary = {"weights": args.weights, "backend": ocr.resolve_backend(args.backend), "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
     for i, set_name in enumerate(s for s in args.sets.split(",") if s):
         start = time.time()
         images, labels, groups = build_set(set_name, fonts, args.seed, args.max_outside)
@@ -78,7 +82,7 @@ def main(argv=None) -> int:
             methods += ["benchmark", "show_augmentation"]
         metrics = run_evaluation(
             ocr, images, labels, groups, os.path.join(output, set_name), methods=methods,
-            seed=args.seed, data_description=f"{set_name}: held-out fonts {', '.join(sorted(set(map(str, groups))))}",
+            seed=args.seed, backend=args.backend, data_description=f"{set_name}: held-out fonts {', '.join(sorted(set(map(str, groups))))}",
         )
         summary["sets"][set_name] = {
             "samples": metrics["samples"], "top1": metrics["top1"], "top5": metrics["topn"],
@@ -102,7 +106,11 @@ def main(argv=None) -> int:
         lines.append(
             f"| {set_name} | {r['samples']} | {100 * r['top1']:.2f} % | {100 * r['top5']:.2f} % | {', '.join(r['fonts'])} |"
         )
-    lines += ["", f"Command: `python tools/evaluate_pretrained.py --weights {args.weights}`", ""]
+    flag = "" if args.backend == "auto" else f" --backend {args.backend}"
+    runs = ocr.resolve_backend(args.backend)
+    if runs == "litert":
+        runs += f" ({ocr.litert_quantize or 'float32'} copy)"
+    lines += ["", f"Network run by: {runs}.", "", f"Command: `python tools/evaluate_pretrained.py --weights {args.weights}{flag}`", ""]
     with open(os.path.join(output, "summary.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
     print("\n".join(lines))
