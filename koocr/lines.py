@@ -75,6 +75,10 @@ class ReadConfig:
     class_weight: float = 1.0
     class_shape_weight: float = 0.0
     symbol_bias: float = -2.0  # log prior of a symbol: they are rare in Korean text
+    # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
+    # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
+    # restriction turns it off).
+    rare_penalty: float = -2.0
 
 
 @dataclass(frozen=True)
@@ -397,6 +401,8 @@ def span_scores(
         syl_pen = _shape_penalty(cfg.syl_width[0], r, cfg.syl_width[1], cfg.shape_scale)
         syl_pen += _shape_penalty(cfg.syl_min_height, q, math.inf, cfg.shape_scale)
         syl = math.log(max(prob, 1e-9)) - shape_weight * syl_pen
+        if cfg.rare_penalty and not hangul.is_ks_x_1001(syllable):
+            syl += cfg.rare_penalty
         unk_pen = _shape_penalty(-math.inf, r, cfg.unknown_max_width, cfg.shape_scale)
         if class_logp is None:
             unk = math.log(cfg.unknown_prob) - shape_weight * unk_pen
@@ -501,11 +507,15 @@ def word_spaces(
 
 
 # ---------------------------------------------------------------------- reading
-def model_scorer(ocr, charset: str | Sequence[str] | None = None, features: bool = False) -> Scorer:
+def model_scorer(
+    ocr, charset: str | Sequence[str] | None = None, features: bool = False, rare_penalty: float = 0.0
+) -> Scorer:
     """Top-1 scorer of a :class:`model.KoOCR`: one forward pass for all crops.
 
     With ``features=True`` each item also carries what a segment classifier reads of the
     crop (:func:`koocr.segments.crop_features`): ``(syllable, probability, features)``.
+    ``rare_penalty`` (< 0, split-component models): each crop's syllable is the best of
+    the model's top 5 by ``log p`` plus this for syllables outside KS X 1001.
     """
     from koocr import decode
 
@@ -517,11 +527,21 @@ def model_scorer(ocr, charset: str | Sequence[str] | None = None, features: bool
         if features:
             feats = segments.crop_features(probs[:-1], probs[-1])
             probs = probs[:-1]
-        if ocr.config.split_components:
+        if ocr.config.split_components and rare_penalty and restrict is None:
+            top = [max(row, key=_prior_score(rare_penalty)) for row in decode.top_n_split(probs, 5)]
+        elif ocr.config.split_components:
             top = [row[0] for row in decode.top_n_split(probs, 1, restrict)]
         else:
             top = [row[0] for row in decode.top_n_single(probs[0], ocr.charset, 1)]
         return top if feats is None else [(s, p, f) for (s, p), f in zip(top, feats, strict=True)]
+
+    return score
+
+
+def _prior_score(rare_penalty: float):
+    def score(item: tuple[str, float]) -> float:
+        syllable, prob = item
+        return math.log(max(prob, 1e-12)) + (0.0 if hangul.is_ks_x_1001(syllable) else rare_penalty)
 
     return score
 
@@ -615,14 +635,15 @@ def read(
 
     ``use_segments=False`` ignores the model's segment classifier (the shape heuristics only).
     """
-    if overrides:
-        import dataclasses
+    import dataclasses
 
-        config = dataclasses.replace(config or ReadConfig(), **overrides)
+    config = dataclasses.replace(config or ReadConfig(), **overrides)
+    if charset is not None:  # the caller chose the syllables: no prior over them
+        config = dataclasses.replace(config, rare_penalty=0.0)
     classifier = getattr(ocr, "segments", None) if use_segments else None
     return read_image(
         image,
-        model_scorer(ocr, charset, features=classifier is not None),
+        model_scorer(ocr, charset, features=classifier is not None, rare_penalty=config.rare_penalty),
         ocr.config.image_size,
         ocr.config.margin,
         ocr._placement,

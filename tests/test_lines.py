@@ -229,3 +229,31 @@ def test_second_pass_splits_a_syllable_wider_than_the_line_pitch():
     second = lines._repitch(atoms, first, scored, lines.ReadConfig())
     assert second == [(k, k + 1) for k in range(6)]
     assert lines._repitch(atoms, first, scored, lines.ReadConfig(pitch_weight=0.1)) == first
+
+
+def test_rare_syllable_prior_prefers_a_close_ks_x_1001_reading():
+    """'맢' (outside KS X 1001) at p=0.55 loses to '앞' at 0.45 under the default prior."""
+    from types import SimpleNamespace
+
+    from koocr import hangul
+
+    rare, common = "맢", "앞"
+    assert not hangul.is_ks_x_1001(rare) and hangul.is_ks_x_1001(common)
+    (i_rare, m, f), (i_common, _, _) = hangul.decompose(rare), hangul.decompose(common)
+    p_i, p_m, p_f = np.zeros((2, 19)), np.zeros((2, 21)), np.zeros((2, 28))
+    p_i[:, i_rare], p_i[:, i_common] = 0.55, 0.45
+    p_m[:, m], p_f[:, f] = 1.0, 1.0
+
+    class Stub:
+        config = SimpleNamespace(split_components=True)
+
+        def probabilities(self, batch, features=False):
+            return [p_i[: len(batch)], p_m[: len(batch)], p_f[: len(batch)]]
+
+    crops = np.zeros((2, 8, 8), np.uint8)
+    assert [s for s, _ in lines.model_scorer(Stub())(crops)] == [rare, rare]
+    (syl, prob), _ = lines.model_scorer(Stub(), rare_penalty=lines.ReadConfig().rare_penalty)(crops)
+    assert syl == common and prob == pytest.approx(0.45)
+    # A clear rare reading survives the prior.
+    p_i[:, i_rare], p_i[:, i_common] = 0.95, 0.05
+    assert lines.model_scorer(Stub(), rare_penalty=-2.0)(crops)[0][0] == rare
