@@ -199,6 +199,13 @@ def normalize(
     Returns:
         uint8 array (image_size, image_size), background 255, ink dark.
     """
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 2:
+        return _normalize_stack(image[None], image_size, margin, placement)[0]  # same, faster
+    return _normalize_one(image, image_size, margin, placement)
+
+
+def _normalize_one(image, image_size: int, margin: float, placement: Placement | None) -> np.ndarray:
+    """:func:`normalize`, step by step: the reference :func:`_normalize_stack` matches."""
     gray = to_gray(image)
     thr = otsu_threshold(gray)
     # Polarity: the background is the class that owns most of the border.
@@ -294,7 +301,7 @@ def normalize_batch(images, image_size: int = 48, margin: float = 0.1, placement
         return _normalize_stack(images, image_size, margin, placement)
     out = np.empty((len(images), image_size, image_size), np.uint8)
     for i, img in enumerate(images):
-        out[i] = normalize(img, image_size, margin, placement)
+        out[i] = _normalize_one(img, image_size, margin, placement)
     return out
 
 
@@ -306,7 +313,7 @@ def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> 
 
     Images whose background needs flattening or denoising (:func:`clean_background`
     would change them), and 0/1 masks (scaled to 0..255 by :func:`to_gray`), go
-    through :func:`normalize` itself; every statistic of the rest (Otsu threshold,
+    through :func:`_normalize_one`, the step-by-step reference; every statistic of the rest (Otsu threshold,
     polarity, medians, percentiles) is read from per-image histograms, which is exact
     for integer grey levels.
     """
@@ -351,7 +358,7 @@ def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> 
             if blank[i]:
                 out[start + i] = 255
             elif fallback[i]:
-                out[start + i] = normalize(part[i], size, margin, placement)
+                out[start + i] = _normalize_one(part[i], size, margin, placement)
             else:
                 out[start + i] = place_glyph(level[i, r0[i] : r1[i], c0[i] : c1[i]], size, margin, placement)
     return out

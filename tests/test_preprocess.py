@@ -111,8 +111,8 @@ def test_resample_matrix_matches_pillow_resize():
 
 
 def test_normalize_batch_stack_path_equals_one_by_one(render):
-    """The vectorised path for uint8 stacks gives exactly what normalize() gives per image."""
-    from koocr.preprocess import normalize_batch
+    """The vectorised path for uint8 stacks gives exactly what the step-by-step reference gives."""
+    from koocr.preprocess import _normalize_one, normalize_batch
 
     rng = np.random.default_rng(1)
     clean = [render(c) for c in "한글국어문자가나다"]
@@ -127,12 +127,13 @@ def test_normalize_batch_stack_path_equals_one_by_one(render):
         + [np.full(clean[0].shape, 128, np.uint8)]  # blank
         + [(clean[1] < 128).astype(np.uint8)]  # a 0/1 mask, scaled by to_gray
     )
-    want = np.stack([normalize(img, 48) for img in stack])
+    want = np.stack([_normalize_one(img, 48, 0.1, None) for img in stack])
     np.testing.assert_array_equal(normalize_batch(stack, 48), want)
     np.testing.assert_array_equal(normalize_batch(list(stack), 48), want)  # a list is stacked
+    np.testing.assert_array_equal(np.stack([normalize(img, 48) for img in stack]), want)  # one uint8 image
     seed = Placement.seed_default(64)
     np.testing.assert_array_equal(
-        normalize_batch(stack[:5], 64, placement=seed), np.stack([normalize(i, 64, placement=seed) for i in stack[:5]])
+        normalize_batch(stack[:5], 64, placement=seed), np.stack([_normalize_one(i, 64, 0.1, seed) for i in stack[:5]])
     )
     with pytest.raises(ValueError, match="too small"):
         normalize_batch(np.zeros((3, 1, 40), np.uint8))
