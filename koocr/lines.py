@@ -148,11 +148,17 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def split_lines(mask: np.ndarray, min_height: float = 0.35) -> list[tuple[int, int]]:
+def split_lines(
+    mask: np.ndarray, min_height: float = 0.35, attach_height: float = 0.6, attach_gap: float = 0.3
+) -> list[tuple[int, int]]:
     """Rows ``[r0, r1)`` of each text line, from the horizontal projection of ``mask``.
 
     Bands lower than ``min_height`` times the tallest (dots, stray marks, a jamo that
-    sits apart) join the nearest band when close to it, and are dropped otherwise.
+    sits apart) join the nearest band when close to it, and are dropped otherwise. Bands
+    lower than ``attach_height`` times the tallest that lie within ``attach_gap`` times
+    the tallest of a taller band join it too: the final consonants of a face that sets
+    them well below the rest of the syllable (AleeBangwool, AleeBandal) form such a band,
+    and a real line of text sits farther away.
     """
     bands = _runs(mask.any(axis=1))
     if not bands:
@@ -167,7 +173,17 @@ def split_lines(mask: np.ndarray, min_height: float = 0.35) -> list[tuple[int, i
         if dist[k] <= 0.6 * tallest:
             la, lb = lines[k]
             lines[k] = (min(la, a), max(lb, b))
-    return sorted(lines)
+    lines.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in lines:
+        if merged:
+            pa, pb = merged[-1]
+            short = min(b - a, pb - pa) < attach_height * tallest
+            if short and a - pb <= attach_gap * tallest and max(b - a, pb - pa) >= attach_height * tallest:
+                merged[-1] = (pa, max(pb, b))
+                continue
+        merged.append((a, b))
+    return merged
 
 
 # ---------------------------------------------------------------------- over-segmentation

@@ -116,6 +116,17 @@ def test_split_lines_by_horizontal_projection():
     assert read_blocks(block).text == "가가\n가가가"
 
 
+def test_a_band_of_low_final_consonants_stays_with_its_line():
+    """Faces that set finals well below the syllable leave a short band just under the line."""
+    mask = np.zeros((120, 200), bool)
+    mask[10:32, 10:190] = True  # the line: 22 rows
+    mask[36:44, 30:50] = True  # finals 8 rows tall, 4 rows below (< 0.3 x 22)
+    assert lines.split_lines(mask) == [(10, 44)]
+    mask[70:92, 10:190] = True  # a real second line 26 rows further down
+    mask[100:108, 10:100] = True  # a short line (digits, say) 8 rows below it: 0.36 x 22 away
+    assert lines.split_lines(mask) == [(10, 44), (70, 92), (100, 108)]
+
+
 # ---------------------------------------------------------------------- the DP
 def test_best_path_prefers_merges_with_the_higher_total():
     # Greedy (best first span) would take (0, 1); the whole-line optimum merges 0-1 and 2-4.
@@ -257,3 +268,18 @@ def test_rare_syllable_prior_prefers_a_close_ks_x_1001_reading():
     # A clear rare reading survives the prior.
     p_i[:, i_rare], p_i[:, i_common] = 0.95, 0.05
     assert lines.model_scorer(Stub(), rare_penalty=-2.0)(crops)[0][0] == rare
+
+
+def test_read_keeps_low_finals_of_a_free_form_face(shipped_ocr):
+    """AleeBangwool sets 'ㄴ' finals below the line: they must not become a second line."""
+    from koocr.fonts import _image_font, load_manifest
+
+    font = next((f for f in load_manifest() if f.name == "AleeBangwool"), None)
+    if font is None:
+        pytest.skip("AleeBangwool is not in fonts/")
+    pil_font = _image_font(font.path, 36)
+    image = Image.new("L", (200, 70), 255)
+    ImageDraw.Draw(image).text((15, 50), "나는 간다", font=pil_font, fill=0, anchor="ls")
+    mask, _ = lines.binarize(np.asarray(image))
+    assert len(lines._runs(mask.any(axis=1))) == 2  # the finals do form a band of their own
+    assert shipped_ocr.read(np.asarray(image)).text == "나는 간다"
