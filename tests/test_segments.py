@@ -65,8 +65,32 @@ def test_fit_separates_classes_and_round_trips(tmp_path):
     clf.save(str(tmp_path))
     back = segments.SegmentClassifier.load(str(tmp_path))
     assert back.weights_sha256 == "abc"
-    np.testing.assert_allclose(back.log_probs(x, geom), clf.log_probs(x, geom))
+    np.testing.assert_allclose(back.log_probs(x, geom), clf.log_probs(x, geom), rtol=1e-4, atol=1e-5)
     assert segments.SegmentClassifier.load(str(tmp_path / "none")) is None
+
+
+def test_hidden_layer_fits_what_a_linear_model_cannot_and_round_trips(tmp_path):
+    """XOR-like classes: a logistic regression stays near chance, 16 tanh units do not."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (900, 2))
+    y = np.where(x[:, 0] * x[:, 1] > 0, 0, 1)
+    y[np.abs(x).max(1) < 0.3] = 2  # a third class in the middle
+    geom = np.zeros((900, 1))
+    linear = segments.fit(x, geom, y)
+    mlp = segments.fit(x, geom, y, hidden=16, seed=0)
+    assert linear.hidden_weights is None and mlp.hidden_weights.shape == (3, 16)
+    assert (linear.log_probs(x, geom).argmax(1) == y).mean() < 0.7
+    assert (mlp.log_probs(x, geom).argmax(1) == y).mean() > 0.9
+    mlp.save(str(tmp_path))
+    back = segments.SegmentClassifier.load(str(tmp_path))
+    np.testing.assert_allclose(back.log_probs(x, geom), mlp.log_probs(x, geom), rtol=1e-4, atol=1e-5)
+    np.savez(tmp_path / segments.FILE, mean=np.zeros(3), scale=np.ones(3), weights=np.zeros((16, 3)),
+             bias=np.zeros(3), weights_sha256=np.array(""), hidden_weights=np.zeros((3, 8)),
+             hidden_bias=np.zeros(8))  # fmt: skip
+    with pytest.raises(ValueError, match="inconsistent"):
+        segments.SegmentClassifier.load(str(tmp_path))
+    with pytest.raises(ValueError, match="hidden must be >= 0"):
+        segments.fit(x, geom, y, hidden=-1)
 
 
 def test_fit_and_load_reject_bad_input(tmp_path):

@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default="compact48", help="shipped model name or weights folder")
     p.add_argument("--lines", type=int, default=1000, help="rendered lines per style")
-    p.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the logistic regression")
+    p.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the weights")
+    p.add_argument("--hidden", type=int, default=64, help="tanh hidden units (0: logistic regression)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.lines < 10:
@@ -52,8 +53,10 @@ def main(argv=None) -> int:
             parts[name].append(segments.make_examples(ocr, subset, count, rng, distortion, progress=True))
     x_fit, g_fit, y_fit = (np.concatenate(a) for a in zip(*parts["fit"], strict=True))
     x_val, g_val, y_val = (np.concatenate(a) for a in zip(*parts["val"], strict=True))
-    clf = segments.fit(x_fit, g_fit, y_fit, l2=args.l2, weights_sha256=meta.get("weights_sha256", ""))
-    report = {"seconds": round(time.perf_counter() - start, 1), "examples": {}, "val_recall": {}}
+    clf = segments.fit(
+        x_fit, g_fit, y_fit, l2=args.l2, weights_sha256=meta.get("weights_sha256", ""), hidden=args.hidden, seed=args.seed
+    )
+    report = {"seconds": round(time.perf_counter() - start, 1), "hidden": args.hidden, "examples": {}, "val_recall": {}}
     for name, (x, g, y) in {"fit": (x_fit, g_fit, y_fit), "val": (x_val, g_val, y_val)}.items():
         pred = clf.log_probs(x, g).argmax(axis=1)
         report["examples"][name] = {c: int((y == k).sum()) for k, c in enumerate(segments.CLASSES)}
