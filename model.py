@@ -31,8 +31,6 @@ from koocr.config import PENDING_METHODS, ModelConfig
 _SINGLE_TYPES = (str, os.PathLike, Image.Image)
 
 
-
-
 class KoOCR:
     """A Korean character recogniser: build, train, save, load and predict.
 
