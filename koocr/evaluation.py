@@ -578,6 +578,7 @@ def run_evaluation(
     os.makedirs(output, exist_ok=True)
     files: dict[str, str] = {}
     cfg = ocr.config
+    runs = ocr.resolve_backend(backend)
     metrics: dict = {
         "model": {
             "weights": ocr.weights_path,
@@ -588,8 +589,8 @@ def run_evaluation(
         },
         "data": data_description,
         "methods": list(methods),
-        "backend": ocr.resolve_backend(backend),
-        "litert_quantize": ocr.litert_quantize if ocr.resolve_backend(backend) == "litert" else None,
+        "backend": runs,
+        "litert_quantize": ocr.litert_quantize if runs == "litert" else None,
     }
     pred = None
     if {"accuracy", "confusion_matrix", "class_activation"} & set(methods):

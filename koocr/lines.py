@@ -416,9 +416,7 @@ def span_scores(
         r, q = (x1 - x0) / height, (y1 - y0) / height
         syl_pen = _shape_penalty(cfg.syl_width[0], r, cfg.syl_width[1], cfg.shape_scale)
         syl_pen += _shape_penalty(cfg.syl_min_height, q, math.inf, cfg.shape_scale)
-        syl = math.log(max(prob, 1e-9)) - shape_weight * syl_pen
-        if cfg.rare_penalty and not hangul.is_ks_x_1001(syllable):
-            syl += cfg.rare_penalty
+        syl = math.log(max(prob, 1e-9)) - shape_weight * syl_pen + rare_log_prior(syllable, cfg.rare_penalty)
         unk_pen = _shape_penalty(-math.inf, r, cfg.unknown_max_width, cfg.shape_scale)
         if class_logp is None:
             unk = math.log(cfg.unknown_prob) - shape_weight * unk_pen
@@ -537,6 +535,9 @@ def model_scorer(
 
     restrict = hangul.load_charset(charset) if charset is not None else None
 
+    def under_prior(item: tuple[str, float]) -> float:  # a top-5 candidate's score under the prior
+        return math.log(max(item[1], 1e-12)) + rare_log_prior(item[0], rare_penalty)
+
     def score(batch: np.ndarray) -> list[tuple]:
         probs = ocr.probabilities(batch, features=features)
         feats = None
@@ -544,7 +545,7 @@ def model_scorer(
             feats = segments.crop_features(probs[:-1], probs[-1])
             probs = probs[:-1]
         if ocr.config.split_components and rare_penalty and restrict is None:
-            top = [max(row, key=_prior_score(rare_penalty)) for row in decode.top_n_split(probs, 5)]
+            top = [max(row, key=under_prior) for row in decode.top_n_split(probs, 5)]
         elif ocr.config.split_components:
             top = [row[0] for row in decode.top_n_split(probs, 1, restrict)]
         else:
@@ -554,12 +555,9 @@ def model_scorer(
     return score
 
 
-def _prior_score(rare_penalty: float):
-    def score(item: tuple[str, float]) -> float:
-        syllable, prob = item
-        return math.log(max(prob, 1e-12)) + (0.0 if hangul.is_ks_x_1001(syllable) else rare_penalty)
-
-    return score
+def rare_log_prior(syllable: str, rare_penalty: float) -> float:
+    """The reader's log prior of ``syllable``: ``rare_penalty`` outside KS X 1001, else 0."""
+    return rare_penalty if rare_penalty and not hangul.is_ks_x_1001(syllable) else 0.0
 
 
 def line_candidates(

@@ -273,8 +273,9 @@ def resample_matrix(in_size: int, out_size: int, box: bool) -> np.ndarray:
         w = kernel((np.arange(xmin, xmax) - center + 0.5) / filterscale)
         total = w.sum()
         out[xx, xmin:xmax] = w / total if total != 0.0 else w
-    out.setflags(write=False)
-    return out.astype(np.float32)
+    out = out.astype(np.float32)
+    out.setflags(write=False)  # shared by every caller through the cache
+    return out
 
 
 def _box_kernel(x: np.ndarray) -> np.ndarray:
