@@ -57,23 +57,53 @@ class CrawlConfig:
 
 
 def _render_task(task) -> tuple[np.ndarray, list[str]]:
-    font, chars, cfg_tuple, seed = task
+    font, chars, cfg_tuple, seed = task[:4]
+    clean = task[4] if len(task) > 4 else True  # False: only the distorted copies
     image_size, margin, placement, render_size, copies, presets = cfg_tuple
     rng = np.random.default_rng(seed)
-    out = np.empty((len(chars) * (1 + copies), image_size, image_size), np.uint8)
+    out = np.empty((len(chars) * (int(clean) + copies), image_size, image_size), np.uint8)
     labels = []
     k = 0
     for ch in chars:
         raw = render_glyph(font, ch, size=render_size)
-        out[k] = normalize(raw, image_size, margin, placement)
-        labels.append(ch)
-        k += 1
+        if clean:
+            out[k] = normalize(raw, image_size, margin, placement)
+            labels.append(ch)
+            k += 1
         for _ in range(copies):
             distorted = aug.augment(raw, rng, presets[rng.integers(len(presets))])
             out[k] = normalize(distorted, image_size, margin, placement)
             labels.append(ch)
             k += 1
     return out, labels
+
+
+def font_tasks(fonts: Sequence[FontInfo], cfg: CrawlConfig, chunk: int = 256, pass_index: int = 0) -> list[tuple]:
+    """Render tasks of ``chunk`` syllables each for :func:`_render_task`, in font order.
+
+    Pass 0 renders each covered syllable clean plus its distorted copies; a later pass
+    (``pass_index`` > 0) renders only fresh distorted copies, from its own seeds.
+
+    Returns:
+        A list of ``(task, (font index, style))``.
+    """
+    charset = hangul.load_charset(cfg.charset)
+    render_size = cfg.render_size or max(cfg.image_size, 48)
+    out = []
+    for fi, font in enumerate(fonts):
+        chars = font.covered(charset)
+        copies = cfg.augment
+        if font.style == "handwriting" and cfg.augment_handwriting is not None:
+            copies = cfg.augment_handwriting
+        if pass_index > 0 and copies == 0:
+            continue
+        presets = tuple(cfg.presets[font.style])
+        cfg_tuple = (cfg.image_size, cfg.margin, cfg.placement, render_size, copies, presets)
+        for start in range(0, len(chars), chunk):
+            key = [cfg.seed, fi, start] + ([pass_index] if pass_index else [])
+            seed = np.random.SeedSequence(key).generate_state(2)
+            out.append(((font, chars[start : start + chunk], cfg_tuple, seed, pass_index == 0), (fi, font.style)))
+    return out
 
 
 def render_fonts(
@@ -84,21 +114,8 @@ def render_fonts(
     Returns:
         style -> (images uint8 (N, S, S), labels (N,) '<U1', font index (N,) into ``fonts``).
     """
-    charset = hangul.load_charset(cfg.charset)
-    render_size = cfg.render_size or max(cfg.image_size, 48)
-    tasks, owners = [], []
-    chunk = 256  # small tasks keep the progress bar moving and the pool balanced
-    for fi, font in enumerate(fonts):
-        chars = font.covered(charset)
-        copies = cfg.augment
-        if font.style == "handwriting" and cfg.augment_handwriting is not None:
-            copies = cfg.augment_handwriting
-        presets = tuple(cfg.presets[font.style])
-        cfg_tuple = (cfg.image_size, cfg.margin, cfg.placement, render_size, copies, presets)
-        for start in range(0, len(chars), chunk):
-            seed = np.random.SeedSequence([cfg.seed, fi, start]).generate_state(2)
-            tasks.append((font, chars[start : start + chunk], cfg_tuple, seed))
-            owners.append((fi, font.style))
+    pairs = font_tasks(fonts, cfg)  # small tasks keep the progress bar moving and the pool balanced
+    tasks, owners = [p[0] for p in pairs], [p[1] for p in pairs]
     results: list = [None] * len(tasks)
     total = sum(len(t[1]) for t in tasks)
     with tqdm(total=total, desc=desc, unit="glyph") as bar:

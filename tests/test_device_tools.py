@@ -48,13 +48,17 @@ def test_train_device_renders_trains_in_budget_and_imports(tmp_path):
         sys.executable, "tools/train_device.py", "--network_type", "compact", "--width", "0.25",
         "--image_size", "32", "--max_fonts", "2", "--max_chars", "12", "--workers", "1",
         "--batch_size", "16", "--steps_per_epoch", "5", "--deadline", "40", "--reserve", "8",
-        "--mixed_precision", "false", "--out", str(out),
+        "--mixed_precision", "false", "--passes", "0", "--start_after", "30", "--max_glyphs", "300", "--val_ratio", "0.2",
+        "--out", str(out),
     ]  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     subprocess.run(cmd, cwd=ROOT, check=True, env=env, capture_output=True, timeout=300)
     info = json.loads((out / "train_info.json").read_text(encoding="utf-8"))["info"]
     assert info["train_steps"] > 0 and info["train_seconds"] <= 40
-    assert info["glyphs_rendered"] > 12 and info["backend"] == "tensorflow"
+    assert info["glyphs_rendered"] >= 30 and info["backend"] == "tensorflow"
+    # rendering went on while training: fresh copies filled the buffer up to --max_glyphs
+    assert 30 <= info["glyphs_trained_on"] <= 300 and info["render_passes"] >= 1
+    assert info["val_samples"] > 0
     chunks = sorted(p.name for p in out.iterdir() if p.name.startswith("weights_"))
     assert chunks and chunks[0] == "weights_000.npz"
     subprocess.run(

@@ -2,15 +2,17 @@
 
 A lent accelerator machine has no TensorFlow and a fixed time budget, and the datasets are
 too big to send there. This script therefore renders the training glyphs *on that machine*
-(all its CPU cores), trains with a time-based schedule (``koocr.timebudget``) so it ends
-before ``--deadline`` seconds, and writes a KoOCR weights folder plus the float32 weights
+(all its CPU cores) while it trains: training starts after ``--start_after`` glyphs, the
+render pool keeps adding glyphs (``--passes 0``: fresh distorted copies until the end), and
+a time-based schedule (``koocr.timebudget``) ends training before ``--deadline`` seconds, and writes a KoOCR weights folder plus the float32 weights
 split into small ``.npz`` chunks (each under ``--chunk_mb``) for copying back. Nothing in
 the import chain of the rendering or the network code needs TensorFlow.
 
 Usage on the accelerator (JAX backend)::
 
     KERAS_BACKEND=jax python tools/train_device.py --network_type melnyk --image_size 96 \
-        --charset all --augment 1 --augment_handwriting 2 --deadline 540 --out OUT
+        --charset all --augment 1 --augment_handwriting 2 --passes 0 --start_after 150000 \
+        --workers 14 --deadline 540 --out OUT
 
 Back here, rebuild an ordinary weights folder from the chunks (TensorFlow backend)::
 
@@ -54,7 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--augment", type=int, default=1, help="distorted copies per printed glyph")
     p.add_argument("--augment_handwriting", type=int, default=2)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--val_ratio", type=float, default=0.02)
+    p.add_argument("--val_ratio", type=float, default=0.02, help="share of pass 0 kept for validation")
+    p.add_argument("--passes", type=int, default=1, help="render passes (0: fresh distorted copies until training ends)")
+    p.add_argument("--start_after", type=int, default=-1, help="glyphs rendered before training starts (-1: all of pass 0)")
+    p.add_argument("--max_glyphs", type=int, default=4_000_000, help="training glyphs held at most")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.002, help="peak Adam learning rate")
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of the budget")
@@ -92,8 +97,114 @@ def build(cfg: ModelConfig):
     )
 
 
-def render(args):
-    from koocr.crawl import CrawlConfig, render_fonts, split_train_val
+class GlyphStream:
+    """Renders training glyphs in a process pool while the network trains on them.
+
+    Pass 0 renders every covered syllable of every font (clean + distorted copies) in a
+    shuffled task order, so the first glyphs already span all fonts; later passes add
+    fresh distorted copies until training ends or ``capacity`` glyphs are held. A seeded
+    ``val_ratio`` share of pass 0 is kept apart for validation. The pool is forked before
+    the Keras backend starts (JAX must not be forked).
+    """
+
+    def __init__(self, fonts, cfg, capacity: int, val_ratio: float, passes: int, seed: int):
+        from multiprocessing import get_context
+
+        self.fonts, self.cfg, self.val_ratio, self.passes = fonts, cfg, val_ratio, passes
+        self.rng = np.random.default_rng(seed)
+        size = cfg.image_size
+        self.images = np.empty((capacity, size, size), np.uint8)  # pages are committed as filled
+        self.targets = {k: np.empty(capacity, np.int32) for k in hangul.COMPONENT_SIZES}
+        self.fill = 0
+        self.val_images: list[np.ndarray] = []
+        self.val_labels: list[np.ndarray] = []
+        self.rendered = 0
+        self.pass_index = -1
+        self.pending: list = []
+        self.queue: list = []
+        self.workers = max(1, cfg.workers)
+        self.pool = get_context("fork").Pool(self.workers)
+        self._submit()
+
+    def _next_task(self):
+        if not self.queue:
+            if self.passes and self.pass_index + 1 >= self.passes:
+                return None
+            self.pass_index += 1
+            from koocr.crawl import font_tasks
+
+            tasks = [t for t, _ in font_tasks(self.fonts, self.cfg, pass_index=self.pass_index)]
+            self.queue = [tasks[i] for i in self.rng.permutation(len(tasks))][::-1]
+            if not self.queue:
+                return None
+        return self.pass_index, self.queue.pop()
+
+    def _submit(self) -> None:
+        from koocr.crawl import _render_task
+
+        while self.pool is not None and len(self.pending) < 2 * self.workers and self.fill < len(self.images):
+            item = self._next_task()
+            if item is None:
+                break
+            self.pending.append((item[0], self.pool.apply_async(_render_task, (item[1],))))
+
+    def poll(self, wait: bool = False) -> None:
+        """Stores every finished task (``wait``: at least one) and keeps the pool busy."""
+        while True:
+            done = [p for p in self.pending if p[1].ready()]
+            if done or not wait or not self.pending:
+                break
+            self.pending[0][1].wait(0.05)
+        for item in done:
+            self.pending.remove(item)
+            self._store(item[0], *item[1].get())
+        self._submit()
+
+    def _store(self, pass_index: int, images: np.ndarray, labels: list[str]) -> None:
+        labels = np.asarray(labels, dtype="<U1")
+        self.rendered += len(labels)
+        if pass_index == 0 and self.val_ratio > 0:
+            is_val = self.rng.random(len(labels)) < self.val_ratio
+            self.val_images.append(images[is_val])
+            self.val_labels.append(labels[is_val])
+            images, labels = images[~is_val], labels[~is_val]
+        n = min(len(labels), len(self.images) - self.fill)
+        self.images[self.fill : self.fill + n] = images[:n]
+        for k, v in hangul.jamo_targets(labels[:n]).items():
+            self.targets[k][self.fill : self.fill + n] = v
+        self.fill += n
+
+    def wait_for(self, glyphs: int) -> None:
+        """Blocks until ``glyphs`` are stored (-1: all of pass 0) or nothing is left to render."""
+        def first_pass_left() -> bool:
+            return bool(self.pass_index == 0 and self.queue) or any(p[0] == 0 for p in self.pending)
+
+        while self.pending and (first_pass_left() if glyphs < 0 else self.fill < glyphs):
+            self.poll(wait=True)
+
+    def batches(self, batch_size: int, seed: int):
+        rng = np.random.default_rng(seed)
+        while True:
+            self.poll()
+            pick = np.sort(rng.integers(0, self.fill, batch_size))
+            yield self.images[pick][..., None], {k: v[pick] for k, v in self.targets.items()}
+
+    def validation(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if not self.val_labels:
+            return np.empty((0,) + self.images.shape[1:], np.uint8), {}
+        labels = np.concatenate(self.val_labels)
+        return np.concatenate(self.val_images), hangul.jamo_targets(labels)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+            self.pending = []
+
+
+def start_rendering(args) -> tuple[GlyphStream, list[str]]:
+    from koocr.crawl import CrawlConfig
     from koocr.fonts import load_manifest
 
     fonts = [f for f in load_manifest() if f.split == "train"]
@@ -112,13 +223,8 @@ def render(args):
         seed=args.seed,
     )
     log(f"rendering {len(fonts)} fonts x {len(charset)} syllables with {args.workers} workers")
-    rendered = render_fonts(fonts, cfg)
-    images = np.concatenate([v[0] for v in rendered.values()])
-    labels = np.concatenate([v[1] for v in rendered.values()])
-    del rendered
-    train_idx, val_idx = split_train_val(len(labels), args.val_ratio, args.seed)
-    log(f"rendered {len(labels)} glyphs: {len(train_idx)} train, {len(val_idx)} val")
-    return images, labels, train_idx, val_idx, [f.name for f in fonts]
+    stream = GlyphStream(fonts, cfg, args.max_glyphs, args.val_ratio, args.passes, args.seed)
+    return stream, [f.name for f in fonts]
 
 
 def _to_ttf(item: tuple[str, str]) -> None:
@@ -149,15 +255,6 @@ def ensure_readable(fonts, workers: int = 1):
     with get_context("fork").Pool(max(1, workers)) as pool:
         pool.map(_to_ttf, [(f.path, g.path) for f, g in zip(fonts, out, strict=True)])
     return out
-
-
-def batches(images, targets, idx, batch_size, seed):
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(idx)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            pick = np.sort(order[start : start + batch_size])
-            yield images[pick][..., None], {k: v[pick] for k, v in targets.items()}
 
 
 def save_chunks(model, folder: str, chunk_mb: float) -> list[str]:
@@ -220,9 +317,16 @@ def syllable_metrics(model, images, targets, idx, batch_size: int) -> dict[str, 
 def train(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     cfg = model_config(args)
-    images, labels, train_idx, val_idx, font_names = render(args)
-    targets = hangul.jamo_targets(labels)
+    stream, font_names = start_rendering(args)
+    try:
+        stream.wait_for(args.start_after)
+        log(f"{stream.fill} glyphs ready, {len(stream.pending)} tasks rendering: training starts")
+        return _fit(args, cfg, stream, font_names)
+    finally:
+        stream.close()
 
+
+def _fit(args, cfg: ModelConfig, stream: GlyphStream, font_names: list[str]) -> int:
     import keras
 
     from koocr.timebudget import TimeBudget
@@ -232,10 +336,11 @@ def train(args) -> int:
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = build(cfg)
+    heads = list(hangul.COMPONENT_SIZES)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=args.lr),
-        loss={k: "sparse_categorical_crossentropy" for k in targets},
-        metrics={k: "accuracy" for k in targets},
+        loss={k: "sparse_categorical_crossentropy" for k in heads},
+        metrics={k: "accuracy" for k in heads},
     )
     budget = args.deadline - (time.monotonic() - T0) - args.reserve
     if budget < 10:
@@ -246,7 +351,7 @@ def train(args) -> int:
         def on_epoch_end(self, epoch, logs=None):
             save_chunks(self.model, args.out, args.chunk_mb)
             entry = {k: float(v) for k, v in (logs or {}).items()}
-            entry["epoch"] = epoch + 1
+            entry.update(epoch=epoch + 1, glyphs=stream.fill, render_pass=stream.pass_index)
             with open(os.path.join(args.out, "history.jsonl"), "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry) + "\n")
             log(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in entry.items()))
@@ -254,22 +359,26 @@ def train(args) -> int:
     timer = TimeBudget(budget, args.lr, warmup=args.warmup)
     start = time.monotonic()
     model.fit(
-        batches(images, targets, train_idx, args.batch_size, args.seed),
+        stream.batches(args.batch_size, args.seed),
         steps_per_epoch=args.steps_per_epoch,
         epochs=10**6,
         callbacks=[timer, Saver()],
         verbose=2,
     )
     seconds = time.monotonic() - start
+    stream.close()  # frees the CPUs (and stops filling) before validation
     save_chunks(model, args.out, args.chunk_mb)
-    metrics = syllable_metrics(model, images, targets, val_idx, 1024)
+    val_images, val_targets = stream.validation()
+    metrics = syllable_metrics(model, val_images, val_targets, np.arange(len(val_images)), 1024)
     info = {
         **metrics,
         "train_seconds": round(seconds, 1),
         "train_steps": timer.steps,
         "train_images": timer.steps * args.batch_size,
         "images_per_second": round(timer.steps * args.batch_size / max(seconds, 1e-9), 1),
-        "glyphs_rendered": int(len(labels)),
+        "glyphs_rendered": int(stream.rendered),
+        "glyphs_trained_on": int(stream.fill),
+        "render_passes": int(stream.pass_index + 1),
         "fonts": font_names,
         "backend": keras.backend.backend(),
         "argv": sys.argv[1:],
