@@ -86,6 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--benchmark_repeats", type=int, default=200, help="timed single-image calls")
     p.add_argument("--benchmark_batch", type=int, default=1024, help="batch size for throughput")
     add_bool_argument(p, "progress", default=True, help="tqdm progress bars")
+    add_bool_argument(p, "tta", default=False, help="test-time augmentation (predict(tta=True))")
     args = p.parse_args(argv)
     for name in (
         "top_n",
@@ -169,6 +170,7 @@ def main(argv=None) -> int:
         benchmark_args={"repeats": args.benchmark_repeats, "batch": args.benchmark_batch},
         data_description=description,
         progress=args.progress,
+        tta=args.tta,
     )
     summary = {
         k: metrics[k] for k in ("samples", "top1", "topn", "groups", "components") if k in metrics

@@ -23,6 +23,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped model name or weights folder")
     p.add_argument("--n", type=int, default=5, help="candidates per image")
     p.add_argument("--charset", default=None, help="restrict decoding, e.g. ks2350 (default: all 11,172)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: 3 placements, ~3x slower")
     args = p.parse_args(argv)
     if not args.images and not args.line:
         p.error("give character images, or --line IMAGE")
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     status = 0
     for path in args.images:
         try:
-            ranked = ocr.predict(path, n=args.n, return_probs=True, charset=args.charset)
+            ranked = ocr.predict(path, n=args.n, return_probs=True, charset=args.charset, tta=args.tta)
         except ValueError as err:
             print(f"{path}: error: {err}", file=sys.stderr)
             status = 1

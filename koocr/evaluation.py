@@ -145,9 +145,18 @@ class Predictions:
         return np.array([row[0] for row in self.ranked], dtype="<U1")
 
 
-def normalise_for(ocr, images, normalised: bool, batch_size: int = 256, progress: bool = True):
-    """The model's input for ``images``: checked as-is if ``normalised``, else preprocessed."""
+def normalise_for(
+    ocr, images, normalised: bool, batch_size: int = 256, progress: bool = True, margin: float | None = None
+):
+    """The model's input for ``images``: checked as-is if ``normalised``, else preprocessed.
+
+    ``margin`` (test-time augmentation) places the glyphs with another margin; patches
+    (``normalised``) are then placed again from their ink.
+    """
     size = ocr.config.image_size
+    if normalised and margin is not None:
+        normalise_for(ocr, images, True)  # check the patches first
+        normalised = False
     if normalised:
         arr = np.asarray(images)
         if arr.ndim != 3 or arr.shape[1:] != (size, size) or arr.dtype != np.uint8:
@@ -161,7 +170,7 @@ def normalise_for(ocr, images, normalised: bool, batch_size: int = 256, progress
     with tqdm(total=len(images), desc="normalise", unit="img", disable=not progress) as bar:
         for b in range(0, len(images), batch_size):
             chunk = images[b : b + batch_size]
-            out.append(ocr.preprocess(list(chunk) if isinstance(chunk, np.ndarray) else chunk)[0])
+            out.append(ocr.preprocess(list(chunk) if isinstance(chunk, np.ndarray) else chunk, margin)[0])
             bar.update(len(chunk))
     return np.concatenate(out)
 
@@ -175,6 +184,7 @@ def predict_arrays(
     batch_size: int = 256,
     progress: bool = True,
     backend: str = "auto",
+    tta: bool = False,
 ) -> Predictions:
     """Runs ``ocr`` over an image set with a progress bar.
 
@@ -188,14 +198,20 @@ def predict_arrays(
         batch_size: images per forward pass.
         progress: show tqdm bars.
         backend: what runs the network (see :meth:`model.KoOCR.probabilities`).
+        tta: average over the glyphs placed with :meth:`model.KoOCR.tta_margins`.
     """
     if top_n < 1:
         raise ValueError(f"top_n must be >= 1. Received: top_n={top_n}")
     x = normalise_for(ocr, images, normalised, batch_size, progress)
+    views = [x]
+    if tta:
+        margins = ocr.tta_margins()
+        views = [x if m == ocr.config.margin else normalise_for(ocr, images, normalised, batch_size, progress, m) for m in margins]
     parts: list[list[np.ndarray]] = []
     with tqdm(total=len(x), desc="predict", unit="img", disable=not progress) as bar:
         for b in range(0, len(x), batch_size):
-            parts.append(ocr.probabilities(x[b : b + batch_size], batch_size, backend=backend))
+            chunk = [v[b : b + batch_size] for v in views]
+            parts.append(ocr.tta_probabilities(chunk, batch_size, backend=backend))
             bar.update(min(batch_size, len(x) - b))
     probs = [np.concatenate(p) for p in zip(*parts, strict=True)]
     if ocr.config.split_components:
@@ -544,6 +560,7 @@ def run_evaluation(
     data_description: str = "",
     progress: bool = True,
     backend: str = "auto",
+    tta: bool = False,
 ) -> dict:
     """Runs the chosen ``methods`` and writes everything into ``output``.
 
@@ -567,6 +584,7 @@ def run_evaluation(
         progress: tqdm bars.
         backend: what runs the network for the predictions (see
             :meth:`model.KoOCR.probabilities`); recorded in ``metrics.json``.
+        tta: test-time augmentation over :meth:`model.KoOCR.tta_margins` (recorded too).
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -591,10 +609,11 @@ def run_evaluation(
         "methods": list(methods),
         "backend": runs,
         "litert_quantize": ocr.litert_quantize if runs == "litert" else None,
+        "tta_margins": list(ocr.tta_margins()) if tta else None,
     }
     pred = None
     if {"accuracy", "confusion_matrix", "class_activation"} & set(methods):
-        pred = predict_arrays(ocr, images, top_n, normalised, charset, batch_size, progress, backend)
+        pred = predict_arrays(ocr, images, top_n, normalised, charset, batch_size, progress, backend, tta)
 
     if "accuracy" in methods:
         metrics.update(accuracy_metrics(pred, labels, groups, cfg.split_components))

@@ -17,6 +17,7 @@ from koocr.evaluation import (
     accuracy_metrics,
     confused_pairs,
     evaluate_arrays,
+    predict_arrays,
     render_font_set,
     run_evaluation,
 )
@@ -256,3 +257,23 @@ def test_cams_without_pooling_and_single_head(render, tmp_path):
         cam_n=5, progress=False,
     )  # fmt: skip
     _check_png(tmp_path / "single" / "class_activation.png")
+
+
+def test_tta_evaluation_matches_predict_and_records_margins(ocr, render, tmp_path):
+    raw = [render(c) for c in CHARS[:6]]
+    labels = list(CHARS[:6])
+    metrics = run_evaluation(
+        ocr, raw, labels, None, str(tmp_path / "tta"), ["accuracy"], progress=False, tta=True
+    )  # fmt: skip
+    assert metrics["tta_margins"] == pytest.approx(list(ocr.tta_margins()))
+    top1 = [row[0] for row in ocr.predict(raw, n=5, tta=True)]
+    assert metrics["top1"] == pytest.approx(np.mean([p == t for p, t in zip(top1, labels, strict=True)]))
+    # patches: the base view is the patch itself, the other two are placed again from its ink
+    patches_ = np.stack([normalize(g, 32) for g in raw])
+    on_patches = predict_arrays(ocr, patches_, 5, normalised=True, progress=False, tta=True)
+    np.testing.assert_array_equal(on_patches.images, patches_)
+    views = [patches_ if m == ocr.config.margin else ocr.preprocess(list(patches_), m)[0] for m in ocr.tta_margins()]
+    mean = ocr.tta_probabilities(views)
+    for got, want in zip(on_patches.probs, mean, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert run_evaluation(ocr, raw, labels, None, str(tmp_path / "plain"), ["accuracy"], progress=False)["tta_margins"] is None

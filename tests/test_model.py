@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from koocr import patches
+from koocr import decode, patches
 from koocr.preprocess import normalize
 from model import KoOCR
 
@@ -165,3 +165,21 @@ class _StopAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.n:
             raise _Stop(f"simulated interruption after epoch {self.n}")
+
+
+def test_predict_tta_averages_three_placements(ocr, render):
+    glyphs = np.stack([render(c) for c in "한글"])
+    margins = ocr.tta_margins()
+    assert margins == pytest.approx((0.04, 0.1, 0.16))
+    views = [ocr.preprocess(glyphs, m)[0] for m in margins]
+    assert not np.array_equal(views[0], views[2])  # the margins really move the glyph
+    mean = [np.mean(h, axis=0) for h in zip(*(ocr.probabilities(v, backend="keras") for v in views), strict=True)]
+    expected = decode.top_n_split(mean, 3)
+    got = ocr.predict(glyphs, n=3, return_probs=True, tta=True, backend="keras")
+    assert [[s for s, _ in row] for row in got] == [[s for s, _ in row] for row in expected]
+    np.testing.assert_allclose([[p for _, p in row] for row in got], [[p for _, p in row] for row in expected], rtol=1e-5)
+    single = ocr.predict(glyphs[0], n=3, tta=True, backend="keras")
+    assert single == [s for s, _ in got[0]]
+    fixed = KoOCR(**TINY, placement=(4, 4, 24))
+    with pytest.raises(ValueError, match="placement"):
+        fixed.predict(glyphs[0], tta=True)

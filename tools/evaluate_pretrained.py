@@ -49,6 +49,8 @@ def build_set(name: str, fonts, seed: int, max_outside: int):
 
 
 def main(argv=None) -> int:
+    from koocr.cli import add_bool_argument
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default="compact48")
     p.add_argument("--output", default=None, help="default: pretrained/<name>_evaluation")
@@ -60,6 +62,7 @@ def main(argv=None) -> int:
         "--backend", default="auto", choices=["auto", "keras", "litert"],
         help="what runs the network: auto (the shipped LiteRT copy if any, as predict() does) or keras",
     )
+    add_bool_argument(p, "tta", default=False, help="test-time augmentation (predict(tta=True))")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
     name = os.path.basename(os.path.normpath(ocr.weights_path))
     output = args.output or os.path.join("pretrained", f"{name}_evaluation")
     fonts = load_manifest(split="test")
-    summary = {"weights": args.weights, "backend": ocr.resolve_backend(args.backend), "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
+    summary = {"weights": args.weights, "backend": ocr.resolve_backend(args.backend), "tta": args.tta, "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
     for i, set_name in enumerate(s for s in args.sets.split(",") if s):
         start = time.time()
         images, labels, groups = build_set(set_name, fonts, args.seed, args.max_outside)
@@ -82,7 +85,7 @@ def main(argv=None) -> int:
             methods += ["benchmark", "show_augmentation"]
         metrics = run_evaluation(
             ocr, images, labels, groups, os.path.join(output, set_name), methods=methods,
-            seed=args.seed, backend=args.backend, data_description=f"{set_name}: held-out fonts {', '.join(sorted(set(map(str, groups))))}",
+            seed=args.seed, backend=args.backend, tta=args.tta, data_description=f"{set_name}: held-out fonts {', '.join(sorted(set(map(str, groups))))}",
         )
         summary["sets"][set_name] = {
             "samples": metrics["samples"], "top1": metrics["top1"], "top5": metrics["topn"],
@@ -106,10 +109,12 @@ def main(argv=None) -> int:
         lines.append(
             f"| {set_name} | {r['samples']} | {100 * r['top1']:.2f} % | {100 * r['top5']:.2f} % | {', '.join(r['fonts'])} |"
         )
-    flag = "" if args.backend == "auto" else f" --backend {args.backend}"
+    flag = ("" if args.backend == "auto" else f" --backend {args.backend}") + (" --tta" if args.tta else "")
     runs = ocr.resolve_backend(args.backend)
     if runs == "litert":
         runs += f" ({ocr.litert_quantize or 'float32'} copy)"
+    if args.tta:
+        runs += f", test-time augmentation over margins {', '.join(f'{m:.2f}' for m in ocr.tta_margins())}"
     lines += ["", f"Network run by: {runs}.", "", f"Command: `python tools/evaluate_pretrained.py --weights {args.weights}{flag}`", ""]
     with open(os.path.join(output, "summary.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
