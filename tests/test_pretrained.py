@@ -68,7 +68,8 @@ def _sample_rows():
 
 
 def test_second_shipped_model_melnyk96():
-    """The GPU-trained Melnyk-net: float16-stored weights load into float32 and read the samples."""
+    """The GPU-trained Melnyk-net: float16-stored weights load into float32; it and its int8
+    LiteRT copy read the samples."""
     if "melnyk96" not in KoOCR.pretrained_models():
         pytest.skip("pretrained/melnyk96 is not shipped in this checkout")
     ocr = KoOCR(weights="melnyk96")
@@ -77,6 +78,10 @@ def test_second_shipped_model_melnyk96():
     folder = KoOCR.pretrained_models()["melnyk96"]
     assert os.path.getsize(os.path.join(folder, kweights.WEIGHTS_FILE)) <= 10 * 1024 * 1024
     rows = _sample_rows()
-    top5 = ocr.predict([os.path.join(ROOT, "samples", name) for name, _ in rows], n=5)
+    paths = [os.path.join(ROOT, "samples", name) for name, _ in rows]
+    top5 = ocr.predict(paths, n=5)  # the shipped int8 LiteRT copy
+    assert ocr.litert_quantize == "int8" and ocr.resolve_backend() == "litert"
     assert sum(truth in pred for pred, (_, truth) in zip(top5, rows, strict=True)) == len(rows)
     assert sum(pred[0] == truth for pred, (_, truth) in zip(top5, rows, strict=True)) >= len(rows) - 1
+    keras_top5 = ocr.predict(paths, n=5, backend="keras")
+    assert sum(a[0] == b[0] for a, b in zip(top5, keras_top5, strict=True)) >= len(paths) - 1
