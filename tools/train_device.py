@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--val_ratio", type=float, default=0.02, help="share of pass 0 kept for validation")
     p.add_argument("--passes", type=int, default=1, help="render passes (0: fresh distorted copies until training ends)")
     p.add_argument("--start_after", type=int, default=-1, help="glyphs rendered before training starts (-1: all of pass 0)")
-    p.add_argument("--max_glyphs", type=int, default=4_000_000, help="training glyphs held at most")
+    p.add_argument("--max_glyphs", type=int, default=2_000_000, help="training glyphs held at most (96 px: 9.2 kB each)")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.002, help="peak Adam learning rate")
     p.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of the budget")
@@ -113,7 +113,11 @@ class GlyphStream:
         self.fonts, self.cfg, self.val_ratio, self.passes = fonts, cfg, val_ratio, passes
         self.rng = np.random.default_rng(seed)
         size = cfg.image_size
-        self.images = np.empty((capacity, size, size), np.uint8)  # pages are committed as filled
+        try:  # pages are committed as they fill
+            self.images = np.empty((capacity, size, size), np.uint8)
+        except MemoryError as err:
+            gb = capacity * size * size / 1e9
+            raise MemoryError(f"A buffer of {capacity} glyphs at {size} px ({gb:.1f} GB) does not fit: lower --max_glyphs") from err
         self.targets = {k: np.empty(capacity, np.int32) for k in hangul.COMPONENT_SIZES}
         self.fill = 0
         self.val_images: list[np.ndarray] = []
@@ -184,6 +188,9 @@ class GlyphStream:
 
     def batches(self, batch_size: int, seed: int):
         rng = np.random.default_rng(seed)
+        self.wait_for(1)
+        if self.fill == 0:
+            raise RuntimeError("No training glyphs were rendered (check the fonts, --charset and --val_ratio)")
         while True:
             self.poll()
             pick = np.sort(rng.integers(0, self.fill, batch_size))
