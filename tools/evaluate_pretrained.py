@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     name = os.path.basename(os.path.normpath(ocr.weights_path))
     output = args.output or os.path.join("pretrained", f"{name}_evaluation")
     fonts = load_manifest(split="test")
-    summary = {"weights": args.weights, "backend": ocr.resolve_backend(args.backend), "tta": args.tta, "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
+    runs = ocr.resolve_backend(args.backend)
+    summary = {"weights": args.weights, "backend": runs, "tta": args.tta, "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
     for i, set_name in enumerate(s for s in args.sets.split(",") if s):
         start = time.time()
         images, labels, groups = build_set(set_name, fonts, args.seed, args.max_outside)
@@ -110,7 +111,6 @@ def main(argv=None) -> int:
             f"| {set_name} | {r['samples']} | {100 * r['top1']:.2f} % | {100 * r['top5']:.2f} % | {', '.join(r['fonts'])} |"
         )
     flag = ("" if args.backend == "auto" else f" --backend {args.backend}") + (" --tta" if args.tta else "")
-    runs = ocr.resolve_backend(args.backend)
     if runs == "litert":
         runs += f" ({ocr.litert_quantize or 'float32'} copy)"
     if args.tta:

@@ -301,23 +301,23 @@ def load_chunks(folder: str) -> list[np.ndarray]:
     return [found[k] for k in keys]
 
 
-def syllable_metrics(model, images, targets, idx, batch_size: int) -> dict[str, float]:
+def syllable_metrics(model, images, targets, batch_size: int) -> dict[str, float]:
     correct = {k: 0 for k in targets}
     whole = 0
-    for start in range(0, len(idx), batch_size):
-        pick = idx[start : start + batch_size]
+    for start in range(0, len(images), batch_size):
+        pick = slice(start, start + batch_size)
         outs = model.predict_on_batch(images[pick][..., None])
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        ok = np.ones(len(pick), bool)
+        ok = np.ones(len(images[pick]), bool)
         for name, out in zip(targets, outs, strict=True):
             hit = np.argmax(np.asarray(out), -1) == targets[name][pick]
             correct[name] += int(hit.sum())
             ok &= hit
         whole += int(ok.sum())
-    n = max(1, len(idx))
+    n = max(1, len(images))
     result = {f"val_{k}_accuracy": v / n for k, v in correct.items()}
     result["val_syllable_accuracy"] = whole / n
-    result["val_samples"] = len(idx)
+    result["val_samples"] = len(images)
     return result
 
 
@@ -376,7 +376,7 @@ def _fit(args, cfg: ModelConfig, stream: GlyphStream, font_names: list[str]) -> 
     stream.close()  # frees the CPUs (and stops filling) before validation
     save_chunks(model, args.out, args.chunk_mb)
     val_images, val_targets = stream.validation()
-    metrics = syllable_metrics(model, val_images, val_targets, np.arange(len(val_images)), 1024)
+    metrics = syllable_metrics(model, val_images, val_targets, 1024)
     info = {
         **metrics,
         "train_seconds": round(seconds, 1),
