@@ -36,13 +36,23 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from koocr import hangul, preprocess, segments
+from koocr import hangul, language, preprocess, segments
 
-UNKNOWN = "?"  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
+UNKNOWN = "?"
+LM_WEIGHT = 0.8  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
 
 # A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of
-# each, optionally followed by the crop's pooled features (for a segment classifier).
+# each, optionally followed by the crop's pooled features (for a segment classifier, else
+# None) and by the top-k (syllable, probability) alternatives (for the language model).
 Scorer = Callable[[np.ndarray], list[tuple]]
+
+
+def _features(item: tuple):
+    return item[2] if len(item) > 2 else None
+
+
+def _alternatives(item: tuple) -> list[tuple[str, float]]:
+    return item[3] if len(item) > 3 and item[3] is not None else [(item[0], item[1])]
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,10 @@ class ReadConfig:
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
     # restriction turns it off).
     rare_penalty: float = -2.0
+    # Weight of the syllable language model (koocr.language) against the recognition
+    # log-prob; it rescores each candidate's top-5 syllables in context (0: off).
+    lm_weight: float = LM_WEIGHT
+    lm_beam: float = 6.0  # alternatives scoring more than this below a crop's best are dropped
 
 
 @dataclass(frozen=True)
@@ -390,6 +404,57 @@ def _shape_penalty(low: float, value: float, high: float, scale: float) -> float
     return (d / scale) ** 2
 
 
+def span_options(
+    atoms: Sequence[Atom],
+    spans: Sequence[tuple[int, int]],
+    top1: Sequence[tuple],
+    height: float,
+    cfg: ReadConfig | None = None,
+    class_logp: np.ndarray | None = None,
+) -> dict[tuple[int, int], list[tuple[float, str, float]]]:
+    """Per span, its readings ``(log-score, text, confidence)``, best first.
+
+    Text is a syllable or :data:`UNKNOWN`. Without ``class_logp`` a syllable is scored by
+    its recognition log-probability minus a box-shape penalty, and unknown at the fixed
+    ``unknown_prob``. With the ``(N, 3)`` log-probabilities of a
+    :class:`koocr.segments.SegmentClassifier`, a syllable adds ``class_weight * log
+    p(syllable)`` and unknown is ``class_weight * log p(symbol) + symbol_bias``, so junk
+    crops (half a syllable, two merged) score low either way. Items that carry top-k
+    alternatives (see :data:`Scorer`) give one syllable reading per alternative within
+    ``lm_beam`` of the item's own syllable; the others give one.
+    """
+    cfg = cfg or ReadConfig()
+    out = {}
+    shape_weight = cfg.shape_weight if class_logp is None else cfg.class_shape_weight
+    for n, (span, item) in enumerate(zip(spans, top1, strict=True)):
+        x0, y0, x1, y1 = span_box(atoms, span)
+        r, q = (x1 - x0) / height, (y1 - y0) / height
+        syl_pen = _shape_penalty(cfg.syl_width[0], r, cfg.syl_width[1], cfg.shape_scale)
+        syl_pen += _shape_penalty(cfg.syl_min_height, q, math.inf, cfg.shape_scale)
+        base = cfg.char_bonus - shape_weight * syl_pen
+        unk_pen = _shape_penalty(-math.inf, r, cfg.unknown_max_width, cfg.shape_scale)
+        if class_logp is None:
+            unk = math.log(cfg.unknown_prob) - shape_weight * unk_pen
+            conf = float(item[1])
+        else:
+            base += cfg.class_weight * float(class_logp[n, segments.SYLLABLE])
+            unk = cfg.class_weight * float(class_logp[n, segments.SYMBOL]) + cfg.symbol_bias - shape_weight * unk_pen
+            conf = math.exp(float(class_logp[n, segments.SYMBOL]))
+
+        def reading(syllable: str, prob: float, base=base) -> tuple[float, str, float]:
+            logp = math.log(max(prob, 1e-9)) + rare_log_prior(syllable, cfg.rare_penalty)
+            return (logp + base, syllable, float(prob))
+
+        first = reading(item[0], item[1])
+        options = [first] + [
+            o for o in (reading(*alt) for alt in _alternatives(item) if alt[0] != item[0])
+            if o[0] >= first[0] - cfg.lm_beam
+        ]
+        options.append((unk + cfg.char_bonus, UNKNOWN, conf))
+        out[span] = sorted(options, key=lambda o: -o[0])
+    return out
+
+
 def span_scores(
     atoms: Sequence[Atom],
     spans: Sequence[tuple[int, int]],
@@ -398,37 +463,9 @@ def span_scores(
     cfg: ReadConfig | None = None,
     class_logp: np.ndarray | None = None,
 ) -> dict[tuple[int, int], tuple[float, str, float]]:
-    """Per span: (log-score, text, confidence); text is a syllable or :data:`UNKNOWN`.
-
-    Without ``class_logp`` a span is a syllable scored by its recognition log-probability
-    minus a box-shape penalty, or unknown at the fixed ``unknown_prob``. With the
-    ``(N, 3)`` log-probabilities of a :class:`koocr.segments.SegmentClassifier`, the
-    syllable score adds ``class_weight * log p(syllable)`` and the unknown score is
-    ``class_weight * log p(symbol) + symbol_bias``, so junk crops (half a syllable, two merged) score low
-    either way.
-    """
-    cfg = cfg or ReadConfig()
-    out = {}
-    shape_weight = cfg.shape_weight if class_logp is None else cfg.class_shape_weight
-    for n, (span, item) in enumerate(zip(spans, top1, strict=True)):
-        syllable, prob = item[0], item[1]
-        x0, y0, x1, y1 = span_box(atoms, span)
-        r, q = (x1 - x0) / height, (y1 - y0) / height
-        syl_pen = _shape_penalty(cfg.syl_width[0], r, cfg.syl_width[1], cfg.shape_scale)
-        syl_pen += _shape_penalty(cfg.syl_min_height, q, math.inf, cfg.shape_scale)
-        syl = math.log(max(prob, 1e-9)) - shape_weight * syl_pen + rare_log_prior(syllable, cfg.rare_penalty)
-        unk_pen = _shape_penalty(-math.inf, r, cfg.unknown_max_width, cfg.shape_scale)
-        if class_logp is None:
-            unk = math.log(cfg.unknown_prob) - shape_weight * unk_pen
-        else:
-            syl += cfg.class_weight * float(class_logp[n, segments.SYLLABLE])
-            unk = cfg.class_weight * float(class_logp[n, segments.SYMBOL]) + cfg.symbol_bias - shape_weight * unk_pen
-        if syl >= unk:
-            out[span] = (syl + cfg.char_bonus, syllable, float(prob))
-        else:
-            conf = float(prob) if class_logp is None else math.exp(float(class_logp[n, segments.SYMBOL]))
-            out[span] = (unk + cfg.char_bonus, UNKNOWN, conf)
-    return out
+    """Per span, its best reading ``(log-score, text, confidence)`` (see :func:`span_options`)."""
+    options = span_options(atoms, spans, [t[:2] for t in top1], height, cfg, class_logp)
+    return {span: opts[0] for span, opts in options.items()}
 
 
 def best_path(n_atoms: int, scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
@@ -464,22 +501,102 @@ def best_path(n_atoms: int, scores: dict[tuple[int, int], float]) -> list[tuple[
     return path[::-1]
 
 
-def _repitch(atoms, path, scored, cfg: ReadConfig):
-    """Second pass: syllables wider than the line's pitch allows are two merged; rescore."""
-    syl = [span_box(atoms, s) for s in path if scored[s][1] != UNKNOWN]
+def lm_path(
+    n_atoms: int,
+    options: dict[tuple[int, int], list[tuple[float, str, float]]],
+    lm,
+    weight: float,
+) -> list[tuple[tuple[int, int], int]]:
+    """Best spans *and* readings under a syllable language model (Viterbi over the lattice).
+
+    A path's score is the sum of its readings' scores plus ``weight * lm.score(previous
+    syllable, syllable)`` for each syllable (:meth:`koocr.language.SyllableLM.score`); an
+    unknown box scores no language term and resets the context.
+
+    Args:
+        n_atoms: number of atoms in the line.
+        options: ``(i, j) -> [(score, text, confidence), ...]`` as from :func:`span_options`.
+        lm: a :class:`koocr.language.SyllableLM`.
+        weight: weight of its log-probability.
+
+    Returns:
+        ``[(span, index into options[span]), ...]`` left to right (empty if the atoms
+        cannot be covered).
+    """
+    ends: dict[int, list[tuple[int, int]]] = {}
+    for span in options:
+        ends.setdefault(span[1], []).append(span)
+    cache: dict[tuple, float] = {}
+
+    def trans(prev: str | None, cur: str) -> float:
+        if cur == UNKNOWN:
+            return 0.0
+        key = (prev, cur)
+        if key not in cache:
+            cache[key] = weight * lm.score(None if prev == UNKNOWN else prev, cur)
+        return cache[key]
+
+    best: dict[tuple, tuple[float, tuple | None]] = {}  # (span, k) -> (total, previous node)
+    for j in range(1, n_atoms + 1):
+        for span in ends.get(j, ()):
+            i = span[0]
+            prev_nodes = [] if i == 0 else [(p, k) for p in ends.get(i, ()) for k in range(len(options[p])) if (p, k) in best]
+            if i > 0 and not prev_nodes:
+                continue
+            for k, (score, text, _) in enumerate(options[span]):
+                if i == 0:
+                    best[(span, k)] = (score + trans(None, text), None)
+                    continue
+                total, back = max(
+                    ((best[node][0] + trans(options[node[0]][node[1]][1], text), node) for node in prev_nodes),
+                    key=lambda t: t[0],
+                )
+                best[(span, k)] = (total + score, back)
+    finals = [(best[(span, k)][0], (span, k)) for span in ends.get(n_atoms, ()) for k in range(len(options[span])) if (span, k) in best]
+    if not finals:
+        return []
+    node = max(finals, key=lambda t: t[0])[1]
+    path = []
+    while node is not None:
+        path.append(node)
+        node = best[node][1]
+    return path[::-1]
+
+
+def _pitch(atoms, path, labels, cfg: ReadConfig) -> float | None:
+    """The line's syllable pitch from a first reading, or None if too few syllables."""
+    syl = [span_box(atoms, s) for s, label in zip(path, labels, strict=True) if label != UNKNOWN]
     if len(syl) < cfg.min_pitch_pairs + 1:
-        return path
-    centres = np.array([(b[0] + b[2]) / 2 for b in syl])
-    pitch = float(np.median(np.diff(centres)))
-    if pitch <= 0:
-        return path
-    rescored = {}
-    for span, (score, label, _) in scored.items():
+        return None
+    pitch = float(np.median(np.diff([(b[0] + b[2]) / 2 for b in syl])))
+    return pitch if pitch > 0 else None
+
+
+def _repitch(atoms, options, pitch: float, cfg: ReadConfig):
+    """Second pass: syllables wider than the line's pitch allows are two merged; rescore."""
+    out = {}
+    for span, opts in options.items():
         x0, _, x1, _ = span_box(atoms, span)
-        if label != UNKNOWN:
-            score -= cfg.pitch_weight * max(0.0, (x1 - x0) / pitch - cfg.pitch_max) ** 2
-        rescored[span] = score
-    return best_path(len(atoms), rescored)
+        pen = cfg.pitch_weight * max(0.0, (x1 - x0) / pitch - cfg.pitch_max) ** 2
+        out[span] = [(score - (pen if label != UNKNOWN else 0.0), label, conf) for score, label, conf in opts]
+    return out
+
+
+def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[int, int], tuple[float, str, float]]]:
+    """Chooses the spans and their readings: DP, then the pitch pass; with ``lm``, in context."""
+
+    def decode(opts):
+        if lm is not None and cfg.lm_weight > 0:
+            return [(span, opts[span][k]) for span, k in lm_path(len(atoms), opts, lm, cfg.lm_weight)]
+        path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
+        return [(span, opts[span][0]) for span in path]
+
+    chosen = decode(options)
+    if cfg.pitch_weight > 0 and chosen:
+        pitch = _pitch(atoms, [c[0] for c in chosen], [c[1][1] for c in chosen], cfg)
+        if pitch is not None:
+            chosen = decode(_repitch(atoms, options, pitch, cfg))
+    return chosen
 
 
 def word_spaces(
@@ -522,18 +639,25 @@ def word_spaces(
 
 # ---------------------------------------------------------------------- reading
 def model_scorer(
-    ocr, charset: str | Sequence[str] | None = None, features: bool = False, rare_penalty: float = 0.0
+    ocr,
+    charset: str | Sequence[str] | None = None,
+    features: bool = False,
+    rare_penalty: float = 0.0,
+    alternatives: int = 0,
 ) -> Scorer:
     """Top-1 scorer of a :class:`model.KoOCR`: one forward pass for all crops.
 
     With ``features=True`` each item also carries what a segment classifier reads of the
     crop (:func:`koocr.segments.crop_features`): ``(syllable, probability, features)``.
-    ``rare_penalty`` (< 0, split-component models): each crop's syllable is the best of
-    the model's top 5 by ``log p`` plus this for syllables outside KS X 1001.
+    With ``alternatives=k`` each item is ``(syllable, probability, features or None,
+    top-k [(syllable, probability)])``. ``rare_penalty`` (< 0, split-component models):
+    each crop's syllable is the best of the model's top 5 by ``log p`` plus this for
+    syllables outside KS X 1001.
     """
     from koocr import decode
 
     restrict = hangul.load_charset(charset) if charset is not None else None
+    k = max(5, alternatives)
 
     def under_prior(item: tuple[str, float]) -> float:  # a top-5 candidate's score under the prior
         return math.log(max(item[1], 1e-12)) + rare_log_prior(item[0], rare_penalty)
@@ -544,12 +668,17 @@ def model_scorer(
         if features:
             feats = segments.crop_features(probs[:-1], probs[-1])
             probs = probs[:-1]
-        if ocr.config.split_components and rare_penalty and restrict is None:
-            top = [max(row, key=under_prior) for row in decode.top_n_split(probs, 5)]
-        elif ocr.config.split_components:
-            top = [row[0] for row in decode.top_n_split(probs, 1, restrict)]
+        if ocr.config.split_components:
+            rows = decode.top_n_split(probs, k, restrict)
         else:
-            top = [row[0] for row in decode.top_n_single(probs[0], ocr.charset, 1)]
+            rows = decode.top_n_single(probs[0], restrict or ocr.charset, k)
+        if ocr.config.split_components and rare_penalty and restrict is None:
+            top = [max(row[:5], key=under_prior) for row in rows]
+        else:
+            top = [row[0] for row in rows]
+        if alternatives:
+            feats = feats if feats is not None else [None] * len(top)
+            return [(s, p, f, row[:alternatives]) for (s, p), f, row in zip(top, feats, rows, strict=True)]
         return top if feats is None else [(s, p, f) for (s, p), f in zip(top, feats, strict=True)]
 
     return score
@@ -591,11 +720,14 @@ def read_image(
     placement: preprocess.Placement | None = None,
     config: ReadConfig | None = None,
     classifier: segments.SegmentClassifier | None = None,
+    lm=None,
 ) -> ReadResult:
     """Reads a line or a block of lines with any character scorer (see :data:`Scorer`).
 
     ``classifier`` (with a scorer that returns features) scores each candidate as
-    syllable / symbol / junk; see :func:`span_scores`.
+    syllable / symbol / junk; see :func:`span_options`. ``lm`` (a
+    :class:`koocr.language.SyllableLM`, with a scorer that returns alternatives and
+    ``config.lm_weight > 0``) chooses among each candidate's syllables in context.
     """
     cfg = config or ReadConfig()
     mask, level = binarize(image)
@@ -613,23 +745,20 @@ def read_image(
     if not jobs:
         return ReadResult("", [])
     top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
-    use_classifier = classifier is not None and len(top1[0]) > 2
+    use_classifier = classifier is not None and _features(top1[0]) is not None
     texts, chars = [], []
     for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
         scored_top = top1[first : first + len(spans)]
         class_logp = None
         if use_classifier:
             class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
-        scored = span_scores(atoms, spans, scored_top, height, cfg, class_logp)
-        path = best_path(len(atoms), {s: v[0] for s, v in scored.items()})
-        if cfg.pitch_weight > 0:
-            path = _repitch(atoms, path, scored, cfg)
-        boxes = [span_box(atoms, s) for s in path]
-        labels = [scored[span][1] for span in path]
+        options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
+        chosen = decode_line(atoms, options, cfg, lm)
+        boxes = [span_box(atoms, span) for span, _ in chosen]
+        labels = [reading[1] for _, reading in chosen]
         spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
         text = []
-        for span, box, space in zip(path, boxes, spaces, strict=True):
-            _, label, prob = scored[span]
+        for (_, (_, label, prob)), box, space in zip(chosen, boxes, spaces, strict=True):
             x0, y0, x1, y1 = box
             chars.append(CharBox(label, (x0, y0 + r0, x1, y1 + r0), prob, line_no))
             text.append(label + (" " if space else ""))
@@ -655,14 +784,16 @@ def read(
     if charset is not None:  # the caller chose the syllables: no prior over them
         config = dataclasses.replace(config, rare_penalty=0.0)
     classifier = getattr(ocr, "segments", None) if use_segments else None
+    lm = language.default_lm() if config.lm_weight > 0 else None
+    scorer = model_scorer(
+        ocr,
+        charset,
+        features=classifier is not None,
+        rare_penalty=config.rare_penalty,
+        alternatives=5 if lm is not None else 0,
+    )
     return read_image(
-        image,
-        model_scorer(ocr, charset, features=classifier is not None, rare_penalty=config.rare_penalty),
-        ocr.config.image_size,
-        ocr.config.margin,
-        ocr._placement,
-        config,
-        classifier,
+        image, scorer, ocr.config.image_size, ocr.config.margin, ocr._placement, config, classifier, lm
     )
 
 

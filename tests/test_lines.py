@@ -235,11 +235,15 @@ def test_second_pass_splits_a_syllable_wider_than_the_line_pitch():
     atoms = [lines.Atom(30 * k, 30 * k + 20, 0, 30, (k + 1,)) for k in range(6)]
     scored = {(k, k + 1): (0.0, "가", 0.9) for k in range(6)}
     scored[(2, 4)] = (1.0, "각", 0.9)  # beats (2, 3) + (3, 4) = 0.0 in the first pass
-    first = lines.best_path(6, {s: v[0] for s, v in scored.items()})
+    options = {s: [v] for s, v in scored.items()}
+
+    def spans(**kw):
+        return [s for s, _ in lines.decode_line(atoms, options, lines.ReadConfig(**kw))]
+
+    first = spans(pitch_weight=0.0)
     assert (2, 4) in first
-    second = lines._repitch(atoms, first, scored, lines.ReadConfig())
-    assert second == [(k, k + 1) for k in range(6)]
-    assert lines._repitch(atoms, first, scored, lines.ReadConfig(pitch_weight=0.1)) == first
+    assert spans() == [(k, k + 1) for k in range(6)]
+    assert spans(pitch_weight=0.1) == first
 
 
 def test_rare_syllable_prior_prefers_a_close_ks_x_1001_reading():

@@ -1,0 +1,203 @@
+"""A syllable bigram language model: the reader's prior over Hangul text.
+
+A character model sees one crop at a time, so a face whose ㅇ looks like a rounded ㅁ
+reads '우리' as '무리'. Real text is not uniform over syllables: 우 is far more common than
+무 in running Korean, and '리' follows '우' more often than it follows '무'. Scoring a
+line's syllables with ``log p(syllable | crop) + weight * lm(syllable | previous)`` lets
+common readings win when the model is unsure, and changes nothing when it is sure.
+
+The model is interpolated: ``p(b | a) = mix * p_bigram(b | a) + (1 - mix) * p_unigram(b)``,
+with add-``alpha`` smoothing of the unigram over all 11,172 syllables. Its scores are
+centred: :meth:`SyllableLM.score` subtracts ``offset``, the model's mean log-probability
+per syllable on its own source text, so a typical syllable costs nothing and the reader's
+balance between paths of different lengths is unchanged.
+
+The shipped table (``koocr/resources/syllable_lm.npz``, built by ``tools/build_lm.py``)
+comes from the Korean word frequencies of the ``wordfreq`` package (Robyn Speer et al.,
+data under CC BY-SA 4.0); see ``koocr/resources/README.md``.
+
+Example:
+    >>> lm = SyllableLM.from_counts({"우리": 10.0, "무": 1.0})
+    >>> lm.score("우", "리") > lm.score("무", "리")
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from koocr import hangul
+
+RESOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "syllable_lm.npz")
+_N = hangul.N_SYLLABLES
+
+
+def _index(syllable: str | None) -> int:
+    """Index of a Hangul syllable in 0 .. 11,171, or -1 (no context / not a syllable)."""
+    if syllable is None or len(syllable) != 1 or not hangul.is_syllable(syllable):
+        return -1
+    return ord(syllable) - hangul.SBASE
+
+
+@dataclass(frozen=True)
+class SyllableLM:
+    """Interpolated syllable bigram model over the 11,172 Hangul syllables.
+
+    Args:
+        unigram: (11172,) log p(syllable), smoothed (no -inf).
+        bigram_keys: sorted int64 ``prev * 11172 + cur`` of the seen pairs.
+        bigram_logp: log p_bigram(cur | prev) of those pairs (maximum likelihood).
+        mix: weight of the bigram estimate where ``prev`` has one.
+        offset: mean log-probability per syllable on the source text (centres scores).
+    """
+
+    unigram: np.ndarray
+    bigram_keys: np.ndarray
+    bigram_logp: np.ndarray
+    mix: float = 0.5
+    offset: float = 0.0
+    _pairs: dict = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.unigram.shape != (_N,):
+            raise ValueError(f"unigram must have shape ({_N},). Received: {self.unigram.shape}")
+        if self.bigram_keys.shape != self.bigram_logp.shape:
+            raise ValueError(
+                "bigram_keys and bigram_logp must have the same shape. "
+                f"Received: {self.bigram_keys.shape} and {self.bigram_logp.shape}"
+            )
+        if not 0.0 <= self.mix < 1.0:
+            raise ValueError(f"mix must be in [0, 1). Received: mix={self.mix}")
+        pairs = dict(zip(self.bigram_keys.tolist(), np.exp(self.bigram_logp).tolist(), strict=True))
+        object.__setattr__(self, "_pairs", pairs)
+        object.__setattr__(self, "_uni", np.exp(self.unigram.astype(np.float64)))
+        has_context = np.zeros(_N, bool)
+        has_context[(self.bigram_keys // _N).astype(np.int64)] = True
+        object.__setattr__(self, "_has_context", has_context)
+
+    # ------------------------------------------------------------------ scoring
+    def log_prob(self, prev: str | None, cur: str) -> float:
+        """log p(cur | prev); ``prev`` None (or not a syllable) gives the unigram."""
+        b = _index(cur)
+        if b < 0:
+            raise ValueError(f"cur must be one Hangul syllable. Received: cur={cur!r}")
+        a = _index(prev)
+        p_uni = float(self._uni[b])
+        if a < 0 or not self._has_context[a]:
+            return math.log(p_uni)
+        p_bi = self._pairs.get(a * _N + b, 0.0)
+        return math.log(self.mix * p_bi + (1.0 - self.mix) * p_uni)
+
+    def score(self, prev: str | None, cur: str) -> float:
+        """Centred log-probability: ``log_prob(prev, cur) - offset`` (0 for a typical syllable)."""
+        return self.log_prob(prev, cur) - self.offset
+
+    def score_matrix(self, prevs: Sequence[str | None], curs: Sequence[str]) -> np.ndarray:
+        """``(len(prevs), len(curs))`` centred scores; a non-syllable ``cur`` scores 0."""
+        out = np.zeros((len(prevs), len(curs)), np.float64)
+        idx = [_index(c) for c in curs]
+        for i, prev in enumerate(prevs):
+            for j, (cur, b) in enumerate(zip(curs, idx, strict=True)):
+                if b >= 0:
+                    out[i, j] = self.score(prev, cur)
+        return out
+
+    def text_log_prob(self, text: str) -> float:
+        """Sum of log p over the Hangul syllables of ``text``; anything else resets the context."""
+        total, prev = 0.0, None
+        for char in text:
+            if _index(char) < 0:
+                prev = None
+                continue
+            total += self.log_prob(prev, char)
+            prev = char
+        return total
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_counts(cls, words: Mapping[str, float], mix: float = 0.5, alpha: float = 0.1) -> SyllableLM:
+        """Builds the model from word frequencies (any positive weights).
+
+        Only the Hangul-syllable runs of each word count; a run's first syllable has no
+        context. ``alpha`` is the add-alpha smoothing of the unigram, as a fraction of the
+        smallest weight seen, so unseen syllables are rare but possible.
+        """
+        if not words:
+            raise ValueError("words must not be empty")
+        uni = np.zeros(_N, np.float64)
+        pairs: dict[int, float] = {}
+        runs = []
+        for word, weight in words.items():
+            if not weight > 0:
+                raise ValueError(f"word weights must be positive. Received: {word!r}: {weight}")
+            run: list[int] = []
+            for char in word + " ":
+                k = _index(char)
+                if k >= 0:
+                    run.append(k)
+                    continue
+                if run:
+                    runs.append((run, weight))
+                    for k1 in run:
+                        uni[k1] += weight
+                    for a, b in zip(run[:-1], run[1:], strict=True):
+                        pairs[a * _N + b] = pairs.get(a * _N + b, 0.0) + weight
+                run = []
+        if not runs:
+            raise ValueError("no word contains a Hangul syllable")
+        floor = alpha * min(w for _, w in runs)
+        unigram = np.log((uni + floor) / (uni.sum() + floor * _N))
+        keys = np.array(sorted(pairs), np.int64)
+        out_of = np.zeros(_N, np.float64)  # how often each syllable has a successor
+        for key, weight in pairs.items():
+            out_of[key // _N] += weight
+        logp = np.array([math.log(pairs[k] / out_of[k // _N]) for k in keys.tolist()], np.float64)
+        lm = cls(unigram.astype(np.float32), keys, logp.astype(np.float32), mix, 0.0)
+        # offset: mean log-prob per syllable over the source text, each run weighted by its word
+        total = sum(w * lm.text_log_prob("".join(chr(hangul.SBASE + k) for k in r)) for r, w in runs)
+        count = sum(w * len(r) for r, w in runs)
+        return cls(lm.unigram, keys, lm.bigram_logp, mix, float(total / count))
+
+    def save(self, path: str) -> None:
+        """Writes the model as a compressed ``.npz``."""
+        np.savez_compressed(
+            path,
+            unigram=self.unigram.astype(np.float16),
+            bigram_keys=self.bigram_keys,
+            bigram_logp=self.bigram_logp.astype(np.float16),
+            mix=np.float64(self.mix),
+            offset=np.float64(self.offset),
+        )
+
+    @classmethod
+    def load(cls, path: str = RESOURCE) -> SyllableLM:
+        """Reads a model written by :meth:`save` (default: the shipped table)."""
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no syllable language model at {path} (build it with tools/build_lm.py)")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(
+                    f["unigram"].astype(np.float32),
+                    f["bigram_keys"].astype(np.int64),
+                    f["bigram_logp"].astype(np.float32),
+                    float(f["mix"]),
+                    float(f["offset"]),
+                )
+        except (KeyError, ValueError, OSError) as err:
+            raise ValueError(f"{path} is not a syllable language model written by SyllableLM.save: {err}") from err
+
+
+_DEFAULT: SyllableLM | None = None
+
+
+def default_lm() -> SyllableLM:
+    """The shipped model, loaded once."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = SyllableLM.load()
+    return _DEFAULT

@@ -1,0 +1,51 @@
+"""Builds the reader's syllable language model from Korean word frequencies.
+
+    pip install wordfreq            # build time only; KoOCR does not need it to read
+    python tools/build_lm.py        # -> koocr/resources/syllable_lm.npz
+
+The source is the ``wordfreq`` package's Korean word list (about 30,000 frequent words
+and morphemes with their frequencies in running text; data under CC BY-SA 4.0, see
+koocr/resources/README.md). Each word's Hangul syllables add its frequency to the
+syllable unigram counts and to the counts of the pairs inside it (see
+:meth:`koocr.language.SyllableLM.from_counts`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from koocr import language  # noqa: E402
+
+
+def word_frequencies(lang: str = "ko") -> dict[str, float]:
+    """``wordfreq``'s frequency dictionary for ``lang`` (word -> share of running text)."""
+    try:
+        import wordfreq
+    except ImportError as err:
+        raise SystemExit("tools/build_lm.py needs the wordfreq package: pip install wordfreq") from err
+    return wordfreq.get_frequency_dict(lang)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default=language.RESOURCE, help="where to write the .npz")
+    parser.add_argument("--mix", type=float, default=0.5, help="weight of the bigram estimate")
+    parser.add_argument("--alpha", type=float, default=0.1, help="unigram smoothing, fraction of the rarest word")
+    args = parser.parse_args(argv)
+    words = word_frequencies()
+    lm = language.SyllableLM.from_counts(words, mix=args.mix, alpha=args.alpha)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    lm.save(args.output)
+    seen = int((lm.unigram > lm.unigram.min()).sum())
+    print(
+        f"{len(words)} words -> {seen} syllables seen, {len(lm.bigram_keys)} pairs, "
+        f"mean log p {lm.offset:.3f}; wrote {args.output} ({os.path.getsize(args.output) / 1024:.0f} KB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
