@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from koocr.cli import add_lm_argument
+
 DEFAULT_WEIGHTS = "compact48"
 
 
@@ -24,6 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=5, help="candidates per image")
     p.add_argument("--charset", default=None, help="restrict decoding, e.g. ks2350 (default: all 11,172)")
     p.add_argument("--tta", action="store_true", help="test-time augmentation: 3 placements, ~3x slower")
+    add_lm_argument(p)
     args = p.parse_args(argv)
     if not args.images and not args.line:
         p.error("give character images, or --line IMAGE")
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
         print(f"{path}: " + "  ".join(f"{s} {p:.3f}" for s, p in ranked))
     for path in args.line:
         try:
-            result = ocr.read(path, charset=args.charset)
+            result = ocr.read(path, charset=args.charset, lm_weight=args.lm_weight)
         except ValueError as err:
             print(f"{path}: error: {err}", file=sys.stderr)
             status = 1

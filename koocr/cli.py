@@ -58,3 +58,23 @@ def add_bool_argument(
         metavar="BOOL",
         help=f"{help} (default: {str(default).lower()})".strip(),
     )
+
+
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"Expected a number >= 0. Received: {value!r}")
+    return number
+
+
+def add_lm_argument(parser: argparse.ArgumentParser) -> argparse.Action:
+    """Adds ``--lm_weight W``: weight of the reader's syllable language model (0: off)."""
+    from koocr.lines import LM_WEIGHT
+
+    return parser.add_argument(
+        "--lm_weight",
+        type=_non_negative,
+        default=LM_WEIGHT,
+        metavar="W",
+        help=f"read(): weight of the syllable language model, 0 turns it off (default: {LM_WEIGHT})",
+    )

@@ -7,7 +7,7 @@ line's syllables with ``log p(syllable | crop) + weight * lm(syllable | previous
 common readings win when the model is unsure, and changes nothing when it is sure.
 
 The model is interpolated: ``p(b | a) = mix * p_bigram(b | a) + (1 - mix) * p_unigram(b)``,
-with add-``alpha`` smoothing of the unigram over all 11,172 syllables. Its scores are
+with a small share of the unigram mass (``smoothing``) spread over all 11,172 syllables. Its scores are
 centred: :meth:`SyllableLM.score` subtracts ``offset``, the model's mean log-probability
 per syllable on its own source text, so a typical syllable costs nothing and the reader's
 balance between paths of different lengths is unchanged.
@@ -120,13 +120,17 @@ class SyllableLM:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_counts(cls, words: Mapping[str, float], mix: float = 0.5, alpha: float = 0.1) -> SyllableLM:
+    def from_counts(
+        cls, words: Mapping[str, float], mix: float = 0.5, smoothing: float = 1e-3
+    ) -> SyllableLM:
         """Builds the model from word frequencies (any positive weights).
 
         Only the Hangul-syllable runs of each word count; a run's first syllable has no
-        context. ``alpha`` is the add-alpha smoothing of the unigram, as a fraction of the
-        smallest weight seen, so unseen syllables are rare but possible.
+        context. ``smoothing`` is the share of the unigram mass spread evenly over all
+        11,172 syllables, so unseen syllables are rare but possible.
         """
+        if not 0.0 < smoothing < 1.0:
+            raise ValueError(f"smoothing must be in (0, 1). Received: smoothing={smoothing}")
         if not words:
             raise ValueError("words must not be empty")
         uni = np.zeros(_N, np.float64)
@@ -150,8 +154,7 @@ class SyllableLM:
                 run = []
         if not runs:
             raise ValueError("no word contains a Hangul syllable")
-        floor = alpha * min(w for _, w in runs)
-        unigram = np.log((uni + floor) / (uni.sum() + floor * _N))
+        unigram = np.log((1.0 - smoothing) * uni / uni.sum() + smoothing / _N)
         keys = np.array(sorted(pairs), np.int64)
         out_of = np.zeros(_N, np.float64)  # how often each syllable has a successor
         for key, weight in pairs.items():

@@ -39,7 +39,8 @@ from scipy import ndimage
 from koocr import hangul, language, preprocess, segments
 
 UNKNOWN = "?"
-LM_WEIGHT = 0.8  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
+LM_WEIGHT = 0.8
+LM_FLOOR = -5.0  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
 
 # A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of
 # each, optionally followed by the crop's pooled features (for a segment classifier, else
@@ -93,6 +94,9 @@ class ReadConfig:
     # log-prob; it rescores each candidate's top-5 syllables in context (0: off).
     lm_weight: float = LM_WEIGHT
     lm_beam: float = 6.0  # alternatives scoring more than this below a crop's best are dropped
+    # The model's centred score is clipped below at this: a rare syllable the crop is sure
+    # of (by weight * -floor = 4 nats, a probability ratio of ~55) keeps its reading.
+    lm_floor: float = LM_FLOOR
 
 
 @dataclass(frozen=True)
@@ -506,6 +510,7 @@ def lm_path(
     options: dict[tuple[int, int], list[tuple[float, str, float]]],
     lm,
     weight: float,
+    floor: float = -math.inf,
 ) -> list[tuple[tuple[int, int], int]]:
     """Best spans *and* readings under a syllable language model (Viterbi over the lattice).
 
@@ -533,7 +538,7 @@ def lm_path(
             return 0.0
         key = (prev, cur)
         if key not in cache:
-            cache[key] = weight * lm.score(None if prev == UNKNOWN else prev, cur)
+            cache[key] = weight * max(floor, lm.score(None if prev == UNKNOWN else prev, cur))
         return cache[key]
 
     best: dict[tuple, tuple[float, tuple | None]] = {}  # (span, k) -> (total, previous node)
@@ -587,7 +592,7 @@ def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[in
 
     def decode(opts):
         if lm is not None and cfg.lm_weight > 0:
-            return [(span, opts[span][k]) for span, k in lm_path(len(atoms), opts, lm, cfg.lm_weight)]
+            return [(span, opts[span][k]) for span, k in lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor)]
         path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
         return [(span, opts[span][0]) for span in path]
 

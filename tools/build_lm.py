@@ -34,10 +34,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=language.RESOURCE, help="where to write the .npz")
     parser.add_argument("--mix", type=float, default=0.5, help="weight of the bigram estimate")
-    parser.add_argument("--alpha", type=float, default=0.1, help="unigram smoothing, fraction of the rarest word")
+    parser.add_argument(
+        "--smoothing", type=float, default=1e-3, help="share of the unigram spread over all syllables"
+    )
     args = parser.parse_args(argv)
     words = word_frequencies()
-    lm = language.SyllableLM.from_counts(words, mix=args.mix, alpha=args.alpha)
+    lm = language.SyllableLM.from_counts(words, mix=args.mix, smoothing=args.smoothing)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     lm.save(args.output)
     seen = int((lm.unigram > lm.unigram.min()).sum())

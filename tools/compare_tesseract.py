@@ -25,15 +25,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from koocr.cli import add_bool_argument  # noqa: E402
+from koocr.cli import add_bool_argument, add_lm_argument  # noqa: E402
 
 
-def compare_lines(ocr, folder: str, use_tesseract: bool, limit: int | None, progress: bool) -> dict:
+def compare_lines(
+    ocr, folder: str, use_tesseract: bool, limit: int | None, progress: bool, lm_weight: float
+) -> dict:
     from koocr import lines, tesseract
 
     pairs = lines.load_line_set(folder)[:limit]
     row = {"set": folder, "kind": "lines"}
-    row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p).text, pairs, progress)
+    row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p, lm_weight=lm_weight).text, pairs, progress)
     if use_tesseract:
         row["tesseract"] = lines.evaluate_line_set(tesseract.read_line, pairs, progress)
     return row
@@ -57,7 +59,7 @@ def compare_chars(ocr, folder: str, use_tesseract: bool, limit: int | None) -> d
     return row
 
 
-def benchmark_line(ocr, repeats: int, length: int = 20) -> dict:
+def benchmark_line(ocr, repeats: int, length: int = 20, lm_weight: float | None = None) -> dict:
     """Median ms of ``read()`` on a rendered ``length``-syllable line (held-out printed font)."""
     from PIL import Image, ImageDraw
 
@@ -70,11 +72,12 @@ def benchmark_line(ocr, repeats: int, length: int = 20) -> dict:
     image = Image.new("L", (int(pil_font.getlength(text)) + 20, 56), 255)
     ImageDraw.Draw(image).text((10, 40), text, font=pil_font, fill=0, anchor="ls")
     arr = np.asarray(image)
-    result = ocr.read(arr)  # warm-up: traces the forward pass
+    kw = {} if lm_weight is None else {"lm_weight": lm_weight}
+    result = ocr.read(arr, **kw)  # warm-up: traces the forward pass
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        ocr.read(arr)
+        ocr.read(arr, **kw)
         times.append((time.perf_counter() - start) * 1000)
     return {
         "text": text,
@@ -112,6 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--benchmark", action="store_true", help="time read() on a 20-syllable line")
     p.add_argument("--repeats", type=int, default=50, help="timed read() calls for --benchmark")
     p.add_argument("--output", default="logs/compare_tesseract.json", help="JSON with every number")
+    add_lm_argument(p)
     add_bool_argument(p, "tesseract", default=True, help="also run tesseract")
     add_bool_argument(p, "progress", default=True, help="tqdm progress bars")
     args = p.parse_args(argv)
@@ -126,15 +130,20 @@ def main(argv=None) -> int:
         print(f"Tesseract with Korean data is not installed; {tesseract.INSTALL_HINT}", file=sys.stderr)
         return 2
     ocr = KoOCR(weights=args.weights)
-    report = {"weights": args.weights, "tesseract": tesseract.version() if args.tesseract else None, "sets": []}
+    report = {
+        "weights": args.weights,
+        "lm_weight": args.lm_weight,
+        "tesseract": tesseract.version() if args.tesseract else None,
+        "sets": [],
+    }
     for folder in lines.line_folders(args.lines) if args.lines else []:
-        report["sets"].append(compare_lines(ocr, folder, args.tesseract, args.limit, args.progress))
+        report["sets"].append(compare_lines(ocr, folder, args.tesseract, args.limit, args.progress, args.lm_weight))
     for folder in lines.line_folders(args.chars) if args.chars else []:
         report["sets"].append(compare_chars(ocr, folder, args.tesseract, args.limit))
     if report["sets"]:
         print(format_table(report["sets"]))
     if args.benchmark:
-        report["benchmark"] = bench = benchmark_line(ocr, args.repeats)
+        report["benchmark"] = bench = benchmark_line(ocr, args.repeats, lm_weight=args.lm_weight)
         print(
             f"read() on a {bench['syllables']}-syllable line {tuple(bench['image_shape'])} "
             f"({bench['font']}): median {bench['median_ms']:.1f} ms over {bench['repeats']} calls; "

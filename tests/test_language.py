@@ -1,0 +1,151 @@
+"""The syllable language model and its use by the line reader."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from koocr import language, lines
+
+from test_lines import block_line
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    # '우리' is common, '무' rare: the model must prefer 우 before 리.
+    return language.SyllableLM.from_counts({"우리": 50.0, "우유": 10.0, "무": 1.0, "리본": 5.0, "abc": 3.0})
+
+
+def test_counts_give_unigram_and_bigram_preferences(tiny_lm):
+    assert tiny_lm.log_prob(None, "우") > tiny_lm.log_prob(None, "무")
+    assert tiny_lm.log_prob("우", "리") > tiny_lm.log_prob("우", "본")
+    # 'x' and a syllable never seen as a predecessor give the unigram.
+    assert tiny_lm.log_prob("x", "리") == pytest.approx(tiny_lm.log_prob(None, "리"))
+    assert tiny_lm.log_prob("무", "리") == pytest.approx(tiny_lm.log_prob(None, "리"))
+    # Unseen syllables are possible but rarer than any seen one.
+    assert math.isfinite(tiny_lm.log_prob(None, "꿿"))
+    assert tiny_lm.log_prob(None, "꿿") < tiny_lm.log_prob(None, "무")
+    # Probabilities after a context sum to 1 over all 11,172 syllables.
+    total = sum(math.exp(tiny_lm.log_prob("우", chr(0xAC00 + k))) for k in range(11172))
+    assert total == pytest.approx(1.0, rel=1e-6)
+
+
+def test_scores_are_centred_on_the_source_text(tiny_lm):
+    words = {"우리": 50.0, "우유": 10.0, "무": 1.0, "리본": 5.0}
+    mean = sum(w * tiny_lm.text_log_prob(t) for t, w in words.items()) / sum(w * len(t) for t, w in words.items())
+    assert tiny_lm.offset == pytest.approx(mean)
+    assert tiny_lm.score("우", "리") == pytest.approx(tiny_lm.log_prob("우", "리") - mean)
+    matrix = tiny_lm.score_matrix([None, "우"], ["리", "?"])
+    assert matrix.shape == (2, 2) and matrix[1, 0] == pytest.approx(tiny_lm.score("우", "리"))
+    assert matrix[0, 1] == 0.0  # a non-syllable scores nothing
+
+
+def test_bad_input_names_the_value(tiny_lm):
+    with pytest.raises(ValueError, match="cur must be one Hangul syllable"):
+        tiny_lm.log_prob(None, "A")
+    with pytest.raises(ValueError, match="empty"):
+        language.SyllableLM.from_counts({})
+    with pytest.raises(ValueError, match="smoothing"):
+        language.SyllableLM.from_counts({"우리": 1.0}, smoothing=0.0)
+    with pytest.raises(ValueError, match="positive"):
+        language.SyllableLM.from_counts({"우리": 0.0})
+    with pytest.raises(ValueError, match="no word contains a Hangul syllable"):
+        language.SyllableLM.from_counts({"abc": 1.0})
+    with pytest.raises(ValueError, match="mix"):
+        language.SyllableLM(tiny_lm.unigram, tiny_lm.bigram_keys, tiny_lm.bigram_logp, mix=1.0)
+    with pytest.raises(ValueError, match="unigram must have shape"):
+        language.SyllableLM(tiny_lm.unigram[:5], tiny_lm.bigram_keys, tiny_lm.bigram_logp)
+
+
+def test_save_load_round_trip_and_clear_file_errors(tiny_lm, tmp_path):
+    path = str(tmp_path / "lm.npz")
+    tiny_lm.save(path)
+    loaded = language.SyllableLM.load(path)
+    for prev, cur in [(None, "우"), ("우", "리"), ("리", "본"), (None, "꿿")]:
+        assert loaded.score(prev, cur) == pytest.approx(tiny_lm.score(prev, cur), abs=0.02)  # float16
+    with pytest.raises(FileNotFoundError, match="tools/build_lm.py"):
+        language.SyllableLM.load(str(tmp_path / "missing.npz"))
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="not a syllable language model"):
+        language.SyllableLM.load(str(tmp_path / "other.npz"))
+
+
+def test_shipped_table_is_small_and_knows_common_korean():
+    assert os.path.getsize(language.RESOURCE) < 200_000
+    lm = language.default_lm()
+    assert lm.score(None, "은") > lm.score(None, "믄")  # a particle against a rare syllable
+    assert lm.score(None, "방") > lm.score(None, "밤")
+    assert lm.score("습", "니") > lm.score("습", "미")
+    assert lm.text_log_prob("우리는 학교에 갑니다") > lm.text_log_prob("무리는 학교메 갑미다")
+
+
+def test_lm_path_takes_the_reading_that_fits_the_context(tiny_lm):
+    # Two one-atom spans. Alone, span 0 reads '무' (0.6 vs 0.4); before '리' the model wants 우.
+    options = {
+        (0, 1): [(math.log(0.6), "무", 0.6), (math.log(0.4), "우", 0.4), (-5.0, lines.UNKNOWN, 0.1)],
+        (1, 2): [(0.0, "리", 1.0), (-5.0, lines.UNKNOWN, 0.1)],
+    }
+    assert lines.lm_path(2, options, tiny_lm, 0.0) == [((0, 1), 0), ((1, 2), 0)]
+    assert lines.lm_path(2, options, tiny_lm, 1.0) == [((0, 1), 1), ((1, 2), 0)]
+    # An unknown box between them resets the context. Here 무 is the commoner syllable
+    # but 리 only follows 우: 우 wins before 리 and loses when a box stands between.
+    lm = language.SyllableLM.from_counts({"우리": 2.0, "무": 3.0})
+    near = {
+        (0, 1): [(math.log(0.55), "무", 0.55), (math.log(0.45), "우", 0.45)],
+        (1, 2): [(0.0, "리", 1.0)],
+    }
+    assert lines.lm_path(2, near, lm, 1.0)[0] == ((0, 1), 1)
+    apart = {(0, 1): near[(0, 1)], (1, 2): [(0.0, lines.UNKNOWN, 0.9)], (2, 3): near[(1, 2)]}
+    assert lines.lm_path(3, apart, lm, 1.0) == [((0, 1), 0), ((1, 2), 0), ((2, 3), 0)]
+    assert lines.lm_path(3, {(0, 1): [(0.0, "우", 1.0)]}, tiny_lm, 1.0) == []  # atoms 1-2 uncovered
+
+
+def test_lm_floor_keeps_a_sure_reading_of_a_syllable_the_model_never_saw(tiny_lm):
+    # The crop is clearly '꿿' (never in the word list); '우' is a poor second. The segment
+    # classifier says "a syllable", so the unknown reading scores low too. The floor caps the
+    # model's penalty at weight * floor = 4 nats, a probability ratio of ~55 (here 98).
+    options = {(0, 1): [(math.log(0.98), "꿿", 0.98), (math.log(0.01), "우", 0.01), (-8.0, lines.UNKNOWN, 0.01)]}
+    assert tiny_lm.score(None, "꿿") < -10  # unbounded, the model would overrule the crop
+    assert lines.lm_path(1, options, tiny_lm, 0.8) == [((0, 1), 1)]
+    assert lines.lm_path(1, options, tiny_lm, 0.8, floor=lines.LM_FLOOR) == [((0, 1), 0)]
+
+
+def test_read_image_with_a_language_model_fixes_an_unsure_reading(tiny_lm):
+    image, _ = block_line("##")
+
+    def unsure(batch):  # every crop: '무' 0.5, '우' 0.45 (a face whose ㅇ looks like ㅁ)
+        return [("무", 0.5, None, [("무", 0.5), ("우", 0.45), ("리", 0.05)]) for _ in batch]
+
+    def read(**kw):
+        cfg = lines.ReadConfig(rare_penalty=0.0, **kw)
+        return lines.read_image(image, unsure, image_size=32, config=cfg, lm=tiny_lm).text
+
+    assert read(lm_weight=0.0) == "무무"
+    assert read(lm_weight=1.0) == "우우"  # p(우 | 우) and p(우) both beat 무
+    # Without alternatives the model's top-1 is all there is to choose from.
+    top1 = lines.read_image(image, lambda b: [("무", 0.5)] * len(b), 32, config=lines.ReadConfig(), lm=tiny_lm)
+    assert "우" not in top1.text
+
+
+def test_model_scorer_returns_alternatives_when_asked():
+    from types import SimpleNamespace
+
+    p_i, p_m, p_f = np.zeros((1, 19)), np.zeros((1, 21)), np.zeros((1, 28))
+    p_i[0, 6], p_i[0, 11] = 0.6, 0.4  # ㅁ, ㅇ
+    p_m[0, 13], p_f[0, 0] = 1.0, 1.0  # ㅜ, no final
+
+    class Stub:
+        config = SimpleNamespace(split_components=True)
+
+        def probabilities(self, batch, features=False):
+            return [p_i, p_m, p_f]
+
+    (item,) = lines.model_scorer(Stub(), alternatives=3)(np.zeros((1, 8, 8), np.uint8))
+    syllable, prob, features, alternatives = item
+    assert (syllable, features) == ("무", None) and prob == pytest.approx(0.6)
+    assert [s for s, _ in alternatives[:2]] == ["무", "우"] and len(alternatives) == 3
+    (plain,) = lines.model_scorer(Stub())(np.zeros((1, 8, 8), np.uint8))
+    assert len(plain) == 2
