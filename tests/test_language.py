@@ -7,10 +7,9 @@ import os
 
 import numpy as np
 import pytest
+from test_lines import block_line
 
 from koocr import language, lines
-
-from test_lines import block_line
 
 
 @pytest.fixture(scope="module")
