@@ -76,6 +76,7 @@ class SyllableLM:
         pairs = dict(zip(self.bigram_keys.tolist(), np.exp(self.bigram_logp).tolist(), strict=True))
         object.__setattr__(self, "_pairs", pairs)
         object.__setattr__(self, "_uni", np.exp(self.unigram.astype(np.float64)))
+        object.__setattr__(self, "_bi_p", np.exp(self.bigram_logp.astype(np.float64)))
         has_context = np.zeros(_N, bool)
         has_context[(self.bigram_keys // _N).astype(np.int64)] = True
         object.__setattr__(self, "_has_context", has_context)
@@ -105,6 +106,29 @@ class SyllableLM:
             for j, (cur, b) in enumerate(zip(curs, idx, strict=True)):
                 if b >= 0:
                     out[i, j] = self.score(prev, cur)
+        return out
+
+    def transition_matrix(self, labels: Sequence[str]) -> np.ndarray:
+        """Centred scores between every pair of ``labels``, vectorised.
+
+        Returns:
+            ``(len(labels) + 1, len(labels))``: row ``r`` scores each column's label after
+            ``labels[r]``, the last row with no context. Columns of non-syllables are 0;
+            rows of non-syllables give no context (the unigram).
+        """
+        idx = np.array([_index(label) for label in labels], np.int64)
+        valid = idx >= 0
+        safe = np.where(valid, idx, 0)
+        uni = self._uni[safe]
+        p = np.broadcast_to(uni, (len(idx), len(idx))).copy()
+        context = valid & self._has_context[safe]
+        if context.any() and len(self.bigram_keys):
+            keys = (safe[context][:, None] * _N + safe[None, :]).ravel()
+            pos = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
+            p_bi = np.where(self.bigram_keys[pos] == keys, self._bi_p[pos], 0.0)
+            p[context] = self.mix * p_bi.reshape(-1, len(idx)) + (1.0 - self.mix) * uni[None, :]
+        out = np.log(np.vstack([p, uni[None, :]])) - self.offset
+        out[:, ~valid] = 0.0
         return out
 
     def text_log_prob(self, text: str) -> float:

@@ -531,40 +531,44 @@ def lm_path(
     ends: dict[int, list[tuple[int, int]]] = {}
     for span in options:
         ends.setdefault(span[1], []).append(span)
-    cache: dict[tuple, float] = {}
-
-    def trans(prev: str | None, cur: str) -> float:
-        if cur == UNKNOWN:
-            return 0.0
-        key = (prev, cur)
-        if key not in cache:
-            cache[key] = weight * max(floor, lm.score(None if prev == UNKNOWN else prev, cur))
-        return cache[key]
-
-    best: dict[tuple, tuple[float, tuple | None]] = {}  # (span, k) -> (total, previous node)
+    labels = sorted({o[1] for opts in options.values() for o in opts})
+    row_of = {label: r for r, label in enumerate(labels)}
+    no_context = len(labels)
+    table = weight * np.maximum(floor, lm.transition_matrix(labels))  # (L + 1, L)
+    # Per atom boundary i: every node (span ending at i, reading k) with its best total.
+    at: dict[int, tuple[np.ndarray, np.ndarray, list]] = {}
+    back: dict[tuple, tuple | None] = {}
     for j in range(1, n_atoms + 1):
+        totals, rows, nodes = [], [], []
         for span in ends.get(j, ()):
             i = span[0]
-            prev_nodes = [] if i == 0 else [(p, k) for p in ends.get(i, ()) for k in range(len(options[p])) if (p, k) in best]
-            if i > 0 and not prev_nodes:
+            opts = options[span]
+            cur = np.array([row_of[o[1]] for o in opts])
+            own = np.array([o[0] for o in opts], np.float64)
+            if i == 0:
+                best, prev = own + table[no_context, cur], [None] * len(opts)
+            elif i in at:
+                t, r, prev_nodes = at[i]
+                cand = t[:, None] + table[r][:, cur]  # (previous nodes, readings)
+                pick = cand.argmax(axis=0)
+                best, prev = own + cand[pick, np.arange(len(opts))], [prev_nodes[p] for p in pick]
+            else:
                 continue
-            for k, (score, text, _) in enumerate(options[span]):
-                if i == 0:
-                    best[(span, k)] = (score + trans(None, text), None)
-                    continue
-                total, back = max(
-                    ((best[node][0] + trans(options[node[0]][node[1]][1], text), node) for node in prev_nodes),
-                    key=lambda t: t[0],
-                )
-                best[(span, k)] = (total + score, back)
-    finals = [(best[(span, k)][0], (span, k)) for span in ends.get(n_atoms, ()) for k in range(len(options[span])) if (span, k) in best]
-    if not finals:
+            for k in range(len(opts)):
+                back[(span, k)] = prev[k]
+                nodes.append((span, k))
+            totals.append(best)
+            rows.append(cur)
+        if nodes:
+            at[j] = (np.concatenate(totals), np.concatenate(rows), nodes)
+    if n_atoms not in at:
         return []
-    node = max(finals, key=lambda t: t[0])[1]
+    t, _, nodes = at[n_atoms]
+    node = nodes[int(t.argmax())]
     path = []
     while node is not None:
         path.append(node)
-        node = best[node][1]
+        node = back[node]
     return path[::-1]
 
 

@@ -42,6 +42,16 @@ def test_scores_are_centred_on_the_source_text(tiny_lm):
     assert matrix[0, 1] == 0.0  # a non-syllable scores nothing
 
 
+def test_transition_matrix_matches_score(tiny_lm):
+    labels = ["우", "리", "?", "무", "꿿", "본"]
+    table = tiny_lm.transition_matrix(labels)
+    assert table.shape == (7, 6)
+    for r, prev in enumerate([*labels, None]):
+        for c, cur in enumerate(labels):
+            want = 0.0 if cur == "?" else tiny_lm.score(prev, cur)
+            assert table[r, c] == pytest.approx(want), (prev, cur)
+
+
 def test_bad_input_names_the_value(tiny_lm):
     with pytest.raises(ValueError, match="cur must be one Hangul syllable"):
         tiny_lm.log_prob(None, "A")
