@@ -501,12 +501,14 @@ class KoOCR:
         (``'?'``); word spaces come from gaps. When the weights folder ships a segment
         classifier (``segments.npz``, see :mod:`koocr.segments`), it tells whole syllables
         from symbols and from parts of characters; ``use_segments=False`` turns it off.
+        A syllable bigram language model (:mod:`koocr.language`) then chooses among each
+        crop's top-5 syllables in context; ``lm_weight=0`` turns it off.
 
         Args:
             image: a path, PIL image or array of one line or several; any size, either polarity.
             charset: restrict syllables, e.g. ``"ks2350"`` (default: all 11,172).
             **kwargs: ``use_segments`` or :class:`koocr.lines.ReadConfig` fields, e.g.
-                ``char_bonus=1.5``.
+                ``char_bonus=1.5`` or ``lm_weight=0``.
 
         Returns:
             A :class:`koocr.lines.ReadResult`: ``.text`` (lines joined by ``\\n``) and
