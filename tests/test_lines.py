@@ -287,3 +287,28 @@ def test_read_keeps_low_finals_of_a_free_form_face(shipped_ocr):
     mask, _ = lines.binarize(np.asarray(image))
     assert len(lines._runs(mask.any(axis=1))) == 2  # the finals do form a band of their own
     assert shipped_ocr.read(np.asarray(image)).text == "나는 간다"
+
+
+def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys):
+    import json
+
+    import evaluate
+    import predict
+
+    text = "우리는 학교에 갑니다"
+    font = ImageFont.truetype(font_path, 40)
+    image = Image.new("L", (int(font.getlength(text)) + 40, 70), 255)
+    ImageDraw.Draw(image).text((20, 52), text, font=font, fill=0, anchor="ls")
+    image.save(tmp_path / "0000.png")
+    (tmp_path / "0000.txt").write_text(text, encoding="utf-8")
+    for weight in ([], ["--lm_weight", "0"]):
+        assert predict.main(["--line", str(tmp_path / "0000.png"), *weight]) == 0
+        assert capsys.readouterr().out.strip() == text
+    with pytest.raises(SystemExit):
+        predict.main(["--line", str(tmp_path / "0000.png"), "--lm_weight", "-1"])
+    assert "--lm_weight" in capsys.readouterr().err
+    out = tmp_path / "eval"
+    assert evaluate.main(["--lines", str(tmp_path), "--lm_weight", "0.5", "--output", str(out), "--progress=no"]) == 0
+    report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
+    assert report["lm_weight"] == 0.5
+    assert report["sets"][str(tmp_path)]["cer"] == 0.0
