@@ -459,19 +459,6 @@ def span_options(
     return out
 
 
-def span_scores(
-    atoms: Sequence[Atom],
-    spans: Sequence[tuple[int, int]],
-    top1: Sequence[tuple],
-    height: float,
-    cfg: ReadConfig | None = None,
-    class_logp: np.ndarray | None = None,
-) -> dict[tuple[int, int], tuple[float, str, float]]:
-    """Per span, its best reading ``(log-score, text, confidence)`` (see :func:`span_options`)."""
-    options = span_options(atoms, spans, [t[:2] for t in top1], height, cfg, class_logp)
-    return {span: opts[0] for span, opts in options.items()}
-
-
 def best_path(n_atoms: int, scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
     """The spans covering atoms ``0 .. n-1`` exactly once with the highest total score.
 

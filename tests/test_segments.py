@@ -107,7 +107,11 @@ def test_fit_and_load_reject_bad_input(tmp_path):
         segments.SegmentClassifier.load(str(tmp_path))
 
 
-def test_span_scores_with_classes_pick_symbols_and_reject_junk():
+def best_readings(*args, **kw):
+    return {span: opts[0] for span, opts in lines.span_options(*args, **kw).items()}
+
+
+def test_span_options_with_classes_pick_symbols_and_reject_junk():
     # Three atoms: ㄱ | ㅏ | '1'. The model reads every crop as a confident syllable, so
     # only the classifier can say that (0, 1) / (1, 2) are parts and (2, 3) is a digit.
     atoms = [atom(0, 14), atom(16, 28), atom(40, 46)]
@@ -121,13 +125,13 @@ def test_span_scores_with_classes_pick_symbols_and_reject_junk():
         [0.02, 0.97, 0.01],  # (2, 3): a symbol
     ])  # fmt: skip
     cfg = lines.ReadConfig(symbol_bias=-1.0)
-    scored = lines.span_scores(atoms, spans, top1, 30.0, cfg, table)
+    scored = best_readings(atoms, spans, top1, 30.0, cfg, table)
     path = lines.best_path(3, {s: v[0] for s, v in scored.items()})
     assert path == [(0, 2), (2, 3)]
     assert scored[(0, 2)][1] == "가" and scored[(2, 3)][1] == lines.UNKNOWN
     np.testing.assert_allclose(scored[(2, 3)][2], 0.97)
     # The symbol prior decides close calls: a strongly negative one keeps '1' a syllable.
-    rare = lines.span_scores(atoms, spans, top1, 30.0, lines.ReadConfig(symbol_bias=-8.0), table)
+    rare = best_readings(atoms, spans, top1, 30.0, lines.ReadConfig(symbol_bias=-8.0), table)
     assert rare[(2, 3)][1] == "가"
 
 
