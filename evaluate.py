@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from koocr.cli import add_bool_argument, add_lm_argument
+from koocr.cli import add_bool_argument, add_lm_argument, read_kwargs
 
 METHOD_HELP = {
     "accuracy": "top-1 / top-n per source or font, per jamo, KS X 1001; wrong-example grid",
@@ -192,7 +192,7 @@ def evaluate_lines(args: argparse.Namespace) -> int:
     for folder in lines.line_folders(args.lines):
         pairs = lines.load_line_set(folder)
         metrics = lines.evaluate_line_set(
-            lambda path: ocr.read(path, charset=args.decode_charset, lm_weight=args.lm_weight).text, pairs, args.progress
+            lambda path: ocr.read(path, charset=args.decode_charset, **read_kwargs(args)).text, pairs, args.progress
         )
         results[folder] = metrics
         print(
@@ -203,7 +203,12 @@ def evaluate_lines(args: argparse.Namespace) -> int:
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "lines.json")
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump({"weights": args.weights, "lm_weight": args.lm_weight, "sets": results}, fh, ensure_ascii=False, indent=2)
+        json.dump(
+            {"weights": args.weights, "lm_weight": args.lm_weight, "lm": args.lm, "sets": results},
+            fh,
+            ensure_ascii=False,
+            indent=2,
+        )
     print(f"Wrote {path}")
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from koocr.cli import add_lm_argument
+from koocr.cli import add_lm_argument, read_kwargs
 
 DEFAULT_WEIGHTS = "compact48"
 
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         print(f"{path}: " + "  ".join(f"{s} {p:.3f}" for s, p in ranked))
     for path in args.line:
         try:
-            result = ocr.read(path, charset=args.charset, lm_weight=args.lm_weight)
+            result = ocr.read(path, charset=args.charset, **read_kwargs(args))
         except ValueError as err:
             print(f"{path}: error: {err}", file=sys.stderr)
             status = 1

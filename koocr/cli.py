@@ -67,14 +67,25 @@ def _non_negative(value: str) -> float:
     return number
 
 
-def add_lm_argument(parser: argparse.ArgumentParser) -> argparse.Action:
-    """Adds ``--lm_weight W``: weight of the reader's syllable language model (0: off)."""
+def add_lm_argument(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--lm_weight W`` and ``--lm PATH``: the reader's syllable language model."""
     from koocr.lines import LM_WEIGHT
 
-    return parser.add_argument(
+    parser.add_argument(
         "--lm_weight",
         type=_non_negative,
         default=LM_WEIGHT,
         metavar="W",
         help=f"read(): weight of the syllable language model, 0 turns it off (default: {LM_WEIGHT})",
     )
+    parser.add_argument(
+        "--lm",
+        default=None,
+        metavar="PATH",
+        help="read(): a language model built by tools/build_lm.py (default: the shipped one)",
+    )
+
+
+def read_kwargs(args: argparse.Namespace) -> dict:
+    """``KoOCR.read`` keywords from the flags of :func:`add_lm_argument`."""
+    return {"lm_weight": args.lm_weight, "lm": args.lm}

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -219,12 +220,26 @@ class SyllableLM:
             raise ValueError(f"{path} is not a syllable language model written by SyllableLM.save: {err}") from err
 
 
-_DEFAULT: SyllableLM | None = None
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> SyllableLM:
+    return SyllableLM.load(path)
+
+
+def resolve(lm: SyllableLM | str | None = None) -> SyllableLM:
+    """A model from a :class:`SyllableLM`, the path of a saved one (loaded once per file
+    version) or None (the shipped table)."""
+    if isinstance(lm, SyllableLM):
+        return lm
+    if lm is None:
+        lm = RESOURCE
+    if not isinstance(lm, str | os.PathLike):
+        raise TypeError(f"lm must be a SyllableLM, a path or None. Received: {type(lm).__name__}")
+    path = os.path.abspath(os.fspath(lm))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no syllable language model at {path} (build it with tools/build_lm.py)")
+    return _load_cached(path, os.path.getmtime(path))
 
 
 def default_lm() -> SyllableLM:
     """The shipped model, loaded once."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = SyllableLM.load()
-    return _DEFAULT
+    return resolve(None)

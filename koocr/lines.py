@@ -768,11 +768,14 @@ def read(
     charset: str | Sequence[str] | None = None,
     config: ReadConfig | None = None,
     use_segments: bool = True,
+    lm: language.SyllableLM | str | None = None,
     **overrides,
 ) -> ReadResult:
     """Reads a text line or block of lines with a :class:`model.KoOCR` (see ``KoOCR.read``).
 
     ``use_segments=False`` ignores the model's segment classifier (the shape heuristics only).
+    ``lm``: a :class:`koocr.language.SyllableLM` or the path of one saved with
+    ``tools/build_lm.py`` (e.g. built from your own domain's text); default: the shipped one.
     """
     import dataclasses
 
@@ -780,7 +783,7 @@ def read(
     if charset is not None:  # the caller chose the syllables: no prior over them
         config = dataclasses.replace(config, rare_penalty=0.0)
     classifier = getattr(ocr, "segments", None) if use_segments else None
-    lm = language.default_lm() if config.lm_weight > 0 else None
+    lm = language.resolve(lm) if config.lm_weight > 0 else None
     scorer = model_scorer(
         ocr,
         charset,

@@ -158,3 +158,45 @@ def test_model_scorer_returns_alternatives_when_asked():
     assert [s for s, _ in alternatives[:2]] == ["무", "우"] and len(alternatives) == 3
     (plain,) = lines.model_scorer(Stub())(np.zeros((1, 8, 8), np.uint8))
     assert len(plain) == 2
+
+
+def test_build_lm_from_your_own_text_and_read_with_it(tmp_path, capsys, font_path):
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+    import build_lm
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("서울특별시 강남구 역삼동\n서울특별시 종로구 무악동 12\n", encoding="utf-8")
+    out = tmp_path / "addr.npz"
+    build_lm.main(["--text", str(corpus), "--output", str(out)])
+    assert "pairs" in capsys.readouterr().out
+    lm = language.resolve(str(out))
+    assert lm is language.resolve(str(out))  # loaded once per file version
+    assert lm.log_prob("특", "별") > lm.log_prob("특", "벌")
+    # A pair only this corpus knows decides an unsure crop: '역' then '삼' (0.45) or '상' (0.55).
+    options = {(0, 1): [(0.0, "역", 1.0)], (1, 2): [(math.log(0.55), "상", 0.55), (math.log(0.45), "삼", 0.45)]}
+    assert lines.lm_path(2, options, lm, 1.0)[1] == ((1, 2), 1)
+    assert lines.lm_path(2, options, lm, 0.0)[1] == ((1, 2), 0)
+    # KoOCR.read takes it by path.
+    from PIL import Image, ImageDraw, ImageFont
+
+    from model import KoOCR
+
+    text = "서울 역삼동"
+    font = ImageFont.truetype(font_path, 40)
+    page = Image.new("L", (int(font.getlength(text)) + 40, 70), 255)
+    ImageDraw.Draw(page).text((20, 52), text, font=font, fill=0, anchor="ls")
+    ocr = KoOCR(weights="compact48")
+    assert ocr.read(np.asarray(page), lm=str(out)).text == text
+    with pytest.raises(TypeError, match="SyllableLM"):
+        ocr.read(np.asarray(page), lm=3)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(SystemExit, match="UTF-8"):
+        build_lm.main(["--text", str(bad), "--output", str(tmp_path / "x.npz")])
+    (tmp_path / "latin.txt").write_text("no hangul here", encoding="utf-8")
+    with pytest.raises(SystemExit, match="no word contains a Hangul syllable"):
+        build_lm.main(["--text", str(tmp_path / "latin.txt"), "--output", str(tmp_path / "x.npz")])
+    with pytest.raises(FileNotFoundError, match="build_lm"):
+        language.resolve(str(tmp_path / "missing.npz"))

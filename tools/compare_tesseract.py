@@ -25,17 +25,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from koocr.cli import add_bool_argument, add_lm_argument  # noqa: E402
+from koocr.cli import add_bool_argument, add_lm_argument, read_kwargs  # noqa: E402
 
 
 def compare_lines(
-    ocr, folder: str, use_tesseract: bool, limit: int | None, progress: bool, lm_weight: float
+    ocr, folder: str, use_tesseract: bool, limit: int | None, progress: bool, read_kw: dict | None = None
 ) -> dict:
     from koocr import lines, tesseract
 
     pairs = lines.load_line_set(folder)[:limit]
     row = {"set": folder, "kind": "lines"}
-    row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p, lm_weight=lm_weight).text, pairs, progress)
+    row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p, **(read_kw or {})).text, pairs, progress)
     if use_tesseract:
         row["tesseract"] = lines.evaluate_line_set(tesseract.read_line, pairs, progress)
     return row
@@ -59,7 +59,7 @@ def compare_chars(ocr, folder: str, use_tesseract: bool, limit: int | None) -> d
     return row
 
 
-def benchmark_line(ocr, repeats: int, length: int = 20, lm_weight: float | None = None) -> dict:
+def benchmark_line(ocr, repeats: int, length: int = 20, read_kw: dict | None = None) -> dict:
     """Median ms of ``read()`` on a rendered ``length``-syllable line (held-out printed font)."""
     from PIL import Image, ImageDraw
 
@@ -72,7 +72,7 @@ def benchmark_line(ocr, repeats: int, length: int = 20, lm_weight: float | None 
     image = Image.new("L", (int(pil_font.getlength(text)) + 20, 56), 255)
     ImageDraw.Draw(image).text((10, 40), text, font=pil_font, fill=0, anchor="ls")
     arr = np.asarray(image)
-    kw = {} if lm_weight is None else {"lm_weight": lm_weight}
+    kw = read_kw or {}
     result = ocr.read(arr, **kw)  # warm-up: traces the forward pass
     times = []
     for _ in range(repeats):
@@ -133,17 +133,18 @@ def main(argv=None) -> int:
     report = {
         "weights": args.weights,
         "lm_weight": args.lm_weight,
+        "lm": args.lm,
         "tesseract": tesseract.version() if args.tesseract else None,
         "sets": [],
     }
     for folder in lines.line_folders(args.lines) if args.lines else []:
-        report["sets"].append(compare_lines(ocr, folder, args.tesseract, args.limit, args.progress, args.lm_weight))
+        report["sets"].append(compare_lines(ocr, folder, args.tesseract, args.limit, args.progress, read_kwargs(args)))
     for folder in lines.line_folders(args.chars) if args.chars else []:
         report["sets"].append(compare_chars(ocr, folder, args.tesseract, args.limit))
     if report["sets"]:
         print(format_table(report["sets"]))
     if args.benchmark:
-        report["benchmark"] = bench = benchmark_line(ocr, args.repeats, lm_weight=args.lm_weight)
+        report["benchmark"] = bench = benchmark_line(ocr, args.repeats, read_kw=read_kwargs(args))
         print(
             f"read() on a {bench['syllables']}-syllable line {tuple(bench['image_shape'])} "
             f"({bench['font']}): median {bench['median_ms']:.1f} ms over {bench['repeats']} calls; "
