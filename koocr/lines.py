@@ -510,6 +510,7 @@ def lm_path(
         options: ``(i, j) -> [(score, text, confidence), ...]`` as from :func:`span_options`.
         lm: a :class:`koocr.language.SyllableLM`.
         weight: weight of its log-probability.
+        floor: its centred score is clipped below at this (see ``ReadConfig.lm_floor``).
 
     Returns:
         ``[(span, index into options[span]), ...]`` left to right (empty if the atoms
@@ -667,7 +668,7 @@ def model_scorer(
         if ocr.config.split_components:
             rows = decode.top_n_split(probs, k, restrict)
         else:
-            rows = decode.top_n_single(probs[0], restrict or ocr.charset, k)
+            rows = decode.top_n_single(probs[0], ocr.charset, k)  # its own output order
         if ocr.config.split_components and rare_penalty and restrict is None:
             top = [max(row[:5], key=under_prior) for row in rows]
         else:
