@@ -85,7 +85,7 @@ class ReadConfig:
     # and of the shape penalty, which the classifier's geometry inputs mostly replace.
     class_weight: float = 1.0
     class_shape_weight: float = 0.0
-    symbol_bias: float = -2.0  # log prior of a symbol: they are rare in Korean text
+    symbol_bias: float = -3.0  # log prior of a symbol: rare in Korean text (-3 with the language model, on dev lines)
     # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
     # restriction turns it off).
