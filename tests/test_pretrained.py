@@ -38,6 +38,20 @@ def test_reads_the_shipped_samples(shipped):
     assert top1_hits >= len(rows) - 1
 
 
+def test_reads_the_shipped_line_samples(shipped):
+    """samples/lines/: a clean print, a photo look, a handwriting-style line (held-out fonts)."""
+    from koocr import lines
+
+    pairs = lines.load_line_set(os.path.join(ROOT, "samples", "lines"))
+    assert [os.path.basename(p) for p, _ in pairs] == ["01_printed.png", "02_photo.jpg", "03_handwriting.png"]
+    truths = [t for _, t in pairs]
+    hyps = [shipped.read(p).text for p, _ in pairs]
+    # Print, clean or photographed, reads exactly; the full stop is an unknown box ('?').
+    assert [lines.normalise_text(h) for h in hyps[:2]] == [lines.normalise_text(t) for t in truths[:2]]
+    assert hyps[0].endswith("?")
+    assert lines.cer(truths, hyps) <= 0.05
+
+
 def test_shipped_int8_litert_copy_agrees_with_the_keras_weights(shipped):
     """predict()/read() run the shipped int8 LiteRT copy; it must read like the float network."""
     folder = KoOCR.pretrained_models()[NAME]

@@ -5,7 +5,9 @@
 Glyphs come only from fonts held out of training (manifest split ``test``): clean
 renders at several sizes, white-on-black, a grey scan with JPEG artefacts, a phone-photo
 look (uneven light, blur, noise, slight rotation, colour), and handwriting-style glyphs.
-``samples/labels.tsv`` lists the true syllable of each file.
+``samples/labels.tsv`` lists the true syllable of each file. ``samples/lines/`` holds a
+few text lines for ``python predict.py --line`` (a clean print, a phone-photo look and a
+handwriting-style line, each char distorted on its own), each with its text in ``.txt``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from koocr import linegen  # noqa: E402
 from koocr.fonts import load_manifest, render_glyph  # noqa: E402
+
+# Sentences written for these samples (not from the line test set).
+LINES = (
+    ("01_printed", "오늘은 날씨가 맑고 바람이 시원합니다."),
+    ("02_photo", "우리 집 앞에 작은 공원이 있다"),
+    ("03_handwriting", "내일 친구와 영화를 보기로 했다"),
+)
 
 
 def scan_like(glyph: np.ndarray, rng) -> Image.Image:
@@ -73,7 +83,26 @@ def main() -> int:
     with open(os.path.join(out, "labels.tsv"), "w", encoding="utf-8") as fh:
         fh.write("".join(f"{n}\t{c}\n" for n, c in rows))
     print(f"wrote {len(rows)} samples to {out}/")
+    write_lines(os.path.join(out, "lines"), printed, hand, np.random.default_rng(11))
     return 0
+
+
+def write_lines(folder: str, printed, hand, rng) -> None:
+    """The ``samples/lines/`` images (held-out fonts) with their ``.txt`` truth."""
+    os.makedirs(folder, exist_ok=True)
+    by_name = {f.name: f for f in printed + hand}
+    specs = {"01_printed": ("UnBatang", None), "02_photo": ("UnDotum", None), "03_handwriting": ("GamjaFlower", "handwriting")}
+    for stem, text in LINES:
+        font_name, distortion = specs[stem]
+        line = linegen.render_line(text, by_name[font_name], 36, 0.02, rng, distortion)
+        if stem == "02_photo":
+            image, path = photo_like(line, rng), os.path.join(folder, f"{stem}.jpg")
+        else:
+            image, path = Image.fromarray(linegen.finish(line, rng, invert=False)), os.path.join(folder, f"{stem}.png")
+        image.save(path)
+        with open(os.path.splitext(path)[0] + ".txt", "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    print(f"wrote {len(LINES)} line samples to {folder}/")
 
 
 if __name__ == "__main__":
