@@ -28,7 +28,7 @@ import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,7 +62,6 @@ class SyllableLM:
     bigram_logp: np.ndarray
     mix: float = 0.5
     offset: float = 0.0
-    _pairs: dict = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.unigram.shape != (_N,):
@@ -74,8 +73,6 @@ class SyllableLM:
             )
         if not 0.0 <= self.mix < 1.0:
             raise ValueError(f"mix must be in [0, 1). Received: mix={self.mix}")
-        pairs = dict(zip(self.bigram_keys.tolist(), np.exp(self.bigram_logp).tolist(), strict=True))
-        object.__setattr__(self, "_pairs", pairs)
         object.__setattr__(self, "_uni", np.exp(self.unigram.astype(np.float64)))
         object.__setattr__(self, "_bi_p", np.exp(self.bigram_logp.astype(np.float64)))
         has_context = np.zeros(_N, bool)
@@ -83,6 +80,13 @@ class SyllableLM:
         object.__setattr__(self, "_has_context", has_context)
 
     # ------------------------------------------------------------------ scoring
+    def _pair_p(self, keys: np.ndarray) -> np.ndarray:
+        """p_bigram of ``prev * 11172 + cur`` keys; 0 for pairs never seen."""
+        if not len(self.bigram_keys):
+            return np.zeros(keys.shape)
+        pos = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
+        return np.where(self.bigram_keys[pos] == keys, self._bi_p[pos], 0.0)
+
     def log_prob(self, prev: str | None, cur: str) -> float:
         """log p(cur | prev); ``prev`` None (or not a syllable) gives the unigram."""
         b = _index(cur)
@@ -92,22 +96,12 @@ class SyllableLM:
         p_uni = float(self._uni[b])
         if a < 0 or not self._has_context[a]:
             return math.log(p_uni)
-        p_bi = self._pairs.get(a * _N + b, 0.0)
+        p_bi = float(self._pair_p(np.array([a * _N + b], np.int64))[0])
         return math.log(self.mix * p_bi + (1.0 - self.mix) * p_uni)
 
     def score(self, prev: str | None, cur: str) -> float:
         """Centred log-probability: ``log_prob(prev, cur) - offset`` (0 for a typical syllable)."""
         return self.log_prob(prev, cur) - self.offset
-
-    def score_matrix(self, prevs: Sequence[str | None], curs: Sequence[str]) -> np.ndarray:
-        """``(len(prevs), len(curs))`` centred scores; a non-syllable ``cur`` scores 0."""
-        out = np.zeros((len(prevs), len(curs)), np.float64)
-        idx = [_index(c) for c in curs]
-        for i, prev in enumerate(prevs):
-            for j, (cur, b) in enumerate(zip(curs, idx, strict=True)):
-                if b >= 0:
-                    out[i, j] = self.score(prev, cur)
-        return out
 
     def transition_matrix(self, labels: Sequence[str]) -> np.ndarray:
         """Centred scores between every pair of ``labels``, vectorised.
@@ -123,10 +117,8 @@ class SyllableLM:
         uni = self._uni[safe]
         p = np.broadcast_to(uni, (len(idx), len(idx))).copy()
         context = valid & self._has_context[safe]
-        if context.any() and len(self.bigram_keys):
-            keys = (safe[context][:, None] * _N + safe[None, :]).ravel()
-            pos = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
-            p_bi = np.where(self.bigram_keys[pos] == keys, self._bi_p[pos], 0.0)
+        if context.any():
+            p_bi = self._pair_p((safe[context][:, None] * _N + safe[None, :]).ravel())
             p[context] = self.mix * p_bi.reshape(-1, len(idx)) + (1.0 - self.mix) * uni[None, :]
         out = np.log(np.vstack([p, uni[None, :]])) - self.offset
         out[:, ~valid] = 0.0
@@ -221,7 +213,7 @@ class SyllableLM:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> SyllableLM:
+def _load_cached(path: str, mtime: float | None) -> SyllableLM:
     return SyllableLM.load(path)
 
 
@@ -235,9 +227,8 @@ def resolve(lm: SyllableLM | str | None = None) -> SyllableLM:
     if not isinstance(lm, str | os.PathLike):
         raise TypeError(f"lm must be a SyllableLM, a path or None. Received: {type(lm).__name__}")
     path = os.path.abspath(os.fspath(lm))
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no syllable language model at {path} (build it with tools/build_lm.py)")
-    return _load_cached(path, os.path.getmtime(path))
+    mtime = os.path.getmtime(path) if os.path.exists(path) else None  # load() names a missing file
+    return _load_cached(path, mtime)
 
 
 def default_lm() -> SyllableLM:

@@ -38,9 +38,9 @@ from scipy import ndimage
 
 from koocr import hangul, language, preprocess, segments
 
-UNKNOWN = "?"
-LM_WEIGHT = 0.8
-LM_FLOOR = -5.0  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
+UNKNOWN = "?"  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
+LM_WEIGHT = 0.8  # ReadConfig.lm_weight, chosen on the development lines
+LM_FLOOR = -5.0  # ReadConfig.lm_floor, ditto
 
 # A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of
 # each, optionally followed by the crop's pooled features (for a segment classifier, else

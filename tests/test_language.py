@@ -37,9 +37,9 @@ def test_scores_are_centred_on_the_source_text(tiny_lm):
     mean = sum(w * tiny_lm.text_log_prob(t) for t, w in words.items()) / sum(w * len(t) for t, w in words.items())
     assert tiny_lm.offset == pytest.approx(mean)
     assert tiny_lm.score("우", "리") == pytest.approx(tiny_lm.log_prob("우", "리") - mean)
-    matrix = tiny_lm.score_matrix([None, "우"], ["리", "?"])
-    assert matrix.shape == (2, 2) and matrix[1, 0] == pytest.approx(tiny_lm.score("우", "리"))
-    assert matrix[0, 1] == 0.0  # a non-syllable scores nothing
+    matrix = tiny_lm.transition_matrix(["우", "리", "?"])  # rows: after 우, 리, ?, nothing
+    assert matrix.shape == (4, 3) and matrix[0, 1] == pytest.approx(tiny_lm.score("우", "리"))
+    assert matrix[3, 2] == 0.0  # a non-syllable scores nothing
 
 
 def test_transition_matrix_matches_score(tiny_lm):
