@@ -120,49 +120,91 @@ def otsu_from_hist(hist: np.ndarray) -> np.ndarray:
     return np.argmax(between, -1) + 0.5
 
 
-def _fit_background(gray: np.ndarray, clear: np.ndarray) -> np.ndarray | None:
-    """Quadratic surface fitted to the ``clear`` background pixels."""
+def _cell_plane(gray: np.ndarray, q: float, dark_only: bool) -> np.ndarray | None:
+    """A plane through the ``q``-th percentile of square cells of ``gray``, fitted robustly.
+
+    Cells are about 1/8 of the shorter side. The plane is fitted three times, each time
+    dropping cells far from the last fit (``dark_only``: only those far darker, i.e.
+    filled with ink). None if the image holds fewer than 9 cells.
+    """
     h, w = gray.shape
-    step = max(1, int(np.sqrt(h * w / 4096)))  # ~4k samples are plenty for 6 unknowns
-    keep = clear[::step, ::step]
-    if keep.sum() < 12:
+    cell = max(4, min(h, w) // 8)
+    ny, nx = h // cell, w // cell
+    if ny * nx < 9:
         return None
-    ys, xs = np.mgrid[0:h:step, 0:w:step]
-    y, x = ys[keep] / h - 0.5, xs[keep] / w - 0.5
-    basis = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-    # Normal equations of a 6-unknown least-squares fit: LAPACK's lstsq costs ~50x more here.
-    gram = basis.T @ basis + 1e-6 * np.eye(6)
-    coef = np.linalg.solve(gram, basis.T @ gray[::step, ::step][keep])
+    blocks = gray[: ny * cell, : nx * cell].reshape(ny, cell, nx, cell).transpose(0, 2, 1, 3)
+    levels = np.percentile(blocks.reshape(ny, nx, -1), q, axis=-1).ravel()
+    yc = np.repeat((np.arange(ny) + 0.5) * cell / h - 0.5, nx)
+    xc = np.tile((np.arange(nx) + 0.5) * cell / w - 0.5, ny)
+    basis = np.stack([np.ones_like(xc), xc, yc], axis=1)
+    keep = np.ones(levels.shape, bool)
+    for _ in range(3):
+        if keep.sum() < 4:
+            return None
+        b = basis[keep]
+        coef = np.linalg.solve(b.T @ b + 1e-6 * np.eye(3), b.T @ levels[keep])
+        resid = levels - basis @ coef
+        spread = 1.4826 * float(np.median(np.abs(resid[keep]))) + 1.0
+        keep = resid > -2.5 * spread if dark_only else np.abs(resid) < 2.5 * spread
     yy, xx = np.arange(h)[:, None] / h - 0.5, np.arange(w)[None, :] / w - 0.5  # broadcast, no grid
-    return (coef[0] + coef[2] * yy + coef[5] * yy * yy) + xx * (coef[1] + coef[3] * xx + coef[4] * yy)
+    return coef[0] + coef[1] * xx + coef[2] * yy
+
+
+def _fit_background(gray: np.ndarray) -> np.ndarray | None:
+    """Paper brightness under ``gray`` (light background, dark ink): a plane.
+
+    Fitted to each cell's 95th percentile, its paper level unless ink fills the cell (those
+    cells are dropped). Unlike a fit to the pixels above one global threshold, this follows
+    a strong gradient, whose dark side Otsu's threshold would call ink.
+    """
+    return _cell_plane(gray, 95.0, dark_only=True)
+
+
+def _light_background(gray: np.ndarray, thr: float) -> bool:
+    """Polarity: the background is the class that owns most of the border (else most pixels)."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    light_border = np.mean(border > thr)
+    return light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(gray > thr) > 0.5
+
+
+def _uneven(gray: np.ndarray, thr: float) -> tuple[np.ndarray, float] | None:
+    """``(clear, contrast)`` if the background of ``gray`` (light paper) is uneven, else None.
+
+    Only pixels whose 5x5 neighbourhood is all above the threshold count as background
+    (``clear``), so anti-aliased or blurred stroke edges never count; it is uneven if
+    their 2-98 % spread reaches 0.15 of the ink contrast (what :func:`_needs_cleaning`
+    tests on a whole stack).
+    """
+    clear = _erode5((gray > thr)[None])[0]  # == minimum_filter(gray, 5x5, "nearest") > thr
+    if clear.sum() < 12:
+        return None
+    bg_vals = gray[clear]
+    ink = gray[gray <= thr]
+    contrast = max(float(np.median(bg_vals)) - (float(np.median(ink)) if ink.size else 0.0), 1.0)
+    lo, hi = np.percentile(bg_vals, [2, 98])
+    return (clear, contrast) if hi - lo >= 0.15 * contrast else None
 
 
 def clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
     """Flattens uneven illumination and removes noise; returns (image, was_noisy).
 
-    Only pixels whose 5x5 neighbourhood is all above the threshold count as background,
-    so anti-aliased or blurred stroke edges never bias the estimate. A background that
-    is already flat and clean (every rendered glyph) is returned untouched, cheaply.
+    A background that is already flat and clean (every rendered glyph) is returned
+    untouched, cheaply (see :func:`_uneven`).
     """
     noisy = False
     for _ in range(2):  # a strong gradient can hide part of the background at first
-        clear = _erode5((gray > thr)[None])[0]  # == minimum_filter(gray, 5x5, "nearest") > thr
-        if clear.sum() < 12:
+        uneven = _uneven(gray, thr)
+        if uneven is None:
             break
-        bg_vals = gray[clear]
-        ink = gray[gray <= thr]
-        contrast = max(float(np.median(bg_vals)) - (float(np.median(ink)) if ink.size else 0.0), 1.0)
-        lo, hi = np.percentile(bg_vals, [2, 98])
-        if hi - lo < 0.15 * contrast:
-            break
-        bg = _fit_background(gray, clear)
+        clear, contrast = uneven
+        bg = _fit_background(gray)
         if bg is None:
             break
         if np.ptp(bg) >= 0.15 * contrast:
             gray = np.clip(gray / np.maximum(bg, 1.0) * float(np.median(bg)), 0, 255)
             thr = otsu_threshold(gray)
             continue
-        if float(np.std(bg_vals - bg[clear])) > 3.0:
+        if float(np.std(gray[clear] - bg[clear])) > 3.0:
             gray = median3(gray)
             noisy = True
         break
@@ -208,10 +250,14 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
     """:func:`normalize`, step by step: the reference :func:`_normalize_stack` matches."""
     gray = to_gray(image)
     thr = otsu_threshold(gray)
-    # Polarity: the background is the class that owns most of the border.
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    light_border = np.mean(border > thr)
-    light_bg = light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(gray > thr) > 0.5
+    light_bg = _light_background(gray, thr)
+    if _uneven(gray if light_bg else 255.0 - gray, thr if light_bg else 255.0 - thr):
+        # A strong illumination gradient can own the border; decide on the image with its
+        # trend (a plane through the cells' medians, either polarity) taken out.
+        trend = _cell_plane(gray, 50.0, dark_only=False)
+        if trend is not None:
+            flat = np.clip(gray - trend + float(np.mean(trend)), 0, 255)
+            light_bg = _light_background(flat, otsu_threshold(flat))
     if not light_bg:
         gray = 255.0 - gray
         thr = 255.0 - thr  # Otsu's threshold of the inverted image

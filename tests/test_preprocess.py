@@ -55,6 +55,22 @@ def test_scan_like_degradations_keep_the_glyph(render):
         assert iou > 0.5, (name, iou)
 
 
+@pytest.mark.parametrize("inverted", [False, True])
+def test_strong_gradient_that_owns_the_border(render, inverted):
+    # Paper darkens from 200 to 70 across the image, below the ink (90) of the bright
+    # side: Otsu's threshold splits light from shadow, and the shadow owns the border.
+    rng = np.random.default_rng(1)
+    ref = normalize(render("한"), 48)
+    grey = render("한", fg=90, bg=200).astype(np.float32)
+    shade = np.linspace(1.0, 0.35, grey.shape[1])[None, :]
+    img = np.clip(grey * shade + rng.normal(0, 4, grey.shape), 0, 255)
+    if inverted:  # light ink on a dark board lit from one side
+        img = 255.0 - img
+    out = normalize(img.astype(np.uint8), 48)
+    assert np.median(out) == 255  # polarity kept: white background, dark ink
+    assert _ink_iou(out, ref) > 0.5
+
+
 def test_fixed_level_would_fail_but_otsu_adapts(render):
     grey = render("한", fg=60, bg=150)
     assert (grey < 200).all()  # a fixed grey level of 200 sees only ink
