@@ -146,7 +146,7 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     if float(np.ptp(gray)) < 16.0:  # blank: no ink at all
         return np.zeros(gray.shape, bool), np.full(gray.shape, 255.0, np.float32)
     thr = preprocess.otsu_threshold(gray)
-    if np.mean(gray > thr) < 0.5:
+    if not preprocess.light_background(gray, thr, by_border=False):
         gray = 255.0 - gray
         thr = 255.0 - thr
     gray, _ = preprocess.clean_background(gray, thr)

@@ -133,7 +133,9 @@ def _cell_plane(gray: np.ndarray, q: float, dark_only: bool) -> np.ndarray | Non
     if ny * nx < 9:
         return None
     blocks = gray[: ny * cell, : nx * cell].reshape(ny, cell, nx, cell).transpose(0, 2, 1, 3)
-    levels = np.percentile(blocks.reshape(ny, nx, -1), q, axis=-1).ravel()
+    cells = blocks.reshape(ny * nx, -1)
+    k = round(q / 100.0 * (cells.shape[1] - 1))  # the q-th percentile, nearest rank
+    levels = np.partition(cells, k, axis=1)[:, k]
     yc = np.repeat((np.arange(ny) + 0.5) * cell / h - 0.5, nx)
     xc = np.tile((np.arange(nx) + 0.5) * cell / w - 0.5, ny)
     basis = np.stack([np.ones_like(xc), xc, yc], axis=1)
@@ -160,11 +162,30 @@ def _fit_background(gray: np.ndarray) -> np.ndarray | None:
     return _cell_plane(gray, 95.0, dark_only=True)
 
 
-def _light_background(gray: np.ndarray, thr: float) -> bool:
-    """Polarity: the background is the class that owns most of the border (else most pixels)."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    light_border = np.mean(border > thr)
-    return light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(gray > thr) > 0.5
+def light_background(gray: np.ndarray, thr: float, by_border: bool = True) -> bool:
+    """Polarity of a 0..255 image of text with Otsu threshold ``thr``: is its paper light?
+
+    The background is the class that owns most of the border (``by_border``; the majority
+    of pixels when the border is split about evenly), or simply the majority of pixels.
+    If the background is uneven, a strong illumination gradient can own the border or the
+    majority, so the decision is taken on the image with its trend (a plane through the
+    medians of its cells, right in either polarity) taken out.
+    """
+
+    def rule(img: np.ndarray, t: float) -> bool:
+        if not by_border:
+            return bool(np.mean(img > t) >= 0.5)
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        light_border = np.mean(border > t)
+        return bool(light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(img > t) > 0.5)
+
+    light = rule(gray, thr)
+    if _uneven(gray if light else 255.0 - gray, thr if light else 255.0 - thr) is not None:
+        trend = _cell_plane(gray, 50.0, dark_only=False)
+        if trend is not None:
+            flat = np.clip(gray - trend + float(np.mean(trend)), 0, 255)
+            light = rule(flat, otsu_threshold(flat))
+    return light
 
 
 def _uneven(gray: np.ndarray, thr: float) -> tuple[np.ndarray, float] | None:
@@ -250,14 +271,7 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
     """:func:`normalize`, step by step: the reference :func:`_normalize_stack` matches."""
     gray = to_gray(image)
     thr = otsu_threshold(gray)
-    light_bg = _light_background(gray, thr)
-    if _uneven(gray if light_bg else 255.0 - gray, thr if light_bg else 255.0 - thr):
-        # A strong illumination gradient can own the border; decide on the image with its
-        # trend (a plane through the cells' medians, either polarity) taken out.
-        trend = _cell_plane(gray, 50.0, dark_only=False)
-        if trend is not None:
-            flat = np.clip(gray - trend + float(np.mean(trend)), 0, 255)
-            light_bg = _light_background(flat, otsu_threshold(flat))
+    light_bg = light_background(gray, thr)
     if not light_bg:
         gray = 255.0 - gray
         thr = 255.0 - thr  # Otsu's threshold of the inverted image

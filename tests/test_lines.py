@@ -105,6 +105,21 @@ def test_segmentation_of_rendered_hangul_has_every_true_box(font_path):
         assert max(iou(box, g) for g in got) > 0.9, box
 
 
+@pytest.mark.parametrize("inverted", [False, True])
+def test_binarize_a_line_under_a_shadow(inverted):
+    # Grey print whose paper darkens from top to bottom below the ink level: half of the
+    # pixels are light, so the majority rule alone would take the shadow for paper.
+    image, _ = block_line("## ###")
+    clean, _ = lines.binarize(image)
+    shade = np.linspace(1.0, 0.4, image.shape[0])[:, None]
+    shaded = np.clip((image * 0.4 + 100) * shade, 0, 255)
+    if inverted:
+        shaded = 255 - shaded
+    mask, _ = lines.binarize(shaded.astype(np.uint8))
+    assert (mask & clean).sum() / (mask | clean).sum() > 0.8
+    assert read_blocks(shaded.astype(np.uint8)).text == "가가 가가가"
+
+
 def test_split_lines_by_horizontal_projection():
     one, _ = block_line("##")
     two, _ = block_line("###")
