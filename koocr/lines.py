@@ -498,6 +498,7 @@ def lm_path(
     lm,
     weight: float,
     floor: float = -math.inf,
+    cache: dict | None = None,
 ) -> list[tuple[tuple[int, int], int]]:
     """Best spans *and* readings under a syllable language model (Viterbi over the lattice).
 
@@ -511,6 +512,8 @@ def lm_path(
         lm: a :class:`koocr.language.SyllableLM`.
         weight: weight of its log-probability.
         floor: its centred score is clipped below at this (see ``ReadConfig.lm_floor``).
+        cache: keeps the transition table of a label set for the next call on the same
+            readings (the pitch pass of :func:`decode_line` rescores, never relabels).
 
     Returns:
         ``[(span, index into options[span]), ...]`` left to right (empty if the atoms
@@ -522,7 +525,12 @@ def lm_path(
     labels = sorted({o[1] for opts in options.values() for o in opts})
     row_of = {label: r for r, label in enumerate(labels)}
     no_context = len(labels)
-    table = weight * np.maximum(floor, lm.transition_matrix(labels))  # (L + 1, L)
+    key = (tuple(labels), id(lm), weight, floor)
+    table = cache.get(key) if cache is not None else None
+    if table is None:
+        table = weight * np.maximum(floor, lm.transition_matrix(labels))  # (L + 1, L)
+        if cache is not None:
+            cache[key] = table
     # Per atom boundary i: every node (span ending at i, reading k) with its best total.
     at: dict[int, tuple[np.ndarray, np.ndarray, list]] = {}
     back: dict[tuple, tuple | None] = {}
@@ -582,9 +590,12 @@ def _repitch(atoms, options, pitch: float, cfg: ReadConfig):
 def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[int, int], tuple[float, str, float]]]:
     """Chooses the spans and their readings: DP, then the pitch pass; with ``lm``, in context."""
 
+    tables: dict = {}
+
     def decode(opts):
         if lm is not None and cfg.lm_weight > 0:
-            return [(span, opts[span][k]) for span, k in lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor)]
+            path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables)
+            return [(span, opts[span][k]) for span, k in path]
         path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
         return [(span, opts[span][0]) for span in path]
 

@@ -112,6 +112,26 @@ def test_lm_path_takes_the_reading_that_fits_the_context(tiny_lm):
     assert lines.lm_path(3, {(0, 1): [(0.0, "우", 1.0)]}, tiny_lm, 1.0) == []  # atoms 1-2 uncovered
 
 
+def test_lm_path_cache_builds_one_table_per_label_set(tiny_lm):
+    calls = []
+
+    class Counting:  # lm_path needs only transition_matrix
+        def transition_matrix(self, labels):
+            calls.append(labels)
+            return tiny_lm.transition_matrix(labels)
+
+    counting = Counting()
+    options = {(0, 1): [(-0.5, "무", 0.6), (-0.9, "우", 0.4)], (1, 2): [(0.0, "리", 1.0)]}
+    rescored = {span: [(s - 1.0, t, c) for s, t, c in opts] for span, opts in options.items()}
+    cache: dict = {}
+    first = lines.lm_path(2, options, counting, 1.0, cache=cache)
+    assert lines.lm_path(2, rescored, counting, 1.0, cache=cache) == first  # same labels: reused
+    assert len(calls) == 1
+    lines.lm_path(2, {(0, 2): [(0.0, "가", 1.0)]}, counting, 1.0, cache=cache)  # new labels: built
+    assert len(calls) == 2
+    assert lines.lm_path(2, options, tiny_lm, 1.0) == first  # no cache: same answer
+
+
 def test_lm_floor_keeps_a_sure_reading_of_a_syllable_the_model_never_saw(tiny_lm):
     # The crop is clearly '꿿' (never in the word list); '우' is a poor second. The segment
     # classifier says "a syllable", so the unknown reading scores low too. The floor caps the
