@@ -166,6 +166,38 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
+    """Ink of ruled lines, underlines and scanner edges: a bool mask like ``mask``.
+
+    No Hangul stroke is much longer than one em, so a horizontal run of ink at least
+    half the image wide and ``ratio`` times the height of the nearest text line (the
+    bands :func:`split_lines` finds once the long runs are set aside) is not text.
+    Text on ruled paper, underlined words and a dark band or frame left by a scan or
+    crop then read as without them. A skewed rule breaks into short runs and stays.
+    """
+    h, w = mask.shape
+    min_len = max(8, w // 2)
+    runs = [(r, a, b) for r in np.flatnonzero(mask.sum(axis=1) >= min_len) for a, b in _runs(mask[r]) if b - a >= min_len]
+    rules = np.zeros_like(mask)
+    if not runs:
+        return rules
+    for r, a, b in runs:
+        rules[r, a:b] = True
+    bands = split_lines(mask & ~rules)
+    for r, a, b in runs:
+        if bands:
+            dist = [max(r0 - r, r - r1 + 1, 0) for r0, r1 in bands]
+            r0, r1 = bands[int(np.argmin(dist))]
+            if b - a < ratio * (r1 - r0):
+                rules[r, a:b] = False  # as long as a few syllables: may be text
+    # Where a stroke crosses the rule (ink right above and right below it), the stroke stays.
+    for y0, y1 in _runs(rules.any(axis=1)):
+        if 0 < y0 and y1 < h:
+            cross = mask[y0 - 1] & ~rules[y0 - 1] & mask[y1] & ~rules[y1]
+            rules[y0:y1, cross] = False
+    return rules
+
+
 def split_lines(
     mask: np.ndarray, min_height: float = 0.35, attach_height: float = 0.6, attach_gap: float = 0.3
 ) -> list[tuple[int, int]]:
@@ -739,6 +771,10 @@ def read_image(
     """
     cfg = config or ReadConfig()
     mask, level = binarize(image)
+    rules = find_rules(mask)
+    if rules.any():
+        mask &= ~rules
+        level[rules] = 255.0
     jobs = []  # (band offset, atoms, height, spans, geometry, first crop index)
     crops = []
     total = 0

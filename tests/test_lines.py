@@ -120,6 +120,36 @@ def test_binarize_a_line_under_a_shadow(inverted):
     assert read_blocks(shaded.astype(np.uint8)).text == "가가 가가가"
 
 
+def test_rules_underlines_and_scan_edges_are_not_read():
+    image, _ = block_line("## ###")
+    h, w = image.shape
+    under = image.copy()
+    under[41:43, :] = 0  # an underline touching the bottom of every block (rows 10-40)
+    strike = image.copy()
+    strike[24:26, :] = 0  # struck through the middle of every block
+    edge = np.concatenate([np.zeros((8, w), np.uint8), image], axis=0)  # a dark scan edge
+    for name, img in {"underline": under, "strike": strike, "edge": edge}.items():
+        rules = lines.find_rules(lines.binarize(img)[0])
+        assert rules.any(), name
+        assert read_blocks(img).text == "가가 가가가", name
+    rules = lines.find_rules(lines.binarize(under)[0])
+    assert rules[41:43].sum() > 0.9 * 2 * w and not rules[:41].any()
+    # Strokes that cross the rule are kept: the bars of the blocks run through rows 24-25.
+    rules = lines.find_rules(lines.binarize(strike)[0])
+    assert not rules[24:26, 31:35].any()
+
+
+def test_a_long_stroke_of_one_syllable_is_not_a_rule():
+    # A tight crop of a '으'-like glyph: its bar spans the whole image but is one em long.
+    glyph = np.full((40, 44), 255, np.uint8)
+    glyph[2:18, 12:32] = 0
+    glyph[6:14, 16:28] = 255
+    glyph[26:30, :] = 0
+    assert not lines.find_rules(lines.binarize(glyph)[0]).any()
+    blank = np.full((20, 50), 255, np.uint8)
+    assert not lines.find_rules(lines.binarize(blank)[0]).any()
+
+
 def test_split_lines_by_horizontal_projection():
     one, _ = block_line("##")
     two, _ = block_line("###")
