@@ -150,6 +150,65 @@ def test_a_long_stroke_of_one_syllable_is_not_a_rule():
     assert not lines.find_rules(lines.binarize(blank)[0]).any()
 
 
+def _turn(image: np.ndarray, angle: float) -> np.ndarray:
+    """``image`` turned ``angle`` degrees counter-clockwise (lines then rise to the right)."""
+    turned = Image.fromarray(image).rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=255)
+    return np.asarray(turned)
+
+
+def _block(layouts: list[str], gap: int) -> np.ndarray:
+    rows = [block_line(layout)[0] for layout in layouts]
+    rows = [r[8:-8] for r in rows]  # tight: 2 px of paper above and below the blocks
+    width = max(r.shape[1] for r in rows)
+    out = np.full((sum(r.shape[0] for r in rows) + gap * (len(rows) - 1), width), 255, np.uint8)
+    y = 0
+    for r in rows:
+        out[y : y + r.shape[0], : r.shape[1]] = r
+        y += r.shape[0] + gap
+    return out
+
+
+@pytest.mark.parametrize("angle", [-4.0, -1.0, 2.5, 6.0])
+def test_estimate_skew_finds_the_angle_of_the_lines(angle):
+    image = _turn(_block(["## ### ##", "### ## ###"], gap=12), angle)
+    assert lines.estimate_skew(lines.binarize(image)[0]) == pytest.approx(angle, abs=0.3)
+
+
+def test_a_skewed_block_is_levelled_and_boxes_stay_in_the_input():
+    block = _block(["## ###", "### ##", "## ###"], gap=4)
+    image = _turn(block, 3.0)
+    mask = lines.binarize(image)[0]
+    assert len(lines.split_lines(mask)) < 3  # turned, the lines' projections run together
+    assert lines.skew_matters(mask, lines.estimate_skew(mask))
+    result = read_blocks(image)
+    assert result.text == "가가 가가가\n가가가 가가\n가가 가가가"
+    h, w = image.shape
+    for c in result.chars:
+        x0, y0, x1, y1 = c.box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        assert (image[y0:y1, x0:x1] < 128).mean() > 0.2  # the box holds its block's ink
+    # The first block of the last line sits lower left; of the first line, upper left.
+    first, last = result.chars[0].box, result.chars[-5].box
+    assert last[1] > first[3] - 5
+
+
+def test_a_single_skewed_line_is_read_as_it_is():
+    image = _turn(block_line("## ###")[0], 4.0)
+    mask = lines.binarize(image)[0]
+    angle = lines.estimate_skew(mask)
+    assert angle == pytest.approx(4.0, abs=0.3)
+    assert not lines.skew_matters(mask, angle)  # one line: no need to turn it
+    assert read_blocks(image).text == "가가 가가가"
+
+
+def test_a_skewed_underline_is_still_a_rule():
+    image, _ = block_line("## ###")
+    image = image.copy()
+    image[41:43, :] = 0
+    turned = _turn(image, 2.0)
+    assert read_blocks(turned).text == "가가 가가가"
+
+
 def test_split_lines_by_horizontal_projection():
     one, _ = block_line("##")
     two, _ = block_line("###")
