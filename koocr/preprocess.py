@@ -232,6 +232,77 @@ def clean_background(gray: np.ndarray, thr: float) -> tuple[np.ndarray, bool]:
     return gray, noisy
 
 
+# A glyph written or printed in a box (a grid cell of manuscript paper, a form field): each
+# side of the box is a line running most of that side, within the outer part of the image.
+_FRAME_BAND = 0.25
+_FRAME_RUN = 0.85
+
+
+def _frame_lines(masks: np.ndarray, box: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Per ink mask of a ``(N, H, W)`` stack with ink boxes ``box`` = (r0, r1, c0, c1) arrays.
+
+    Returns (closed frame?, long rows (N, H), long columns (N, W), band height, band width):
+    lines running at least ``_FRAME_RUN`` of the ink box, and the outer ``_FRAME_BAND`` of it.
+    """
+    _, h, w = masks.shape
+    r0, r1, c0, c1 = (np.asarray(v, np.int64) for v in box)
+    rows = masks.sum(axis=2) >= _FRAME_RUN * (c1 - c0)[:, None]
+    cols = masks.sum(axis=1) >= _FRAME_RUN * (r1 - r0)[:, None]
+    bh = np.maximum(1, (_FRAME_BAND * (r1 - r0)).astype(np.int64))[:, None]
+    bw = np.maximum(1, (_FRAME_BAND * (c1 - c0)).astype(np.int64))[:, None]
+    y, x = np.arange(h)[None], np.arange(w)[None]
+    framed = (
+        (rows & (y >= r0[:, None]) & (y < r0[:, None] + bh)).any(1)
+        & (rows & (y < r1[:, None]) & (y >= r1[:, None] - bh)).any(1)
+        & (cols & (x >= c0[:, None]) & (x < c0[:, None] + bw)).any(1)
+        & (cols & (x < c1[:, None]) & (x >= c1[:, None] - bw)).any(1)
+    )
+    return framed, rows, cols, bh[:, 0], bw[:, 0]
+
+
+def _frame_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Rows and columns ``(r0, r1, c0, c1)`` inside a box drawn around the glyph, or None.
+
+    Only a closed box counts: a line along all four sides of the ink. A glyph has no
+    such lines on all four sides, even cropped tight (the bar of '프' and the top of its
+    'ㅍ' run its width, but nothing runs its height at both edges), and box lines are thin
+    and stand apart from what the box holds.
+    """
+    ink_rows, ink_cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if ink_rows.size == 0:
+        return None
+    box = ink_rows[0], ink_rows[-1] + 1, ink_cols[0], ink_cols[-1] + 1
+    framed, rows, cols, bh, bw = _frame_lines(mask[None], tuple(np.array([v]) for v in box))
+    if not framed[0]:
+        return None
+    (y0, y1, x0, x1), bh, bw, rows, cols = box, int(bh[0]), int(bw[0]), rows[0], cols[0]
+    top, bottom = np.flatnonzero(rows[y0 : y0 + bh]) + y0, np.flatnonzero(rows[y1 - bh : y1]) + y1 - bh
+    left, right = np.flatnonzero(cols[x0 : x0 + bw]) + x0, np.flatnonzero(cols[x1 - bw : x1]) + x1 - bw
+    r0, r1, c0, c1 = int(top.max()) + 1, int(bottom.min()), int(left.max()) + 1, int(right.min())
+    # The frame's soft inner edge: rows / columns still at least half ink.
+    while r1 - r0 > 4 and mask[r0, c0:c1].mean() >= 0.5:
+        r0 += 1
+    while r1 - r0 > 4 and mask[r1 - 1, c0:c1].mean() >= 0.5:
+        r1 -= 1
+    while c1 - c0 > 4 and mask[r0:r1, c0].mean() >= 0.5:
+        c0 += 1
+    while c1 - c0 > 4 and mask[r0:r1, c1 - 1].mean() >= 0.5:
+        c1 -= 1
+    if r1 - r0 <= 4 or c1 - c0 <= 4:
+        return None
+    # Box lines are thin; the outline strokes of a heavy glyph cropped tight are not.
+    thick = max(r0 - top.min(), bottom.max() + 1 - r1, c0 - left.min(), right.max() + 1 - c1)
+    if thick > max(3, 0.08 * min(y1 - y0, x1 - x0)):
+        return None
+    # A box stands apart from what it holds: just inside each side lies a line of paper
+    # (a stroke may touch it here and there). A squarish glyph cropped tight has its
+    # strokes running on inside its outline (BaekmukHline, BMJua).
+    inside = mask[r0:r1, c0:c1]
+    k = max(2, round(0.1 * min(inside.shape)))
+    sides = (inside[:k].mean(1), inside[-k:].mean(1), inside[:, :k].mean(0), inside[:, -k:].mean(0))
+    return (r0, r1, c0, c1) if all(side.min() <= 0.2 for side in sides) else None
+
+
 def _ink_bbox(mask: np.ndarray, noisy: bool) -> tuple[int, int, int, int] | None:
     # On noisy images a median filter drops isolated specks before taking the box; if
     # it erases everything (hair-thin strokes), fall back to the raw mask.
@@ -280,6 +351,10 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
     gray, noisy = clean_background(gray, thr)
     thr = otsu_threshold(gray)
     mask = gray < thr
+    inner = _frame_interior(mask)
+    if inner is not None:  # read what the box holds (an empty box reads as blank)
+        r0, r1, c0, c1 = inner
+        return _normalize_one(gray[r0:r1, c0:c1], image_size, margin, placement)
     box = _ink_bbox(mask, noisy)
     if box is None:
         return np.full((image_size, image_size), 255, np.uint8)
@@ -413,6 +488,7 @@ def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> 
         r0, r1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)
         c0, c1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
         blank |= ~rows.any(1)
+        fallback |= _frame_lines(mask, (r0, r1, c0, c1))[0] & ~blank  # in a box: read its inside
         level = (gray - ink_level[:, None, None].astype(np.float32)) / span[:, None, None].astype(np.float32)
         level = np.clip(level, 0.0, 1.0) * np.float32(255.0)
         for i in range(m):

@@ -71,6 +71,50 @@ def test_strong_gradient_that_owns_the_border(render, inverted):
     assert _ink_iou(out, ref) > 0.5
 
 
+def _boxed(glyph, pad=10, line=2, ink=0, m=3):
+    """``glyph`` in a grid cell: paper around it, then a box ``line`` px thick ``m`` px in."""
+    cell = np.pad(glyph, pad, constant_values=int(np.median(glyph)))
+    h, w = cell.shape
+    for sl in [np.s_[m : m + line, m : w - m], np.s_[h - m - line : h - m, m : w - m],
+               np.s_[m : h - m, m : m + line], np.s_[m : h - m, w - m - line : w - m]]:  # fmt: skip
+        cell[sl] = ink
+    return cell
+
+
+@pytest.mark.parametrize("case", ["thin", "thick", "touching", "inverted", "grey"])
+def test_a_glyph_in_a_box_is_read_from_inside_the_box(render, case):
+    ref = normalize(render("한"), 48)
+    glyph = render("한")
+    if case == "thin":
+        img = _boxed(glyph, line=1)
+    elif case == "thick":
+        img = _boxed(glyph, line=4)
+    elif case == "touching":  # writing that runs into the cell's edge: the box crosses the glyph
+        ink = glyph < 128
+        m = int(min(np.flatnonzero(ink.any(1))[0], np.flatnonzero(ink.any(0))[0]))
+        img = _boxed(glyph, pad=0, m=m)  # the box's top or left line runs along the glyph's edge
+    elif case == "inverted":
+        img = 255 - _boxed(glyph)
+    else:
+        img = _boxed(render("한", fg=70, bg=190), ink=70)
+    out = normalize(img, 48)
+    assert out[:3].min() > 200 and out[:, :3].min() > 200  # no box line left in the output
+    assert _ink_iou(out, ref) > (0.5 if case == "touching" else 0.75), case
+    assert _ink_iou(normalize(_boxed(np.full((40, 40), 255, np.uint8)), 48), np.full((48, 48), 255)) == 0  # empty box
+
+
+def test_tight_crops_of_boxy_glyphs_are_not_boxes(render):
+    from koocr.preprocess import _frame_interior
+
+    for char in "때몸프뗍멸":
+        glyph = render(char, size=56, canvas=80, offset=(6, 2))
+        ink = glyph < 128
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        tight = glyph[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        assert _frame_interior(tight < 128) is None, char
+        assert _ink_iou(normalize(tight, 48), normalize(glyph, 48)) > 0.9, char
+
+
 def test_fixed_level_would_fail_but_otsu_adapts(render):
     grey = render("한", fg=60, bg=150)
     assert (grey < 200).all()  # a fixed grey level of 200 sees only ink
@@ -141,6 +185,7 @@ def test_normalize_batch_stack_path_equals_one_by_one(render):
         + gradient  # needs flattening: the fallback too
         + [render("한", fg=60, bg=150), render("한", fg=170, bg=200)]  # grey, low contrast
         + [np.full(clean[0].shape, 128, np.uint8)]  # blank
+        + [_boxed(clean[2], pad=0)]  # in a box: the fallback reads the box's inside
         + [(clean[1] < 128).astype(np.uint8)]  # a 0/1 mask, scaled by to_gray
     )
     want = np.stack([_normalize_one(img, 48, 0.1, None) for img in stack])

@@ -55,6 +55,15 @@ def photo_like(glyph: np.ndarray, rng) -> Image.Image:
     return Image.open(io.BytesIO(buf.getvalue()))
 
 
+def in_box(glyph: np.ndarray) -> Image.Image:
+    """A handwritten syllable in a cell of manuscript paper: a dark box drawn around it."""
+    cell = np.pad(glyph, 6, constant_values=255)
+    h, w = cell.shape
+    for sl in (np.s_[2:4, 2 : w - 2], np.s_[h - 4 : h - 2, 2 : w - 2], np.s_[2 : h - 2, 2:4], np.s_[2 : h - 2, w - 4 : w - 2]):
+        cell[sl] = 40
+    return Image.fromarray(cell)
+
+
 def main() -> int:
     out = "samples"
     os.makedirs(out, exist_ok=True)
@@ -80,6 +89,7 @@ def main() -> int:
         save(f"{9 + j:02d}_handwriting_{font.name}.png", Image.fromarray(render_glyph(font, char, 64)), char)
     photo_hand = photo_like(render_glyph(hand[0], "꿈", 56), rng)
     save("12_handwriting_photo.jpg", photo_hand, "꿈")
+    save("13_grid_cell.png", in_box(render_glyph(hand[2], "글", 64)), "글")
     with open(os.path.join(out, "labels.tsv"), "w", encoding="utf-8") as fh:
         fh.write("".join(f"{n}\t{c}\n" for n, c in rows))
     print(f"wrote {len(rows)} samples to {out}/")
