@@ -282,7 +282,8 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
     half the image wide and ``ratio`` times the height of the nearest text line (the
     bands :func:`split_lines` finds once the long runs are set aside) is not text.
     Text on ruled paper, underlined words and a dark band or frame left by a scan or
-    crop then read as without them. A skewed rule breaks into short runs and stays.
+    crop then read as without them, and so does a row of boxes (manuscript paper, a form):
+    ink that runs from one rule down to the next is a line between cells.
     """
     h, w = mask.shape
     min_len = max(8, w // 2)
@@ -314,6 +315,15 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
         if 0 < y0 and y1 < h:
             cross = mask[y0 - 1] & ~rules[y0 - 1] & mask[y1] & ~rules[y1]
             rules[y0:y1, cross] = False
+    # The lines between the cells of a grid run from one rule to the next; no stroke does.
+    # Each column is looked at with its neighbours: a turned line is jagged.
+    if rules.any():
+        rest = mask & ~rules
+        for c in np.flatnonzero(rest.any(axis=0)):
+            near = slice(max(c - 1, 0), c + 2)
+            for a, b in _runs(rest[:, near].any(axis=1)):
+                if a > 0 and b < h and rules[a - 1, near].any() and rules[b, near].any():
+                    rules[a:b, c] |= rest[a:b, c]
     return rules
 
 

@@ -139,6 +139,24 @@ def test_rules_underlines_and_scan_edges_are_not_read():
     assert not rules[24:26, 31:35].any()
 
 
+def test_a_row_of_boxes_reads_as_its_text():
+    # Manuscript paper: each block in a cell; the lines between cells touch both rules.
+    image, boxes = block_line("## ###", gap=14, space=44)
+    image = image.copy()
+    image[6:8, :] = 0
+    image[43:45, :] = 0
+    edges = [boxes[0][0] - 7] + [(a[2] + b[0]) // 2 for a, b in zip(boxes[:-1], boxes[1:], strict=True)] + [boxes[-1][2] + 7]
+    for x in edges:
+        image[6:45, x : x + 2] = 0
+    mask = lines.binarize(image)[0]
+    rules = lines.find_rules(mask)
+    assert all(rules[8:43, x : x + 2].all() for x in edges)  # every cell line found
+    assert not (rules & ~(mask & (image == 0))).any()
+    assert read_blocks(image).text == "가가 가가가"
+    turned = _turn(image, 1.5)  # a photo of the page, slightly turned
+    assert read_blocks(turned).text == "가가 가가가"
+
+
 def test_a_long_stroke_of_one_syllable_is_not_a_rule():
     # A tight crop of a '으'-like glyph: its bar spans the whole image but is one em long.
     glyph = np.full((40, 44), 255, np.uint8)
