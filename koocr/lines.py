@@ -98,8 +98,9 @@ class ReadConfig:
     # The model's centred score is clipped below at this: a rare syllable the crop is sure
     # of (by weight * -floor = 4 nats, a probability ratio of ~55) keeps its reading.
     lm_floor: float = LM_FLOOR
-    # A block or line skewed by at least min_skew degrees (up to max_skew) is straightened
-    # before it is split into lines; boxes still refer to the input image (0: off).
+    # A block skewed by at least min_skew degrees (up to max_skew) is levelled before it is
+    # split into lines, when that changes the reading (skew_matters); boxes still refer to
+    # the input image (max_skew 0: off).
     max_skew: float = 8.0
     min_skew: float = 0.5
 
