@@ -263,6 +263,11 @@ class KoOCR:
             outputs.append([o.numpy() for o in out])
         return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
 
+    @property
+    def litert_copy(self) -> str | None:
+        """What the shipped LiteRT copy is, for reports (``"int8 copy"``), or None without one."""
+        return None if self.litert_file is None else f"{self.litert_quantize or 'float32'} copy"
+
     def resolve_backend(self, backend: str = "auto", features: bool = False) -> str:
         """What ``backend`` runs here: ``"auto"`` is ``"litert"`` with a shipped LiteRT
         copy (that has pooled features, if ``features``), else ``"keras"``."""

@@ -60,9 +60,7 @@ def benchmark(ocr, images: np.ndarray, repeats: int = 200, batch: int = 1024) ->
 
 
 def _litert_label(ocr) -> str | None:
-    if ocr.litert_file is None:
-        return None
-    return f"shipped {ocr.litert_quantize or 'float32'} copy"
+    return None if ocr.litert_copy is None else f"shipped {ocr.litert_copy}"
 
 
 def format_report(r: dict) -> str:

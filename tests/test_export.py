@@ -184,7 +184,7 @@ def test_stale_litert_copy_is_ignored(trained, tmp_path):
         json.dump({"weights_sha256": "0" * 64}, fh)
     with pytest.warns(UserWarning, match="not a copy of the weights"):
         ocr = KoOCR(weights=folder)
-    assert ocr.litert_file is None
+    assert ocr.litert_file is None and ocr.litert_copy is None
     assert ocr.predict(np.full((32, 32), 255, np.uint8), n=1)  # falls back to Keras
     assert ocr._forward is not None
 
@@ -195,7 +195,7 @@ def test_quantized_litert_copy_is_recorded_and_served(trained, test_glyphs, tmp_
     with open(os.path.join(folder, kexport.LITERT_META), encoding="utf-8") as fh:
         assert json.load(fh)["quantize"] == "int8"
     ocr = KoOCR(weights=folder)
-    assert ocr.litert_quantize == "int8"
+    assert ocr.litert_quantize == "int8" and ocr.litert_copy == "int8 copy"
     want = trained.predict(test_glyphs, n=1, backend="keras")
     got = ocr.predict(test_glyphs, n=1)
     assert ocr._forward is None

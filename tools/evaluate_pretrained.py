@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         )
     flag = ("" if args.backend == "auto" else f" --backend {args.backend}") + (" --tta" if args.tta else "")
     if runs == "litert":
-        runs += f" ({ocr.litert_quantize or 'float32'} copy)"
+        runs += f" ({ocr.litert_copy})"
     if args.tta:
         runs += f", test-time augmentation over margins {', '.join(f'{m:.2f}' for m in ocr.tta_margins())}"
     lines += ["", f"Network run by: {runs}.", "", f"Command: `python tools/evaluate_pretrained.py --weights {args.weights}{flag}`", ""]
