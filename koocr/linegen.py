@@ -67,3 +67,35 @@ def finish(line: np.ndarray, rng, invert: bool) -> np.ndarray:
     arr = arr + rng.normal(0.0, rng.uniform(2.0, 8.0), arr.shape)
     arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
     return 255 - arr if invert else arr
+
+
+# A phone photo of a printed or written page: grey paper lit from one side (the shadowed
+# side can fall below the ink of the lit one), soft focus, sensor noise, JPEG.
+PHOTO = augment.AugmentConfig(
+    p_background=1.0, background_level=(150.0, 235.0), ink_level=(0.0, 80.0),
+    p_gradient=1.0, gradient=(0.2, 0.6),
+    p_contrast=0.3, contrast=(0.6, 0.9),
+    p_blur=0.7, blur_sigma=(0.4, 1.0),
+    p_noise=0.8, noise_std=(3.0, 10.0),
+    p_jpeg=0.8, jpeg_quality=(30.0, 70.0),
+)  # fmt: skip
+
+
+def ruled(line: np.ndarray, rng) -> np.ndarray:
+    """``line`` written on ruled paper: a full-width rule just under (or touching) its ink."""
+    ink = np.flatnonzero((line < 128).any(axis=1))
+    if ink.size == 0:
+        return line
+    out = line.copy()
+    y = int(ink[-1]) + int(rng.integers(-1, 6))
+    thick = int(rng.integers(1, 3))
+    level = int(rng.integers(0, 90))
+    rows = slice(max(y, 0), min(y + thick, out.shape[0]))
+    out[rows] = np.minimum(out[rows], level)
+    return out
+
+
+def photographed(line: np.ndarray, rng) -> np.ndarray:
+    """A finished line (see :func:`finish`) as a phone photo: :data:`PHOTO`."""
+    return augment.augment(line, rng, PHOTO)
+

@@ -276,7 +276,7 @@ def deskew(mask: np.ndarray, level: np.ndarray, angle: float):
     return new_mask, new_level.copy(), to_input
 
 
-def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
+def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = None) -> np.ndarray:
     """Ink of ruled lines, underlines and scanner edges: a bool mask like ``mask``.
 
     No Hangul stroke is much longer than one em, so a horizontal run of ink at least
@@ -285,15 +285,21 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
     Text on ruled paper, underlined words and a dark band or frame left by a scan or
     crop then read as without them, and so does a row of boxes (manuscript paper, a form):
     ink that runs from one rule down to the next is a line between cells.
+
+    With ``level`` (the grey image of :func:`binarize`), runs are looked for among all
+    pixels clearly darker than the paper: a faint or blurred rule, which the threshold
+    breaks into dashes, is found whole. Rules found so are thin (at most a quarter of
+    the line's height) unless they lie on the image's edge.
     """
     h, w = mask.shape
     min_len = max(8, w // 2)
-    runs = [(r, a, b) for r in np.flatnonzero(mask.sum(axis=1) >= min_len) for a, b in _runs(mask[r]) if b - a >= min_len]
+    dark = mask if level is None else mask | (level < 224.0)
+    runs = [(r, a, b) for r in np.flatnonzero(dark.sum(axis=1) >= min_len) for a, b in _runs(dark[r]) if b - a >= min_len]
     rules = np.zeros_like(mask)
     if not runs:
         return rules
     for r, a, b in runs:
-        rules[r, a:b] = True
+        rules[r, a:b] = dark[r, a:b]
     bands = split_lines(mask & ~rules)
     for r, a, b in runs:
         if bands:
@@ -301,6 +307,11 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
             r0, r1 = bands[int(np.argmin(dist))]
             if b - a < ratio * (r1 - r0):
                 rules[r, a:b] = False  # as long as a few syllables: may be text
+    if level is not None and bands:
+        tallest = max(r1 - r0 for r0, r1 in bands)
+        for y0, y1 in _runs(rules.any(axis=1)):
+            if y1 - y0 > max(3, 0.25 * tallest) and y0 > 0 and y1 < h:
+                rules[y0:y1] = False  # a thick dark band inside the image: text run together
     # Ink right next to a rule that goes no further is its jagged edge (a turned rule), not
     # a stroke: the rule takes it.
     for y0, y1 in _runs(rules.any(axis=1)):
@@ -329,7 +340,7 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0) -> np.ndarray:
 
 
 def split_lines(
-    mask: np.ndarray, min_height: float = 0.35, attach_height: float = 0.6, attach_gap: float = 0.3
+    mask: np.ndarray, min_height: float = 0.35, attach_height: float = 0.75, attach_gap: float = 0.3
 ) -> list[tuple[int, int]]:
     """Rows ``[r0, r1)`` of each text line, from the horizontal projection of ``mask``.
 
@@ -906,7 +917,7 @@ def read_image(
         angle = estimate_skew(mask, cfg.max_skew)
         if abs(angle) >= cfg.min_skew and skew_matters(mask, angle, cfg.line_min_height):
             mask, level, to_input = deskew(mask, level, angle)
-    rules = find_rules(mask)
+    rules = find_rules(mask, level=level)
     if rules.any():
         mask &= ~rules
         level[rules] = 255.0

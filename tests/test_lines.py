@@ -157,6 +157,20 @@ def test_a_row_of_boxes_reads_as_its_text():
     assert read_blocks(turned).text == "가가 가가가"
 
 
+def test_a_faint_rule_that_the_threshold_breaks_is_found_whole():
+    # A blurred grey rule: its darker stretches pass the threshold, its lighter ones do not.
+    image, _ = block_line("## ###")
+    image = image.copy()
+    dashes = np.where((np.arange(image.shape[1]) // 6) % 2 == 0, 90, 190).astype(np.uint8)
+    image[42] = dashes
+    mask, level = lines.binarize(image)
+    assert mask[42].any() and not mask[42].all()  # dashes in the mask
+    assert not lines.find_rules(mask).any()  # no unbroken run: not found from the mask alone
+    rules = lines.find_rules(mask, level=level)
+    assert rules[42].sum() > 0.9 * image.shape[1] and not rules[:41].any()
+    assert read_blocks(image).text == "가가 가가가"
+
+
 def test_a_long_stroke_of_one_syllable_is_not_a_rule():
     # A tight crop of a '으'-like glyph: its bar spans the whole image but is one em long.
     glyph = np.full((40, 44), 255, np.uint8)

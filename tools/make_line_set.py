@@ -4,6 +4,7 @@
     python tools/make_line_set.py --count 300 --seed 0 --output val_data/lines
     python tools/make_line_set.py --split train --output val_data/lines_dev   # tuning set
     python tools/make_line_set.py --chars 200              # also val_data/chars/... single glyphs
+    python tools/make_line_set.py --capture photo --output val_data/lines_photo   # phone photos
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -11,7 +12,10 @@ Hangul with word spaces, some digits and punctuation (read as unknown boxes) and
 syllables outside KS X 1001. Printed lines use the split's printed fonts; handwriting
 lines its handwriting-style fonts with the ``handwriting`` augmentation applied to each
 character separately. Every line gets a random font size, letter spacing, a slight
-rotation and noise; a few printed lines are inverted (light text on dark).
+rotation and noise; a few printed lines are inverted (light text on dark). ``--capture
+photo`` makes each line a phone photo instead (:data:`koocr.linegen.PHOTO`: grey paper lit
+from one side, soft focus, noise, JPEG), 40 % of them on ruled paper (a rule under or
+touching the text, :func:`koocr.linegen.ruled`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from koocr import hangul  # noqa: E402
 from koocr.fonts import load_manifest  # noqa: E402
-from koocr.linegen import finish, render_line  # noqa: E402
+from koocr.linegen import finish, photographed, render_line, ruled  # noqa: E402
 
 SENTENCES = """
 오늘은 날씨가 정말 좋습니다
@@ -166,6 +170,10 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test", choices=["test", "train"], help="font split; test = held out")
     p.add_argument("--chars", type=int, default=0, help="also write this many single-glyph images per style")
     p.add_argument("--chars_output", default="val_data/chars", help="folder for the single glyphs")
+    p.add_argument(
+        "--capture", default="clean", choices=["clean", "photo"],
+        help="photo: every line on grey paper lit from one side, soft, noisy, JPEG; 40 %% on ruled paper",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.count < 1:
@@ -188,7 +196,13 @@ def main(argv=None) -> int:
             tracking = float(rng.uniform(-0.02, 0.12))
             line = render_line(text, font, size, tracking, rng, distortion)
             invert = style == "printed" and rng.random() < 0.1
-            Image.fromarray(finish(line, rng, invert)).save(os.path.join(folder, f"{written:04d}.png"))
+            if args.capture == "photo":
+                line = ruled(line, rng) if rng.random() < 0.4 else line
+                image = photographed(finish(line, rng, False), rng)
+                image = 255 - image if invert else image
+            else:
+                image = finish(line, rng, invert)
+            Image.fromarray(image).save(os.path.join(folder, f"{written:04d}.png"))
             with open(os.path.join(folder, f"{written:04d}.txt"), "w", encoding="utf-8") as fh:
                 fh.write(text + "\n")
             written += 1
