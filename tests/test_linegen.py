@@ -1,0 +1,57 @@
+"""The line test sets: tools/make_line_set.py, clean and as phone photos."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+from koocr import linegen
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _make_line_set(argv):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_line_set
+
+    return make_line_set.main(argv)
+
+
+def _read_set(folder):
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+    images = [np.asarray(Image.open(os.path.join(folder, n)).convert("L")) for n in names]
+    texts = [open(os.path.join(folder, n[:-4] + ".txt"), encoding="utf-8").read().strip() for n in names]
+    return images, texts
+
+
+def test_photo_capture_is_grey_uneven_and_reproducible(tmp_path):
+    clean, photo, again = tmp_path / "clean", tmp_path / "photo", tmp_path / "again"
+    assert _make_line_set(["--count", "4", "--output", str(clean)]) == 0
+    assert _make_line_set(["--count", "4", "--output", str(photo), "--capture", "photo"]) == 0
+    assert _make_line_set(["--count", "4", "--output", str(again), "--capture", "photo"]) == 0
+    for style in ("printed", "handwriting"):
+        clean_images, clean_texts = _read_set(clean / style)
+        photo_images, photo_texts = _read_set(photo / style)
+        again_images, _ = _read_set(again / style)
+        assert photo_texts == clean_texts and len(photo_texts) == 4  # the same sentences
+        for img, same in zip(photo_images, again_images, strict=True):
+            np.testing.assert_array_equal(img, same)  # seeded
+            paper = img if np.median(img) > 127 else 255 - img  # a few printed lines are inverted
+            assert np.median(paper) < 245  # grey paper, not white
+            halves = np.array_split(paper, 2, axis=1) + np.array_split(paper, 2, axis=0)
+            spread = max(np.median(a) for a in halves) - min(np.median(a) for a in halves)
+            assert spread > 5  # lit from one side
+
+
+def test_ruled_draws_a_full_width_rule_at_the_foot_of_the_text():
+    line = np.full((40, 120), 255, np.uint8)
+    line[8:30, 10:100] = 0  # the text's ink ends at row 29
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        out = linegen.ruled(line, rng)
+        rows = np.flatnonzero((out[:, 105:] < 128).all(axis=1))  # right of the text: only the rule
+        assert 1 <= rows.size <= 2 and 28 <= rows[0] <= 34
+        assert (out[:, :100] <= line[:, :100]).all()  # the rule only darkens
