@@ -293,7 +293,7 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
     """
     h, w = mask.shape
     min_len = max(8, w // 2)
-    dark = mask if level is None else mask | (level < 224.0)
+    dark = mask if level is None else mask | (level < 240.0)
     runs = [(r, a, b) for r in np.flatnonzero(dark.sum(axis=1) >= min_len) for a, b in _runs(dark[r]) if b - a >= min_len]
     rules = np.zeros_like(mask)
     if not runs:
