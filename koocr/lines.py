@@ -204,15 +204,16 @@ def estimate_skew(mask: np.ndarray, max_angle: float = 8.0) -> float:
 
     coarse = np.arange(-np.floor(max_angle), np.floor(max_angle) + 1.0)
     best = float(coarse[int(np.argmax([sharpness(a) for a in coarse]))])
-    fine = np.clip(best + 0.25 * np.arange(-4, 5), -max_angle, max_angle)
+    fine = best + 0.25 * np.arange(-4, 5)
     scores = np.array([sharpness(a) for a in fine])
     k = int(np.argmax(scores))
+    angle = float(fine[k])
     if 0 < k < len(fine) - 1:
         left, mid, right = scores[k - 1 : k + 2]
         curve = left - 2 * mid + right
         if curve < 0:
-            return float(fine[k] + 0.125 * (left - right) / curve)
-    return float(fine[k])
+            angle += 0.125 * (left - right) / curve
+    return float(np.clip(angle, -max_angle, max_angle))
 
 
 def skew_matters(mask: np.ndarray, angle: float, min_height: float = 0.35) -> bool:
@@ -300,7 +301,10 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
         return rules
     for r, a, b in runs:
         rules[r, a:b] = dark[r, a:b]
-    bands = split_lines(mask & ~rules)
+    # The reference is the text block the run lies in, rule and all: measured on what is
+    # left without the run, a syllable's own long bar (트, 으) would be judged against a
+    # fragment of its syllable.
+    bands = split_lines(mask)
     for r, a, b in runs:
         if bands:
             dist = [max(r0 - r, r - r1 + 1, 0) for r0, r1 in bands]
@@ -340,7 +344,12 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
 
 
 def split_lines(
-    mask: np.ndarray, min_height: float = 0.35, attach_height: float = 0.75, attach_gap: float = 0.3
+    mask: np.ndarray,
+    min_height: float = 0.35,
+    attach_height: float = 0.6,
+    attach_gap: float = 0.3,
+    close_height: float = 0.75,
+    close_gap: float = 0.1,
 ) -> list[tuple[int, int]]:
     """Rows ``[r0, r1)`` of each text line, from the horizontal projection of ``mask``.
 
@@ -349,7 +358,9 @@ def split_lines(
     lower than ``attach_height`` times the tallest that lie within ``attach_gap`` times
     the tallest of a taller band join it too: the final consonants of a face that sets
     them well below the rest of the syllable (AleeBangwool, AleeBandal) form such a band,
-    and a real line of text sits farther away.
+    and a real line of text sits farther away. So do bands up to ``close_height`` of the
+    tallest within ``close_gap`` of it: the finals of a line levelled exactly, which can
+    stand apart by a row or two (a real line sits farther away even in tight setting).
     """
     bands = _runs(mask.any(axis=1))
     if not bands:
@@ -369,10 +380,14 @@ def split_lines(
     for a, b in lines:
         if merged:
             pa, pb = merged[-1]
-            short = min(b - a, pb - pa) < attach_height * tallest
-            if short and a - pb <= attach_gap * tallest and max(b - a, pb - pa) >= attach_height * tallest:
-                merged[-1] = (pa, max(pb, b))
-                continue
+            low, high, gap = min(b - a, pb - pa), max(b - a, pb - pa), a - pb
+            for size, near in ((attach_height, attach_gap), (close_height, close_gap)):
+                if low < size * tallest and gap <= near * tallest and high >= size * tallest:
+                    merged[-1] = (pa, max(pb, b))
+                    break
+            else:
+                merged.append((a, b))
+            continue
         merged.append((a, b))
     return merged
 

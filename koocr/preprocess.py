@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 # The seed's fixed placement table: image_size -> (x_offset, y_offset, char_size).
 SEED_PLACEMENT = {64: (5, 5, 50), 96: (8, 8, 80), 128: (14, 10, 100), 256: (50, 10, 200)}
@@ -279,6 +280,8 @@ def _frame_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     top, bottom = np.flatnonzero(rows[y0 : y0 + bh]) + y0, np.flatnonzero(rows[y1 - bh : y1]) + y1 - bh
     left, right = np.flatnonzero(cols[x0 : x0 + bw]) + x0, np.flatnonzero(cols[x1 - bw : x1]) + x1 - bw
     r0, r1, c0, c1 = int(top.max()) + 1, int(bottom.min()), int(left.max()) + 1, int(right.min())
+    if r1 - r0 <= 4 or c1 - c0 <= 4:
+        return None
     # The frame's soft inner edge: rows / columns still at least half ink.
     while r1 - r0 > 4 and mask[r0, c0:c1].mean() >= 0.5:
         r0 += 1
@@ -300,7 +303,22 @@ def _frame_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     inside = mask[r0:r1, c0:c1]
     k = max(2, round(0.1 * min(inside.shape)))
     sides = (inside[:k].mean(1), inside[-k:].mean(1), inside[:, :k].mean(0), inside[:, -k:].mean(0))
-    return (r0, r1, c0, c1) if all(side.min() <= 0.2 for side in sides) else None
+    if not all(side.min() <= 0.2 for side in sides):
+        return None
+    # The four lines are one stroke. The 'ㅁ' of a syllable and the bar below it, as in
+    # AleeBangwool's '므', can pass every test above as two.
+    labels = ndimage.label(mask, structure=np.ones((3, 3), bool))[0]
+    edges = (labels[top.min(), x0:x1], labels[bottom.max(), x0:x1], labels[y0:y1, left.min()], labels[y0:y1, right.max()])
+    first = np.bincount(edges[0][edges[0] > 0]).argmax()
+    return (r0, r1, c0, c1) if all((edge == first).any() for edge in edges[1:]) else None
+
+
+def _framed(masks: np.ndarray) -> np.ndarray:
+    """Per ink mask of a ``(N, H, W)`` stack: could it be a box drawn around a glyph?"""
+    rows, cols = masks.any(2), masks.any(1)
+    h, w = masks.shape[1:]
+    box = (rows.argmax(1), h - rows[:, ::-1].argmax(1), cols.argmax(1), w - cols[:, ::-1].argmax(1))
+    return _frame_lines(masks, box)[0] & rows.any(1)
 
 
 def _ink_bbox(mask: np.ndarray, noisy: bool) -> tuple[int, int, int, int] | None:
@@ -343,6 +361,8 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
     gray = to_gray(image)
     thr = otsu_threshold(gray)
     light_bg = light_background(gray, thr)
+    if not light_bg and _frame_interior(gray < thr) is not None:
+        light_bg = True  # a dark box drawn along the image's edge owns the border, not the paper
     if not light_bg:
         gray = 255.0 - gray
         thr = 255.0 - thr  # Otsu's threshold of the inverted image
@@ -352,8 +372,10 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
     thr = otsu_threshold(gray)
     mask = gray < thr
     inner = _frame_interior(mask)
-    if inner is not None:  # read what the box holds (an empty box reads as blank)
+    if inner is not None:  # read what the box holds
         r0, r1, c0, c1 = inner
+        if not mask[r0:r1, c0:c1].any():  # an empty box (its faint rim alone would be stretched)
+            return np.full((image_size, image_size), 255, np.uint8)
         return _normalize_one(gray[r0:r1, c0:c1], image_size, margin, placement)
     box = _ink_bbox(mask, noisy)
     if box is None:
@@ -470,6 +492,9 @@ def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> 
         light_all = (hist * paper).sum(1) / (h * w)
         light_bg = np.where(np.abs(light_border - 0.5) > 0.1, light_border > 0.5, light_all > 0.5)
         flip = ~light_bg
+        boxed_dark = np.zeros(m, bool)
+        if flip.any():  # a dark box along the edge owns the border: the reference decides
+            boxed_dark[flip] = _framed(part[flip] <= k[flip][:, None, None])
         gray = part.copy()
         gray[flip] = 255 - gray[flip]
         hist[flip] = hist[flip, ::-1]
@@ -488,7 +513,7 @@ def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> 
         r0, r1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)
         c0, c1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
         blank |= ~rows.any(1)
-        fallback |= _frame_lines(mask, (r0, r1, c0, c1))[0] & ~blank  # in a box: read its inside
+        fallback |= (_frame_lines(mask, (r0, r1, c0, c1))[0] | boxed_dark) & ~blank  # in a box: its inside
         level = (gray - ink_level[:, None, None].astype(np.float32)) / span[:, None, None].astype(np.float32)
         level = np.clip(level, 0.0, 1.0) * np.float32(255.0)
         for i in range(m):

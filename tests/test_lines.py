@@ -171,6 +171,41 @@ def test_a_faint_rule_that_the_threshold_breaks_is_found_whole():
     assert read_blocks(image).text == "가가 가가가"
 
 
+@pytest.mark.parametrize("char", list("트으를프표"))
+def test_the_long_bar_of_a_single_syllable_is_not_a_rule(font_path, char):
+    font = ImageFont.truetype(font_path, 40)
+    image = Image.new("L", (80, 80), 255)
+    ImageDraw.Draw(image).text((20, 10), char, font=font, fill=0)
+    glyph = np.asarray(image)
+    ink = np.argwhere(glyph < 128)
+    (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+    for pad in (0, 4):  # cropped tight, and with a little paper
+        crop = glyph[max(r0 - pad, 0) : r1 + pad, max(c0 - pad, 0) : c1 + pad]
+        mask, level = lines.binarize(crop)
+        assert not lines.find_rules(mask, level=level).any(), (char, pad)
+
+
+def test_split_lines_keeps_a_low_line_apart_and_a_levelled_line_whole(font_path):
+    font = ImageFont.truetype(font_path, 40)
+    for spacing in (1.05, 1.15):  # tight setting; the second line has only low syllables
+        image = Image.new("L", (420, 160), 255)
+        draw = ImageDraw.Draw(image)
+        draw.text((10, 10), "읽혔다 밟았", font=font, fill=0)
+        draw.text((10, 10 + int(40 * spacing)), "으스스 고도", font=font, fill=0)
+        assert len(lines.split_lines(lines.binarize(np.asarray(image))[0])) == 2, spacing
+    # A level line whose finals stand two rows apart (0.64 of its height): one line.
+    mask = np.zeros((60, 300), bool)
+    mask[10:35, 10:290:20] = True
+    mask[37:53, 15:290:40] = True
+    assert lines.split_lines(mask) == [(10, 53)]
+
+
+def test_estimate_skew_stays_within_its_range():
+    for angle in (9.0, 12.0, -9.0):
+        image = _turn(block_line("## ### ##")[0], angle)
+        assert abs(lines.estimate_skew(lines.binarize(image)[0], 8.0)) <= 8.0
+
+
 def test_a_long_stroke_of_one_syllable_is_not_a_rule():
     # A tight crop of a '으'-like glyph: its bar spans the whole image but is one em long.
     glyph = np.full((40, 44), 255, np.uint8)

@@ -1,10 +1,13 @@
 import io
+import os
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from koocr.preprocess import Placement, normalize, otsu_threshold, to_gray
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _ink_iou(a, b, thr=128):
@@ -103,6 +106,40 @@ def test_a_glyph_in_a_box_is_read_from_inside_the_box(render, case):
     assert _ink_iou(normalize(_boxed(np.full((40, 40), 255, np.uint8)), 48), np.full((48, 48), 255)) == 0  # empty box
 
 
+def test_a_box_along_the_image_edge_and_empty_boxes(render):
+    from PIL import ImageFilter
+
+    glyph = render("한").copy()
+    glyph[0] = glyph[-1] = glyph[:, 0] = glyph[:, -1] = 0  # a cell cropped right at its lines
+    out = normalize(glyph, 48)
+    assert np.median(out) == 255 and _ink_iou(out, normalize(render("한"), 48)) > 0.9
+    empty = _boxed(np.full((40, 40), 255, np.uint8))
+    buf = io.BytesIO()
+    Image.fromarray(empty).save(buf, "JPEG", quality=75)
+    speck = empty.copy()
+    speck[30, 30] = 200
+    rng = np.random.default_rng(0)
+    for name, img in {
+        "blurred": np.asarray(Image.fromarray(empty).filter(ImageFilter.GaussianBlur(0.6))),
+        "noisy": np.clip(empty + rng.normal(0, 2, empty.shape), 0, 255).astype(np.uint8),
+        "jpeg": np.asarray(Image.open(buf)),
+        "speck": speck,
+    }.items():
+        assert normalize(img, 48).min() == 255, name  # nothing in the box: blank
+
+
+def test_a_syllable_whose_parts_line_up_like_a_box_is_not_one():
+    # AleeBangwool's '므': the sides of its 'ㅁ' and the bar below run like a box's lines.
+    from koocr.fonts import _image_font
+    from koocr.preprocess import _frame_interior
+
+    image = Image.new("L", (56, 56), 255)
+    ImageDraw.Draw(image).text((8, 4), "므", font=_image_font(os.path.join(ROOT, "fonts", "AleeBangwool.woff2"), 40), fill=0)
+    glyph = np.asarray(image)
+    assert _frame_interior(glyph < 128) is None
+    assert (normalize(glyph, 48) < 128).mean() < 0.5
+
+
 def test_tight_crops_of_boxy_glyphs_are_not_boxes(render):
     from koocr.preprocess import _frame_interior
 
@@ -186,6 +223,7 @@ def test_normalize_batch_stack_path_equals_one_by_one(render):
         + [render("한", fg=60, bg=150), render("한", fg=170, bg=200)]  # grey, low contrast
         + [np.full(clean[0].shape, 128, np.uint8)]  # blank
         + [_boxed(clean[2], pad=0)]  # in a box: the fallback reads the box's inside
+        + [np.pad(clean[3][1:-1, 1:-1], 1)]  # a box along the edge (owns the border): the fallback too
         + [(clean[1] < 128).astype(np.uint8)]  # a 0/1 mask, scaled by to_gray
     )
     want = np.stack([_normalize_one(img, 48, 0.1, None) for img in stack])
