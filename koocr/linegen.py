@@ -98,4 +98,3 @@ def ruled(line: np.ndarray, rng) -> np.ndarray:
 def photographed(line: np.ndarray, rng) -> np.ndarray:
     """A finished line (see :func:`finish`) as a phone photo: :data:`PHOTO`."""
     return augment.augment(line, rng, PHOTO)
-

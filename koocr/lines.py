@@ -282,7 +282,7 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
 
     No Hangul stroke is much longer than one em, so a horizontal run of ink at least
     half the image wide and ``ratio`` times the height of the nearest text line (the
-    bands :func:`split_lines` finds once the long runs are set aside) is not text.
+    bands :func:`split_lines` finds in ``mask``, rule and all) is not text.
     Text on ruled paper, underlined words and a dark band or frame left by a scan or
     crop then read as without them, and so does a row of boxes (manuscript paper, a form):
     ink that runs from one rule down to the next is a line between cells.

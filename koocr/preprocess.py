@@ -269,10 +269,9 @@ def _frame_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     'ㅍ' run its width, but nothing runs its height at both edges), and box lines are thin
     and stand apart from what the box holds.
     """
-    ink_rows, ink_cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if ink_rows.size == 0:
+    box = _ink_bbox(mask, noisy=False)
+    if box is None:
         return None
-    box = ink_rows[0], ink_rows[-1] + 1, ink_cols[0], ink_cols[-1] + 1
     framed, rows, cols, bh, bw = _frame_lines(mask[None], tuple(np.array([v]) for v in box))
     if not framed[0]:
         return None
@@ -313,12 +312,18 @@ def _frame_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return (r0, r1, c0, c1) if all((edge == first).any() for edge in edges[1:]) else None
 
 
-def _framed(masks: np.ndarray) -> np.ndarray:
-    """Per ink mask of a ``(N, H, W)`` stack: could it be a box drawn around a glyph?"""
+def _ink_boxes(masks: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Per ink mask of a ``(N, H, W)`` stack: its box ``(r0, r1, c0, c1)`` and whether it has ink."""
     rows, cols = masks.any(2), masks.any(1)
     h, w = masks.shape[1:]
     box = (rows.argmax(1), h - rows[:, ::-1].argmax(1), cols.argmax(1), w - cols[:, ::-1].argmax(1))
-    return _frame_lines(masks, box)[0] & rows.any(1)
+    return box, rows.any(1)
+
+
+def _framed(masks: np.ndarray) -> np.ndarray:
+    """Per ink mask of a ``(N, H, W)`` stack: could it be a box drawn around a glyph?"""
+    box, inked = _ink_boxes(masks)
+    return _frame_lines(masks, box)[0] & inked
 
 
 def _ink_bbox(mask: np.ndarray, noisy: bool) -> tuple[int, int, int, int] | None:
@@ -509,10 +514,8 @@ def _normalize_stack(stack: np.ndarray, size: int, margin: float, placement) -> 
         ink_level = _hist_quantile(ink_hist, 0.1)
         span = np.maximum(bg_level - ink_level, 1.0)
         mask = gray <= k[:, None, None]
-        rows, cols = mask.any(2), mask.any(1)
-        r0, r1 = rows.argmax(1), h - rows[:, ::-1].argmax(1)
-        c0, c1 = cols.argmax(1), w - cols[:, ::-1].argmax(1)
-        blank |= ~rows.any(1)
+        (r0, r1, c0, c1), inked = _ink_boxes(mask)
+        blank |= ~inked
         fallback |= (_frame_lines(mask, (r0, r1, c0, c1))[0] | boxed_dark) & ~blank  # in a box: its inside
         level = (gray - ink_level[:, None, None].astype(np.float32)) / span[:, None, None].astype(np.float32)
         level = np.clip(level, 0.0, 1.0) * np.float32(255.0)
