@@ -103,6 +103,9 @@ class ReadConfig:
     # the input image (max_skew 0: off).
     max_skew: float = 8.0
     min_skew: float = 0.5
+    # Rules (see find_rules) are also looked for along text skewed by at least this many
+    # degrees and not levelled: a slightly turned rule steps across rows.
+    rule_skew: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,30 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
                 if a > 0 and b < h and rules[a - 1, near].any() and rules[b, near].any():
                     rules[a:b, c] |= rest[a:b, c]
     return rules
+
+
+def _shear_index(shape: tuple[int, int], angle: float) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
+    """Where each pixel goes when the columns are shifted so text skewed by ``angle`` runs level.
+
+    Whole-pixel column shifts (as :func:`_sheared_rows`): nothing is resampled, so a mask
+    found on the sheared image maps back exactly.
+    """
+    h, w = shape
+    shift = np.rint((np.arange(w) - (w - 1) / 2.0) * np.tan(np.deg2rad(angle))).astype(np.int64)
+    shift -= shift.min()
+    rows = np.arange(h)[:, None] + shift[None, :]
+    cols = np.broadcast_to(np.arange(w)[None, :], (h, w))
+    return (h + int(shift.max()), w), rows, cols
+
+
+def _find_rules_sheared(mask: np.ndarray, level: np.ndarray, angle: float) -> np.ndarray:
+    """:func:`find_rules` along lines skewed by ``angle`` degrees (a rule on a slightly turned page)."""
+    shape, rows, cols = _shear_index(mask.shape, angle)
+    sheared_mask = np.zeros(shape, bool)
+    sheared_mask[rows, cols] = mask
+    sheared_level = np.full(shape, 255.0, np.float32)
+    sheared_level[rows, cols] = level
+    return find_rules(sheared_mask, level=sheared_level)[rows, cols]
 
 
 def split_lines(
@@ -928,11 +955,13 @@ def read_image(
     cfg = config or ReadConfig()
     mask, level = binarize(image)
     to_input = None
-    if cfg.max_skew > 0:
-        angle = estimate_skew(mask, cfg.max_skew)
-        if abs(angle) >= cfg.min_skew and skew_matters(mask, angle, cfg.line_min_height):
-            mask, level, to_input = deskew(mask, level, angle)
+    angle = estimate_skew(mask, cfg.max_skew) if cfg.max_skew > 0 else 0.0
+    if angle and abs(angle) >= cfg.min_skew and skew_matters(mask, angle, cfg.line_min_height):
+        mask, level, to_input = deskew(mask, level, angle)
+        angle = 0.0  # levelled
     rules = find_rules(mask, level=level)
+    if angle and abs(angle) >= cfg.rule_skew:
+        rules |= _find_rules_sheared(mask, level, angle)
     if rules.any():
         mask &= ~rules
         level[rules] = 255.0

@@ -276,6 +276,30 @@ def test_a_skewed_underline_is_still_a_rule():
     assert read_blocks(turned).text == "가가 가가가"
 
 
+def test_a_slightly_turned_blurred_rule_is_found_along_the_text():
+    # A phone photo of ruled paper, turned too little to be levelled: the blurred rule
+    # touching the blocks steps across rows, so no single row holds it all.
+    from scipy import ndimage
+
+    image, _ = block_line("## ### ## ###")
+    image = image.copy()
+    image[40:42, :] = 0
+    photo = ndimage.gaussian_filter(_turn(image, 1.0).astype(np.float64), 1.0).astype(np.uint8)
+    mask, level = lines.binarize(photo)
+    angle = lines.estimate_skew(mask)
+    assert 0.25 <= angle < 1.2 and not lines.skew_matters(mask, angle)
+    straight = lines.find_rules(mask, level=level)
+    along = lines._find_rules_sheared(mask, level, angle)
+    ends = np.zeros_like(mask)
+    ends[:, :8] = ends[:, -8:] = True  # no block there: all ink at the ends is the rule's
+    assert (mask & ends).sum() > 20
+    assert not (mask & ends & ~along).any()  # along the text, the rule is found to its ends
+    assert (mask & ends & ~straight).sum() > 10  # row by row, its ends are left as marks
+    ink = np.argwhere(along)
+    assert np.ptp(ink[:, 0]) <= 12 and np.ptp(ink[:, 1]) > 0.95 * photo.shape[1]  # one long thin rule
+    assert read_blocks(photo).text == "가가 가가가 가가 가가가"
+
+
 def test_split_lines_by_horizontal_projection():
     one, _ = block_line("##")
     two, _ = block_line("###")
