@@ -103,9 +103,10 @@ class ReadConfig:
     # the input image (max_skew 0: off).
     max_skew: float = 8.0
     min_skew: float = 0.5
-    # Rules (see find_rules) are also looked for along text skewed by at least this many
-    # degrees and not levelled: a slightly turned rule steps across rows.
-    rule_skew: float = 0.25
+    # Rules (see find_rules) are also looked for along the angle, within this many degrees
+    # of the text's, at which one row of the sheared image holds the most dark pixels: a
+    # slightly turned rule steps across rows, and no single row holds it (0: off).
+    rule_search: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,28 @@ def deskew(mask: np.ndarray, level: np.ndarray, angle: float):
     return new_mask, new_level.copy(), to_input
 
 
+def _long_runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
+    """``(row, start, end)`` of each run of ``mask`` at least ``min_len`` long."""
+    rows = np.flatnonzero(mask.sum(axis=1) >= min_len)
+    return [(r, a, b) for r in rows.tolist() for a, b in _runs(mask[r]) if b - a >= min_len]
+
+
+def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
+    """``mask`` with gaps of up to ``gap`` pixels within each row filled."""
+    out = mask.copy()
+    w = mask.shape[1]
+    for k in range(1, gap + 1):
+        if k + 1 >= w:
+            break
+        both = mask[:, : w - k - 1] & mask[:, k + 1 :]  # ink at x and at x + k + 1
+        for j in range(1, k + 1):
+            out[:, j : j + both.shape[1]] |= both
+    return out
+
+
+_RULE_LEVEL = 240.0  # with a grey level image, rules are looked for among pixels darker than this
+
+
 def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = None) -> np.ndarray:
     """Ink of ruled lines, underlines and scanner edges: a bool mask like ``mask``.
 
@@ -292,13 +315,28 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
 
     With ``level`` (the grey image of :func:`binarize`), runs are looked for among all
     pixels clearly darker than the paper: a faint or blurred rule, which the threshold
-    breaks into dashes, is found whole. Rules found so are thin (at most a quarter of
-    the line's height) unless they lie on the image's edge.
+    breaks into dashes, is found whole. Gaps of up to 3 pixels (noise) and steps of one
+    row (a rule turned a little) do not break a run then. Rules found so are thin (at
+    most a quarter of the line's height) unless they lie on the image's edge. A rule
+    turned further is found along its angle by :func:`read_image` (see :func:`rule_angle`).
     """
     h, w = mask.shape
     min_len = max(8, w // 2)
-    dark = mask if level is None else mask | (level < 240.0)
-    runs = [(r, a, b) for r in np.flatnonzero(dark.sum(axis=1) >= min_len) for a, b in _runs(dark[r]) if b - a >= min_len]
+    dark = mask if level is None else mask | (level < _RULE_LEVEL)
+    runs = _long_runs(dark, min_len)
+    if level is not None:
+        # Noise breaks a faint rule into pieces a few pixels apart, and a turned one steps a
+        # row here and there: runs are also looked for with such gaps closed and each row
+        # joined to its neighbours, taken in the row holding most of the run.
+        runs = set(_long_runs(_close_gaps(dark, 3), min_len))
+        near = dark.copy()
+        near[1:] |= dark[:-1]
+        near[:-1] |= dark[1:]
+        for r, a, b in _long_runs(_close_gaps(near, 3), min_len):
+            here = dark[r, a:b].sum()
+            if here >= dark[max(r - 1, 0), a:b].sum() and here >= dark[min(r + 1, h - 1), a:b].sum():
+                runs.add((r, a, b))
+        runs = sorted(runs)
     rules = np.zeros_like(mask)
     if not runs:
         return rules
@@ -358,6 +396,26 @@ def _shear_index(shape: tuple[int, int], angle: float) -> tuple[tuple[int, int],
     rows = np.arange(h)[:, None] + shift[None, :]
     cols = np.broadcast_to(np.arange(w)[None, :], (h, w))
     return (h + int(shift.max()), w), rows, cols
+
+
+def rule_angle(dark: np.ndarray, around: float = 0.0, search: float = 0.5, steps: int = 21) -> float | None:
+    """The angle within ``search`` degrees of ``around`` at which a rule in ``dark`` runs.
+
+    The angle whose sheared rows hold the longest row of dark pixels, if that row is at
+    least half the image wide and the angle shifts the image's ends at least a pixel
+    apart; else None (no rule, or a level one that :func:`find_rules` finds row by row).
+    """
+    h, w = dark.shape
+    ys, xs = _ink_points(dark)
+    if ys.size < 50:
+        return None
+    angles = around + np.linspace(-search, search, steps)
+    longest = [_sheared_rows(ys, xs, a).max() for a in angles]
+    k = int(np.argmax(longest))
+    scale = np.count_nonzero(dark) / ys.size
+    if longest[k] * scale < w / 2 or abs(np.tan(np.deg2rad(angles[k]))) * w < 1.0:
+        return None  # no rule, or one level enough for find_rules to find row by row
+    return float(angles[k])
 
 
 def _find_rules_sheared(mask: np.ndarray, level: np.ndarray, angle: float) -> np.ndarray:
@@ -960,8 +1018,10 @@ def read_image(
         mask, level, to_input = deskew(mask, level, angle)
         angle = 0.0  # levelled
     rules = find_rules(mask, level=level)
-    if angle and abs(angle) >= cfg.rule_skew:
-        rules |= _find_rules_sheared(mask, level, angle)
+    if cfg.rule_search > 0:
+        turn = rule_angle(mask | (level < _RULE_LEVEL), angle, cfg.rule_search)
+        if turn is not None:
+            rules |= _find_rules_sheared(mask, level, turn)
     if rules.any():
         mask &= ~rules
         level[rules] = 255.0

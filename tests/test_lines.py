@@ -300,6 +300,42 @@ def test_a_slightly_turned_blurred_rule_is_found_along_the_text():
     assert read_blocks(photo).text == "가가 가가가 가가 가가가"
 
 
+def test_a_rule_broken_by_noise_is_found_whole():
+    # A grey rule with a light speck every 25 px (1-3 px wide): no unbroken run is half
+    # the image wide, but gaps that short do not part one line from another.
+    image, _ = block_line("## ### ##")
+    image = image.copy()
+    row = np.full(image.shape[1], 120, np.uint8)
+    for k, x in enumerate(range(20, image.shape[1], 25)):
+        row[x : x + 1 + k % 3] = 255
+    image[42] = row
+    mask, level = lines.binarize(image)
+    rules = lines.find_rules(mask, level=level)
+    assert rules[42].sum() > 0.85 * image.shape[1] and not rules[:41].any()
+    assert not (rules & (image == 255)).any()  # only dark pixels are taken
+    assert read_blocks(image).text == "가가 가가가 가가"
+
+
+def test_rule_angle_follows_the_rule_not_the_text():
+    # Text written level over a rule turned 0.3 degrees (handwriting drifts off the rules).
+    image, _ = block_line("## ### ## ###")
+    image = image.copy()
+    h, w = image.shape
+    xs = np.arange(w)
+    ys = np.rint(46 - (xs - (w - 1) / 2) * np.tan(np.deg2rad(0.3))).astype(int)
+    image[ys, xs] = 0
+    mask, level = lines.binarize(image)
+    dark = mask | (level < 240)
+    assert lines.rule_angle(dark, 0.0, 0.5) == pytest.approx(0.3, abs=0.06)
+    assert lines.estimate_skew(mask) == pytest.approx(0.0, abs=0.3)
+    assert not lines.find_rules(mask, level=level)[ys, xs].all()  # row by row: pieces
+    assert read_blocks(image).text == "가가 가가가 가가 가가가"
+    level_rule = block_line("## ### ## ###")[0].copy()
+    level_rule[46] = 0
+    assert lines.rule_angle(lines.binarize(level_rule)[0], 0.0, 0.5) is None  # found row by row
+    assert lines.rule_angle(lines.binarize(block_line("## ###")[0])[0], 0.0, 0.5) is None  # no rule
+
+
 def test_split_lines_by_horizontal_projection():
     one, _ = block_line("##")
     two, _ = block_line("###")
