@@ -345,11 +345,19 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
     # The reference is the text block the run lies in, rule and all: measured on what is
     # left without the run, a syllable's own long bar (트, 으) would be judged against a
     # fragment of its syllable.
+    # A run in a band of its own with text just beside it (closer than that text is tall) is
+    # judged against both: the bar of a lone '드' or '으' is set apart from the rest of its
+    # syllable much as an underline is from its line.
     bands = split_lines(mask)
     for r, a, b in runs:
         if bands:
-            dist = [max(r0 - r, r - r1 + 1, 0) for r0, r1 in bands]
-            r0, r1 = bands[int(np.argmin(dist))]
+            dist = np.array([max(r0 - r, r - r1 + 1, 0) for r0, r1 in bands])
+            order = np.argsort(dist, kind="stable")
+            r0, r1 = bands[order[0]]
+            if dist[order[0]] == 0 and len(bands) > 1:
+                s0, s1 = bands[order[1]]
+                if max(s0 - r1, r0 - s1, 0) < s1 - s0:
+                    r0, r1 = min(r0, s0), max(r1, s1)
             if b - a < ratio * (r1 - r0):
                 rules[r, a:b] = False  # as long as a few syllables: may be text
     if level is not None and bands:
@@ -426,6 +434,17 @@ def _find_rules_sheared(mask: np.ndarray, level: np.ndarray, angle: float) -> np
     sheared_level = np.full(shape, 255.0, np.float32)
     sheared_level[rows, cols] = level
     return find_rules(sheared_mask, level=sheared_level)[rows, cols]
+
+
+def find_all_rules(mask: np.ndarray, level: np.ndarray, angle: float = 0.0, search: float = 0.5) -> np.ndarray:
+    """:func:`find_rules` row by row, and along the angle :func:`rule_angle` finds within
+    ``search`` degrees of the text's ``angle`` (0: row by row only)."""
+    rules = find_rules(mask, level=level)
+    if search > 0:
+        turn = rule_angle(mask | (level < _RULE_LEVEL), angle, search)
+        if turn is not None:
+            rules |= _find_rules_sheared(mask, level, turn)
+    return rules
 
 
 def split_lines(
@@ -1017,11 +1036,7 @@ def read_image(
     if angle and abs(angle) >= cfg.min_skew and skew_matters(mask, angle, cfg.line_min_height):
         mask, level, to_input = deskew(mask, level, angle)
         angle = 0.0  # levelled
-    rules = find_rules(mask, level=level)
-    if cfg.rule_search > 0:
-        turn = rule_angle(mask | (level < _RULE_LEVEL), angle, cfg.rule_search)
-        if turn is not None:
-            rules |= _find_rules_sheared(mask, level, turn)
+    rules = find_all_rules(mask, level, angle, cfg.rule_search)
     if rules.any():
         mask &= ~rules
         level[rules] = 255.0

@@ -171,6 +171,21 @@ def test_a_faint_rule_that_the_threshold_breaks_is_found_whole():
     assert read_blocks(image).text == "가가 가가가"
 
 
+@pytest.mark.parametrize("font_name", ["GamjaFlower", "Gaegu", "Stylish", "Gugi", "NanumSquareEB"])
+def test_the_bar_of_a_lone_syllable_is_not_a_rule_in_any_face(font_name):
+    # '드', '으': the bar stands apart from the rest of the syllable, a band of its own.
+    from koocr.fonts import load_manifest, render_glyph
+
+    font = next(f for f in load_manifest() if f.name == font_name)
+    for char in "드으스프흐트":
+        glyph = render_glyph(font, char, size=64)
+        ink = np.argwhere(glyph < 128)
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        crop = glyph[r0:r1, c0:c1]
+        mask, level = lines.binarize(crop)
+        assert not lines.find_all_rules(mask, level, lines.estimate_skew(mask)).any(), char
+
+
 @pytest.mark.parametrize("char", list("트으를프표"))
 def test_the_long_bar_of_a_single_syllable_is_not_a_rule(font_path, char):
     font = ImageFont.truetype(font_path, 40)
