@@ -454,6 +454,8 @@ def split_lines(
     attach_gap: float = 0.3,
     close_height: float = 0.75,
     close_gap: float = 0.1,
+    flat_aspect: float = 1.2,
+    syllable_aspect: float = 0.6,
 ) -> list[tuple[int, int]]:
     """Rows ``[r0, r1)`` of each text line, from the horizontal projection of ``mask``.
 
@@ -465,6 +467,13 @@ def split_lines(
     and a real line of text sits farther away. So do bands up to ``close_height`` of the
     tallest within ``close_gap`` of it: the finals of a line levelled exactly, which can
     stand apart by a row or two (a real line sits farther away even in tight setting).
+
+    Last, two neighbouring bands are one line when either is flat (its pieces, the runs
+    of inked columns, are on median at least ``flat_aspect`` times as wide as the band is
+    high) and together they look like syllables (pieces at least ``syllable_aspect`` as
+    wide as high): a lone syllable or a short word whose jamo stand apart, as in '를' or
+    '프', where no full-height band gives the measure. Lines of text are not flat: a
+    syllable's pieces are about as high as its line.
     """
     bands = _runs(mask.any(axis=1))
     if not bands:
@@ -493,7 +502,24 @@ def split_lines(
                 merged.append((a, b))
             continue
         merged.append((a, b))
+    k = 0
+    while k < len(merged) - 1:
+        (pa, pb), (a, b) = merged[k], merged[k + 1]
+        flat = max(_piece_aspect(mask[pa:pb]), _piece_aspect(mask[a:b])) >= flat_aspect
+        if flat and _piece_aspect(mask[pa:b]) >= syllable_aspect:
+            merged[k : k + 2] = [(pa, b)]
+        else:
+            k += 1
     return merged
+
+
+def _piece_aspect(band: np.ndarray) -> float:
+    """Median width of the runs of inked columns of ``band`` over the height of its ink."""
+    rows = np.flatnonzero(band.any(axis=1))
+    widths = [b - a for a, b in _runs(band.any(axis=0))]
+    if not widths:
+        return 0.0
+    return float(np.median(widths)) / (rows[-1] - rows[0] + 1)
 
 
 # ---------------------------------------------------------------------- over-segmentation

@@ -362,14 +362,43 @@ def test_split_lines_by_horizontal_projection():
     assert read_blocks(block).text == "가가\n가가가"
 
 
+@pytest.mark.parametrize("font_name", ["NanumGothic", "NanumMyeongjo", "GamjaFlower", "BMJua"])
+def test_a_lone_syllable_or_short_word_is_one_line(font_name):
+    # Their jamo stand apart ('를': ㄹ, ㅡ, ㄹ), and no full-height band gives the measure.
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    font = next(f for f in load_manifest() if f.name == font_name)
+    rng = np.random.default_rng(0)
+
+    def tight(image):
+        ink = np.argwhere(image < 128)
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        return np.pad(image[r0:r1, c0:c1], 3, constant_values=255)
+
+    for word in ["를", "프", "흐", "표", "트", "그를", "그는 오늘"]:
+        image = tight(render_line(word, font, 40, 0.05, rng, None))
+        assert len(lines.split_lines(lines.binarize(image)[0])) == 1, word
+    # Two short lines set tight stay two lines.
+    for top, bottom in [("그를", "프로"), ("오늘은", "흐리다"), ("가", "나")]:
+        a, b = tight(render_line(top, font, 40, 0.05, rng, None)), tight(render_line(bottom, font, 40, 0.05, rng, None))
+        block = np.full((a.shape[0] + b.shape[0], max(a.shape[1], b.shape[1])), 255, np.uint8)
+        block[: a.shape[0], : a.shape[1]] = a
+        block[a.shape[0] :, : b.shape[1]] = b
+        assert len(lines.split_lines(lines.binarize(block)[0])) == 2, (top, bottom)
+
+
 def test_a_band_of_low_final_consonants_stays_with_its_line():
     """Faces that set finals well below the syllable leave a short band just under the line."""
     mask = np.zeros((120, 200), bool)
-    mask[10:32, 10:190] = True  # the line: 22 rows
+    for x in range(10, 190, 20):
+        mask[10:32, x : x + 16] = True  # the line: 22 rows of syllable-like pieces
     mask[36:44, 30:50] = True  # finals 8 rows tall, 4 rows below (< 0.3 x 22)
     assert lines.split_lines(mask) == [(10, 44)]
-    mask[70:92, 10:190] = True  # a real second line 26 rows further down
-    mask[100:108, 10:100] = True  # a short line (digits, say) 8 rows below it: 0.36 x 22 away
+    for x in range(10, 190, 20):
+        mask[70:92, x : x + 16] = True  # a real second line 26 rows further down
+    for x in range(10, 100, 8):
+        mask[100:108, x : x + 5] = True  # a short line (digits, say) 8 rows below it: 0.36 x 22 away
     assert lines.split_lines(mask) == [(10, 44), (70, 92), (100, 108)]
 
 
