@@ -468,12 +468,13 @@ def split_lines(
     tallest within ``close_gap`` of it: the finals of a line levelled exactly, which can
     stand apart by a row or two (a real line sits farther away even in tight setting).
 
-    Last, two neighbouring bands are one line when either is flat (its pieces, the runs
-    of inked columns, are on median at least ``flat_aspect`` times as wide as the band is
-    high) and together they look like syllables (pieces at least ``syllable_aspect`` as
-    wide as high): a lone syllable or a short word whose jamo stand apart, as in '를' or
-    '프', where no full-height band gives the measure. Lines of text are not flat: a
-    syllable's pieces are about as high as its line.
+    Two neighbouring bands are also one line, and a low band far from the others is kept
+    with its neighbour, when either band is flat (its pieces, the runs of inked columns,
+    are on median at least ``flat_aspect`` times as wide as the band is high) and together
+    they look like syllables (pieces at least ``syllable_aspect`` as wide as high): a lone
+    syllable or a short word whose jamo stand apart, as in '를', '드' or '프', where no
+    full-height band gives the measure. Lines of text are not flat: a syllable's pieces
+    are about as high as its line.
     """
     bands = _runs(mask.any(axis=1))
     if not bands:
@@ -485,9 +486,10 @@ def split_lines(
             continue
         dist = [max(la - b, a - lb) for la, lb in lines]
         k = int(np.argmin(dist))
-        if dist[k] <= 0.6 * tallest:
-            la, lb = lines[k]
-            lines[k] = (min(la, a), max(lb, b))
+        la, lb = lines[k]
+        top, bottom = min(la, a), max(lb, b)
+        if dist[k] <= 0.6 * tallest or _syllable_parts(mask, (la, lb), (a, b), flat_aspect, syllable_aspect):
+            lines[k] = (top, bottom)
     lines.sort()
     merged: list[tuple[int, int]] = []
     for a, b in lines:
@@ -504,13 +506,18 @@ def split_lines(
         merged.append((a, b))
     k = 0
     while k < len(merged) - 1:
-        (pa, pb), (a, b) = merged[k], merged[k + 1]
-        flat = max(_piece_aspect(mask[pa:pb]), _piece_aspect(mask[a:b])) >= flat_aspect
-        if flat and _piece_aspect(mask[pa:b]) >= syllable_aspect:
-            merged[k : k + 2] = [(pa, b)]
+        if _syllable_parts(mask, merged[k], merged[k + 1], flat_aspect, syllable_aspect):
+            merged[k : k + 2] = [(merged[k][0], merged[k + 1][1])]
         else:
             k += 1
     return merged
+
+
+def _syllable_parts(mask: np.ndarray, one: tuple[int, int], other: tuple[int, int], flat: float, syllable: float) -> bool:
+    """Are two bands of ``mask`` parts of the same syllables (see :func:`split_lines`)?"""
+    if max(_piece_aspect(mask[one[0] : one[1]]), _piece_aspect(mask[other[0] : other[1]])) < flat:
+        return False
+    return _piece_aspect(mask[min(one[0], other[0]) : max(one[1], other[1])]) >= syllable
 
 
 def _piece_aspect(band: np.ndarray) -> float:
@@ -638,7 +645,10 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
     if not boxes:
         return labels, [], 0.0
     rough = [_atom(labels, g, min(b[1] for b in g), max(b[2] for b in g)) for g in _group_columns(boxes)]
-    height = char_height([a for a in rough if a is not None])
+    rough = [a for a in rough if a is not None]
+    height = char_height(rough)
+    if len(rough) == 1:  # one piece: a lone syllable, as wide as a syllable may be (a flat '드')
+        height = max(height, (rough[0].x1 - rough[0].x0) / cfg.syl_width[1])
     boxes = [b for b in boxes if b[5] >= cfg.min_area * height * height]
     sw = stroke_width(mask)
     atoms: list[Atom] = []
@@ -647,7 +657,11 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
         if atom is not None:
             atoms.extend(_cut(labels, atom, height, cfg, sw))
     atoms.sort(key=lambda a: (a.x0 + a.x1) / 2)
-    return labels, atoms, char_height(atoms) if atoms else 0.0
+    if len(atoms) > 4:
+        return labels, atoms, char_height(atoms)
+    # Cutting makes no piece taller, but among a few atoms the stubs it leaves (the ends of
+    # a lone syllable's 'ㅡ') would pull the percentile down.
+    return labels, atoms, max(char_height(atoms), height) if atoms else 0.0
 
 
 def is_low_mark(atoms: Sequence[Atom], k: int, height: float) -> bool:

@@ -388,6 +388,23 @@ def test_a_lone_syllable_or_short_word_is_one_line(font_name):
         assert len(lines.split_lines(lines.binarize(block)[0])) == 2, (top, bottom)
 
 
+def test_a_lone_wide_syllable_is_a_candidate_whole():
+    # '드', '으': wider than high, alone in the image; the stubs a cut leaves at the ends of
+    # the 'ㅡ' must not shrink the character height, so the whole syllable stays a candidate.
+    from koocr.fonts import load_manifest, render_glyph
+
+    fonts = {f.name: f for f in load_manifest()}
+    for name, char in [("UnGraphic", "드"), ("UnBatang", "으"), ("UnDotum", "프"), ("BMEuljiro", "스")]:
+        glyph = render_glyph(fonts[name], char, size=64)
+        ink = np.argwhere(glyph < 128)
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        mask = lines.binarize(np.pad(glyph[r0:r1, c0:c1], 3, constant_values=255))[0]
+        (b0, b1), = lines.split_lines(mask)
+        _, atoms, height = lines.segment_line(mask[b0:b1])
+        assert height >= (c1 - c0) / lines.ReadConfig().syl_width[1] - 1, (name, char)
+        assert (0, len(atoms)) in lines.candidate_spans(atoms, height), (name, char)
+
+
 def test_a_band_of_low_final_consonants_stays_with_its_line():
     """Faces that set finals well below the syllable leave a short band just under the line."""
     mask = np.zeros((120, 200), bool)

@@ -52,6 +52,21 @@ def test_reads_the_shipped_line_samples(shipped):
     assert lines.cer(truths, hyps) <= 0.05
 
 
+def test_reads_a_lone_syllable_whose_jamo_stand_apart(shipped):
+    """A word of one syllable: its jamo are separate bands and pieces ('를', '프', '드')."""
+    import numpy as np
+
+    from koocr.fonts import load_manifest, render_glyph
+
+    fonts = {f.name: f for f in load_manifest()}
+    cases = [("NanumGothic", "를"), ("UnGraphic", "드"), ("UnBatang", "으"), ("UnDotum", "프"), ("BMEuljiro", "스")]
+    for name, char in cases:
+        glyph = render_glyph(fonts[name], char, size=64)
+        ink = np.argwhere(glyph < 128)
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        assert shipped.read(np.pad(glyph[r0:r1, c0:c1], 3, constant_values=255)).text == char, (name, char)
+
+
 def test_shipped_int8_litert_copy_agrees_with_the_keras_weights(shipped):
     """predict()/read() run the shipped int8 LiteRT copy; it must read like the float network."""
     folder = KoOCR.pretrained_models()[NAME]
