@@ -107,6 +107,9 @@ class ReadConfig:
     # of the text's, at which one row of the sheared image holds the most dark pixels: a
     # slightly turned rule steps across rows, and no single row holds it (0: off).
     rule_search: float = 0.5
+    # Ink shaped like one syllable that falls into several bands (a lone syllable whose
+    # finals stand apart) is read whole when the model gives it at least this (0: off).
+    whole_prob: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -150,13 +153,15 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     """Any image of text -> (ink mask, level): level is 0 (ink) .. 255 (paper), float32.
 
     The background is the majority class (true of any text line or page), so either
-    polarity works; the contrast stretch is the one of :func:`koocr.preprocess.normalize`.
+    polarity works, unless light paper runs all round ink that fills most of the image
+    (a bold word cropped close); the contrast stretch is the one of
+    :func:`koocr.preprocess.normalize`.
     """
     gray = preprocess.to_gray(image)
     if float(np.ptp(gray)) < 16.0:  # blank: no ink at all
         return np.zeros(gray.shape, bool), np.full(gray.shape, 255.0, np.float32)
     thr = preprocess.otsu_threshold(gray)
-    if not preprocess.light_background(gray, thr, by_border=False):
+    if not preprocess.light_background(gray, thr, by_border=False) and not _paper_all_round(gray, thr):
         gray = 255.0 - gray
         thr = 255.0 - thr
     gray, _ = preprocess.clean_background(gray, thr)
@@ -167,6 +172,14 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     span = max(bg_level - ink_level, 1.0)
     level = np.clip((gray - ink_level) / span, 0.0, 1.0) * 255.0
     return mask, level.astype(np.float32)
+
+
+def _paper_all_round(gray: np.ndarray, thr: float) -> bool:
+    """Light paper on (nearly) every border pixel around ink that fills most of the image:
+    a bold word or syllable cropped close. A dark label with a thin light margin leaves
+    less than 30 % of the image light, and stays dark paper."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return bool(np.mean(border > thr) >= 0.98 and np.mean(gray > thr) >= 0.3)
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -1083,7 +1096,9 @@ def read_image(
     jobs = []  # (band offset, atoms, height, spans, geometry, first crop index)
     crops = []
     total = 0
-    for r0, r1 in split_lines(mask, cfg.line_min_height):
+    bands = split_lines(mask, cfg.line_min_height)
+    whole = _syllable_block(mask, bands) if cfg.whole_prob > 0 else None
+    for r0, r1 in bands:
         cand = line_candidates(mask[r0:r1], level[r0:r1], cfg, image_size, margin, placement)
         if cand is None:
             continue
@@ -1093,7 +1108,15 @@ def read_image(
         total += len(spans)
     if not jobs:
         return ReadResult("", [])
+    if whole is not None:
+        y0, y1, x0, x1 = whole
+        crops.append(preprocess.place_glyph(level[y0:y1, x0:x1], image_size, margin, placement)[None])
     top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
+    if whole is not None and top1[-1][1] >= cfg.whole_prob:
+        # Syllable-shaped ink in several bands that the model reads, whole, as one syllable.
+        y0, y1, x0, x1 = whole
+        box = (x0, y0, x1, y1)
+        return ReadResult(top1[-1][0], [CharBox(top1[-1][0], to_input(box) if to_input else box, float(top1[-1][1]), 0)])
     use_classifier = classifier is not None and _features(top1[0]) is not None
     texts, chars = [], []
     for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
@@ -1114,6 +1137,16 @@ def read_image(
             text.append(label + (" " if space else ""))
         texts.append("".join(text))
     return ReadResult("\n".join(texts), chars)
+
+
+def _syllable_block(mask: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[int, int, int, int] | None:
+    """Rows and columns ``(y0, y1, x0, x1)`` of the ink if it lies in several bands and is
+    shaped like one syllable (the finals of a lone '켑' in a band of their own), else None."""
+    if len(bands) < 2:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = bands[0][0], bands[-1][1], int(cols[0]), int(cols[-1]) + 1
+    return (y0, y1, x0, x1) if 0.6 <= (x1 - x0) / (y1 - y0) <= 1.4 else None
 
 
 def read(

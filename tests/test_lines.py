@@ -405,6 +405,24 @@ def test_a_lone_wide_syllable_is_a_candidate_whole():
         assert (0, len(atoms)) in lines.candidate_spans(atoms, height), (name, char)
 
 
+def test_polarity_of_a_bold_word_cropped_close_and_of_a_dark_label():
+    # Ink fills most of the image, but paper runs all round it: dark ink on light paper.
+    bold = np.full((40, 40), 255, np.uint8)
+    bold[2:38, 2:38] = 0
+    bold[10:14, 6:34] = 255  # the paper between strokes
+    bold[22:26, 6:34] = 255
+    mask, _ = lines.binarize(bold)
+    assert (bold < 128).mean() > 0.5
+    assert mask[20, 20] and not mask[12, 20] and not mask[0].any()
+    # A dark label with a thin light margin and light text: the label is the paper.
+    label = np.full((60, 200), 255, np.uint8)
+    label[3:57, 3:197] = 30
+    for x in range(20, 180, 12):
+        label[20:40, x : x + 3] = 255  # light strokes
+    mask, _ = lines.binarize(label)
+    assert mask[30, 21] and not mask[30, 27] and not mask[10, 100]
+
+
 def test_a_band_of_low_final_consonants_stays_with_its_line():
     """Faces that set finals well below the syllable leave a short band just under the line."""
     mask = np.zeros((120, 200), bool)

@@ -53,13 +53,15 @@ def test_reads_the_shipped_line_samples(shipped):
 
 
 def test_reads_a_lone_syllable_whose_jamo_stand_apart(shipped):
-    """A word of one syllable: its jamo are separate bands and pieces ('를', '프', '드')."""
+    """A word of one syllable: its jamo are separate bands and pieces ('를', '프', '드', '켑')."""
     import numpy as np
 
     from koocr.fonts import load_manifest, render_glyph
 
     fonts = {f.name: f for f in load_manifest()}
     cases = [("NanumGothic", "를"), ("UnGraphic", "드"), ("UnBatang", "으"), ("UnDotum", "프"), ("BMEuljiro", "스")]
+    cases += [("AleeEunjin", "켑"), ("AleeEunjin", "냥"), ("BaekmukGulim", "삶")]  # finals in a band of their own
+    cases += [("BaekmukHline", "데"), ("BaekmukHline", "뺨")]  # ink fills most of the crop
     for name, char in cases:
         glyph = render_glyph(fonts[name], char, size=64)
         ink = np.argwhere(glyph < 128)
