@@ -1112,11 +1112,6 @@ def read_image(
         y0, y1, x0, x1 = whole
         crops.append(preprocess.place_glyph(level[y0:y1, x0:x1], image_size, margin, placement)[None])
     top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
-    if whole is not None and top1[-1][1] >= cfg.whole_prob:
-        # Syllable-shaped ink in several bands that the model reads, whole, as one syllable.
-        y0, y1, x0, x1 = whole
-        box = (x0, y0, x1, y1)
-        return ReadResult(top1[-1][0], [CharBox(top1[-1][0], to_input(box) if to_input else box, float(top1[-1][1]), 0)])
     use_classifier = classifier is not None and _features(top1[0]) is not None
     texts, chars = [], []
     for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
@@ -1136,6 +1131,15 @@ def read_image(
             chars.append(CharBox(label, to_input(box) if to_input else box, prob, line_no))
             text.append(label + (" " if space else ""))
         texts.append("".join(text))
+    if whole is not None and top1[-1][1] >= cfg.whole_prob:
+        # Syllable-shaped ink in several bands, which the model reads whole as one syllable
+        # more surely than it reads the bands (an unknown box counts as 0).
+        sure = np.mean([c.confidence if c.text != UNKNOWN else 0.0 for c in chars]) if chars else 0.0
+        if top1[-1][1] > sure:
+            y0, y1, x0, x1 = whole
+            box = (x0, y0, x1, y1)
+            syllable, prob = top1[-1][0], float(top1[-1][1])
+            return ReadResult(syllable, [CharBox(syllable, to_input(box) if to_input else box, prob, 0)])
     return ReadResult("\n".join(texts), chars)
 
 
@@ -1146,7 +1150,7 @@ def _syllable_block(mask: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     y0, y1, x0, x1 = bands[0][0], bands[-1][1], int(cols[0]), int(cols[-1]) + 1
-    return (y0, y1, x0, x1) if 0.6 <= (x1 - x0) / (y1 - y0) <= 1.4 else None
+    return (y0, y1, x0, x1) if 0.4 <= (x1 - x0) / (y1 - y0) <= 1.4 else None
 
 
 def read(

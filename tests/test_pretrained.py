@@ -61,12 +61,34 @@ def test_reads_a_lone_syllable_whose_jamo_stand_apart(shipped):
     fonts = {f.name: f for f in load_manifest()}
     cases = [("NanumGothic", "를"), ("UnGraphic", "드"), ("UnBatang", "으"), ("UnDotum", "프"), ("BMEuljiro", "스")]
     cases += [("AleeEunjin", "켑"), ("AleeEunjin", "냥"), ("BaekmukGulim", "삶")]  # finals in a band of their own
+    cases += [("UnDotum", "특"), ("UnBatang", "실")]  # tall and narrow, finals apart
     cases += [("BaekmukHline", "데"), ("BaekmukHline", "뺨")]  # ink fills most of the crop
     for name, char in cases:
         glyph = render_glyph(fonts[name], char, size=64)
         ink = np.argwhere(glyph < 128)
         (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
         assert shipped.read(np.pad(glyph[r0:r1, c0:c1], 3, constant_values=255)).text == char, (name, char)
+
+
+def test_two_stacked_syllables_stay_two_lines(shipped):
+    """The whole-syllable reading of read() must not swallow a block of two one-syllable lines."""
+    import numpy as np
+
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    font = next(f for f in load_manifest() if f.name == "NanumGothic")
+    rng = np.random.default_rng(0)
+    for top, bottom in [("가", "나"), ("어", "아"), ("오", "늘"), ("특", "실")]:
+        rows = []
+        for char in (top, bottom):
+            line = render_line(char, font, 40, 0.0, rng, None)
+            ink = np.argwhere(line < 128)
+            (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+            rows.append(np.pad(line[r0:r1, c0:c1], ((0, 6), (4, 4)), constant_values=255))
+        width = max(r.shape[1] for r in rows)
+        block = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows])
+        assert shipped.read(block).text == f"{top}\n{bottom}", (top, bottom)
 
 
 def test_shipped_int8_litert_copy_agrees_with_the_keras_weights(shipped):
