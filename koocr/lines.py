@@ -419,7 +419,7 @@ def _shear_index(shape: tuple[int, int], angle: float) -> tuple[tuple[int, int],
     return (h + int(shift.max()), w), rows, cols
 
 
-def rule_angle(dark: np.ndarray, around: float = 0.0, search: float = 0.5, steps: int = 21) -> float | None:
+def rule_angle(dark: np.ndarray, around: float = 0.0, search: float = 0.5, steps: int = 11) -> float | None:
     """The angle within ``search`` degrees of ``around`` at which a rule in ``dark`` runs.
 
     The angle whose sheared rows hold the longest row of dark pixels, if that row is at
