@@ -108,7 +108,8 @@ class ReadConfig:
     # slightly turned rule steps across rows, and no single row holds it (0: off).
     rule_search: float = 0.5
     # Ink shaped like one syllable that falls into several bands (a lone syllable whose
-    # finals stand apart) is read whole when the model gives it at least this (0: off).
+    # finals stand apart) is read whole when the model gives it at least this, and the
+    # bands' reading has a mean confidence below it (0: off).
     whole_prob: float = 0.9
 
 
@@ -175,11 +176,21 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _paper_all_round(gray: np.ndarray, thr: float) -> bool:
-    """Light paper on (nearly) every border pixel around ink that fills most of the image:
-    a bold word or syllable cropped close. A dark label with a thin light margin leaves
-    less than 30 % of the image light, and stays dark paper."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return bool(np.mean(border > thr) >= 0.98 and np.mean(gray > thr) >= 0.3)
+    """Light paper on (nearly) every border pixel that reaches in between the dark strokes:
+    a bold word or syllable cropped close, whose ink fills most of the image. Light text on
+    a dark label is cut off from a light margin round the label, so the label is the paper."""
+    light = gray > thr
+    border = np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]])
+    if np.mean(border) < 0.98 or light.all():
+        return False
+    labels, _ = ndimage.label(light)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    rows, cols = np.flatnonzero((~light).any(axis=1)), np.flatnonzero((~light).any(axis=0))
+    inside = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # within the dark ink's box
+    between = inside > 0
+    if not between.any():
+        return False
+    return bool(np.isin(inside[between], edge[edge > 0]).mean() >= 0.5)
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -329,9 +340,10 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
     With ``level`` (the grey image of :func:`binarize`), runs are looked for among all
     pixels clearly darker than the paper: a faint or blurred rule, which the threshold
     breaks into dashes, is found whole. Gaps of up to 3 pixels (noise) and steps of one
-    row (a rule turned a little) do not break a run then. Rules found so are thin (at
-    most a quarter of the line's height) unless they lie on the image's edge. A rule
-    turned further is found along its angle by :func:`read_image` (see :func:`rule_angle`).
+    row (a rule turned a little) do not break a run that crosses 90 % of the image then.
+    Rules found so are thin (at most a quarter of the line's height) unless they lie on
+    the image's edge. A rule turned further is found along its angle by
+    :func:`read_image` (see :func:`rule_angle`).
     """
     h, w = mask.shape
     min_len = max(8, w // 2)
@@ -340,12 +352,15 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
     if level is not None:
         # Noise breaks a faint rule into pieces a few pixels apart, and a turned one steps a
         # row here and there: runs are also looked for with such gaps closed and each row
-        # joined to its neighbours, taken in the row holding most of the run.
-        runs = set(_long_runs(_close_gaps(dark, 3), min_len))
+        # joined to its neighbours, taken in the row holding most of the run. Bridged so, a
+        # run must cross nearly the whole image (ruled paper): the bars of tightly set
+        # syllables ('프로그램') line up with gaps as small.
+        across = max(min_len, int(0.9 * w))
+        runs = set(runs) | set(_long_runs(_close_gaps(dark, 3), across))
         near = dark.copy()
         near[1:] |= dark[:-1]
         near[:-1] |= dark[1:]
-        for r, a, b in _long_runs(_close_gaps(near, 3), min_len):
+        for r, a, b in _long_runs(_close_gaps(near, 3), across):
             here = dark[r, a:b].sum()
             if here >= dark[max(r - 1, 0), a:b].sum() and here >= dark[min(r + 1, h - 1), a:b].sum():
                 runs.add((r, a, b))
@@ -482,12 +497,13 @@ def split_lines(
     stand apart by a row or two (a real line sits farther away even in tight setting).
 
     Two neighbouring bands are also one line, and a low band far from the others is kept
-    with its neighbour, when either band is flat (its pieces, the runs of inked columns,
+    with its neighbour, when together they are at most 1.8 times as wide as high (a lone
+    syllable or a short word), either band is flat (its pieces, the runs of inked columns,
     are on median at least ``flat_aspect`` times as wide as the band is high) and together
-    they look like syllables (pieces at least ``syllable_aspect`` as wide as high): a lone
-    syllable or a short word whose jamo stand apart, as in '를', '드' or '프', where no
-    full-height band gives the measure. Lines of text are not flat: a syllable's pieces
-    are about as high as its line.
+    they look like syllables (pieces at least ``syllable_aspect`` as wide as high): the
+    jamo of '를', '드' or '프' stand apart, and no full-height band gives the measure. A line
+    of text is not flat, as a syllable's pieces are about as high as its line; tightly set,
+    touching syllables can make it look so, hence the bound on the width.
     """
     bands = _runs(mask.any(axis=1))
     if not bands:
@@ -527,10 +543,14 @@ def split_lines(
 
 
 def _syllable_parts(mask: np.ndarray, one: tuple[int, int], other: tuple[int, int], flat: float, syllable: float) -> bool:
-    """Are two bands of ``mask`` parts of the same syllables (see :func:`split_lines`)?"""
+    """Are two bands of ``mask`` parts of one short word (see :func:`split_lines`)?"""
+    union = mask[min(one[0], other[0]) : max(one[1], other[1])]
+    cols = np.flatnonzero(union.any(axis=0))
+    if cols.size == 0 or cols[-1] - cols[0] + 1 > 1.8 * union.shape[0]:
+        return False  # longer: lines of text, whose touching syllables can make a band look flat
     if max(_piece_aspect(mask[one[0] : one[1]]), _piece_aspect(mask[other[0] : other[1]])) < flat:
         return False
-    return _piece_aspect(mask[min(one[0], other[0]) : max(one[1], other[1])]) >= syllable
+    return _piece_aspect(union) >= syllable
 
 
 def _piece_aspect(band: np.ndarray) -> float:
@@ -660,8 +680,10 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
     rough = [_atom(labels, g, min(b[1] for b in g), max(b[2] for b in g)) for g in _group_columns(boxes)]
     rough = [a for a in rough if a is not None]
     height = char_height(rough)
-    if len(rough) == 1:  # one piece: a lone syllable, as wide as a syllable may be (a flat '드')
-        height = max(height, (rough[0].x1 - rough[0].x0) / cfg.syl_width[1])
+    if len(rough) == 1:  # one piece: a lone syllable may be as wide as a syllable can be (a flat '드')
+        width = rough[0].x1 - rough[0].x0
+        if width <= 1.8 * (rough[0].y1 - rough[0].y0):  # wider: a word joined by an underline, say
+            height = max(height, width / cfg.syl_width[1])
     boxes = [b for b in boxes if b[5] >= cfg.min_area * height * height]
     sw = stroke_width(mask)
     atoms: list[Atom] = []
@@ -1132,10 +1154,11 @@ def read_image(
             text.append(label + (" " if space else ""))
         texts.append("".join(text))
     if whole is not None and top1[-1][1] >= cfg.whole_prob:
-        # Syllable-shaped ink in several bands, which the model reads whole as one syllable
-        # more surely than it reads the bands (an unknown box counts as 0).
+        # Syllable-shaped ink in several bands, which the model reads whole as one common
+        # syllable while it reads the bands unsurely (an unknown box counts as 0): two
+        # stacked syllables read well as two lines stay so.
         sure = np.mean([c.confidence if c.text != UNKNOWN else 0.0 for c in chars]) if chars else 0.0
-        if top1[-1][1] > sure:
+        if sure < cfg.whole_prob and rare_log_prior(top1[-1][0], cfg.rare_penalty) == 0.0:
             y0, y1, x0, x1 = whole
             box = (x0, y0, x1, y1)
             syllable, prob = top1[-1][0], float(top1[-1][1])

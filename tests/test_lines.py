@@ -409,11 +409,16 @@ def test_polarity_of_a_bold_word_cropped_close_and_of_a_dark_label():
     # Ink fills most of the image, but paper runs all round it: dark ink on light paper.
     bold = np.full((40, 40), 255, np.uint8)
     bold[2:38, 2:38] = 0
-    bold[10:14, 6:34] = 255  # the paper between strokes
-    bold[22:26, 6:34] = 255
+    bold[10:14, 6:38] = 255  # the paper between strokes, open to the right as in 'ㅌ'
+    bold[22:26, 6:38] = 255
     mask, _ = lines.binarize(bold)
     assert (bold < 128).mean() > 0.5
     assert mask[20, 20] and not mask[12, 20] and not mask[0].any()
+    # The same shape closed all round is a dark label with light text: the label is paper.
+    closed = bold.copy()
+    closed[2:38, 34:38] = 0
+    mask, _ = lines.binarize(closed)
+    assert mask[12, 20] and not mask[20, 20]
     # A dark label with a thin light margin and light text: the label is the paper.
     label = np.full((60, 200), 255, np.uint8)
     label[3:57, 3:197] = 30
@@ -421,6 +426,47 @@ def test_polarity_of_a_bold_word_cropped_close_and_of_a_dark_label():
         label[20:40, x : x + 3] = 255  # light strokes
     mask, _ = lines.binarize(label)
     assert mask[30, 21] and not mask[30, 27] and not mask[10, 100]
+
+
+def test_tightly_set_text_keeps_its_bars_and_its_lines():
+    # Found by review: the 'ㅡ'/'ㅗ' bars of tightly set syllables line up with gaps as small
+    # as a noisy rule's, and touching syllables can make a line of text look flat.
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    fonts = {f.name: f for f in load_manifest()}
+    rng = np.random.default_rng(0)
+    for name, text, size, tracking in [("BMDohyeon", "프로그램", 40, -0.12), ("NanumSquareEB", "으르렁 거리는 트럭", 12, -0.05)]:
+        mask, level = lines.binarize(render_line(text, fonts[name], size, tracking, rng, None))
+        assert not lines.find_all_rules(mask, level).any(), text
+
+    def trim(x):
+        rows = np.flatnonzero((x < 128).any(1))
+        return x[rows[0] : rows[-1] + 1]
+
+    font = fonts["NanumMyeongjo"]
+    a = trim(render_line("대한민국 만세", font, 24, -0.05, rng, None))
+    b = trim(render_line("그는 오늘", font, 24, -0.05, rng, None))
+    w = max(a.shape[1], b.shape[1])
+    pad = lambda x: np.pad(x, ((0, 0), (0, w - x.shape[1])), constant_values=255)  # noqa: E731
+    gap = np.full((19, w), 255, np.uint8)
+    block = np.vstack([np.full((10, w), 255, np.uint8), pad(a), gap, pad(b), np.full((10, w), 255, np.uint8)])
+    assert len(lines.split_lines(lines.binarize(block)[0])) == 2
+
+
+def test_light_text_on_a_dark_label_with_a_margin_stays_light(font_path):
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    font = next(f for f in load_manifest() if f.name == "NanumGothic")
+    line = render_line("대한민국 만세", font, 40, 0.0, np.random.default_rng(0), None)
+    rows, cols = np.flatnonzero((line < 128).any(1)), np.flatnonzero((line < 128).any(0))
+    label = 255 - line[rows[0] - 4 : rows[-1] + 5, cols[0] - 4 : cols[-1] + 5]  # white on black
+    for margin in (2, 4, 8):
+        image = np.pad(label, margin, constant_values=255)
+        mask, _ = lines.binarize(image)
+        strokes = np.pad(label > 128, margin)  # the light text
+        assert mask[strokes].mean() > 0.9, margin
 
 
 def test_a_band_of_low_final_consonants_stays_with_its_line():

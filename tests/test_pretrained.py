@@ -89,6 +89,33 @@ def test_two_stacked_syllables_stay_two_lines(shipped):
         width = max(r.shape[1] for r in rows)
         block = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows])
         assert shipped.read(block).text == f"{top}\n{bottom}", (top, bottom)
+    # Found by review: the bands read surely, and the whole must not win ('흐' over '소': '흣').
+    font = next(f for f in load_manifest() if f.name == "NanumSquareR")
+    rows = []
+    for char in ("흐", "소"):
+        line = render_line(char, font, 32, 0.0, rng, None)
+        ink = np.argwhere(line < 128)
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        rows.append(line[r0:r1, c0:c1])
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows]
+    block = np.pad(np.vstack([rows[0], np.full((16, width), 255, np.uint8), rows[1]]), 8, constant_values=255)
+    assert shipped.read(block).text == "흐\n소"
+
+
+def test_an_underlined_word_reads_as_its_syllables(shipped):
+    """A short underline joins the word's columns into one piece: it is not one syllable."""
+    import numpy as np
+
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    font = next(f for f in load_manifest() if f.name == "NanumGothic")
+    line = render_line("한국어", font, 32, 0.0, np.random.default_rng(0), None)
+    ys, xs = np.nonzero(line < 128)
+    line = line.copy()
+    line[ys.max() + 6 : ys.max() + 8, xs.min() - 2 : xs.max() + 3] = 0
+    assert shipped.read(line).text == "한국어"
 
 
 def test_shipped_int8_litert_copy_agrees_with_the_keras_weights(shipped):
