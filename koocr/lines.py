@@ -1153,12 +1153,14 @@ def read_image(
             chars.append(CharBox(label, to_input(box) if to_input else box, prob, line_no))
             text.append(label + (" " if space else ""))
         texts.append("".join(text))
-    if whole is not None and top1[-1][1] >= cfg.whole_prob:
+    # A syllable outside KS X 1001 needs its doubt smaller by the rare prior's factor.
+    doubt = (1.0 - cfg.whole_prob) * math.exp(rare_log_prior(top1[-1][0], cfg.rare_penalty)) if whole else 1.0
+    if whole is not None and top1[-1][1] >= 1.0 - doubt:
         # Syllable-shaped ink in several bands, which the model reads whole as one common
         # syllable while it reads the bands unsurely (an unknown box counts as 0): two
         # stacked syllables read well as two lines stay so.
         sure = np.mean([c.confidence if c.text != UNKNOWN else 0.0 for c in chars]) if chars else 0.0
-        if sure < cfg.whole_prob and rare_log_prior(top1[-1][0], cfg.rare_penalty) == 0.0:
+        if sure < cfg.whole_prob:
             y0, y1, x0, x1 = whole
             box = (x0, y0, x1, y1)
             syllable, prob = top1[-1][0], float(top1[-1][1])

@@ -61,6 +61,7 @@ def test_reads_a_lone_syllable_whose_jamo_stand_apart(shipped):
     fonts = {f.name: f for f in load_manifest()}
     cases = [("NanumGothic", "를"), ("UnGraphic", "드"), ("UnBatang", "으"), ("UnDotum", "프"), ("BMEuljiro", "스")]
     cases += [("AleeEunjin", "켑"), ("AleeEunjin", "냥"), ("BaekmukGulim", "삶")]  # finals in a band of their own
+    cases += [("AleeEunjin", "됍"), ("AleeEunjin", "럅")]  # the same outside KS X 1001
     cases += [("UnDotum", "특"), ("UnBatang", "실")]  # tall and narrow, finals apart
     cases += [("BaekmukHline", "데"), ("BaekmukHline", "뺨")]  # ink fills most of the crop
     for name, char in cases:
