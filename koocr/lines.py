@@ -966,6 +966,12 @@ def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[in
         path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
         return [(span, opts[span][0]) for span in path]
 
+    if lm is not None and cfg.lm_weight > 0 and len(atoms) <= cfg.max_merge:
+        # A line that is one syllable by itself has no context: the language model would
+        # only pull it towards common syllables ('홰' to '회').
+        alone = best_path(len(atoms), {s: o[0][0] for s, o in options.items()})
+        if len(alone) == 1 and options[alone[0]][0][1] != UNKNOWN:
+            return [(alone[0], options[alone[0]][0])]
     chosen = decode(options)
     if cfg.pitch_weight > 0 and chosen:
         pitch = _pitch(atoms, [c[0] for c in chosen], [c[1][1] for c in chosen], cfg)

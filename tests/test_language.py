@@ -159,6 +159,19 @@ def test_read_image_with_a_language_model_fixes_an_unsure_reading(tiny_lm):
     assert "우" not in top1.text
 
 
+def test_a_lone_syllable_has_no_context_for_the_language_model(tiny_lm):
+    # One block alone: the unigram prior would pull the model's '무' (0.5) to '우' (0.45).
+    image, _ = block_line("#")
+
+    def unsure(batch):
+        return [("무", 0.5, None, [("무", 0.5), ("우", 0.45), ("리", 0.05)]) for _ in batch]
+
+    cfg = lines.ReadConfig(rare_penalty=0.0, lm_weight=1.0)
+    assert lines.read_image(image, unsure, image_size=32, config=cfg, lm=tiny_lm).text == "무"
+    two, _ = block_line("##")  # with a neighbour, the context counts (see above)
+    assert lines.read_image(two, unsure, image_size=32, config=cfg, lm=tiny_lm).text == "우우"
+
+
 def test_model_scorer_returns_alternatives_when_asked():
     from types import SimpleNamespace
 
