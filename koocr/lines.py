@@ -180,11 +180,10 @@ def _paper_all_round(gray: np.ndarray, thr: float) -> bool:
     a bold word or syllable cropped close, whose ink fills most of the image. Light text on
     a dark label is cut off from a light margin round the label, so the label is the paper."""
     light = gray > thr
-    border = np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]])
-    if np.mean(border) < 0.98 or light.all():
+    if np.mean(preprocess.border_pixels(light)) < 0.98 or light.all():
         return False
     labels, _ = ndimage.label(light)
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    edge = np.unique(preprocess.border_pixels(labels))
     rows, cols = np.flatnonzero((~light).any(axis=1)), np.flatnonzero((~light).any(axis=0))
     inside = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # within the dark ink's box
     between = inside > 0
@@ -958,20 +957,24 @@ def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[in
     """Chooses the spans and their readings: DP, then the pitch pass; with ``lm``, in context."""
 
     tables: dict = {}
+    use_lm = lm is not None and cfg.lm_weight > 0
 
-    def decode(opts):
-        if lm is not None and cfg.lm_weight > 0:
-            path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables)
-            return [(span, opts[span][k]) for span, k in path]
+    def plain(opts):  # each span's best reading, no context
         path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
         return [(span, opts[span][0]) for span in path]
 
-    if lm is not None and cfg.lm_weight > 0 and len(atoms) <= cfg.max_merge:
+    def decode(opts):
+        if not use_lm:
+            return plain(opts)
+        path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables)
+        return [(span, opts[span][k]) for span, k in path]
+
+    if use_lm and len(atoms) <= cfg.max_merge:
         # A line that is one syllable by itself has no context: the language model would
         # only pull it towards common syllables ('홰' to '회').
-        alone = best_path(len(atoms), {s: o[0][0] for s, o in options.items()})
-        if len(alone) == 1 and options[alone[0]][0][1] != UNKNOWN:
-            return [(alone[0], options[alone[0]][0])]
+        alone = plain(options)
+        if len(alone) == 1 and alone[0][1][1] != UNKNOWN:
+            return alone
     chosen = decode(options)
     if cfg.pitch_weight > 0 and chosen:
         pitch = _pitch(atoms, [c[0] for c in chosen], [c[1][1] for c in chosen], cfg)
@@ -1159,17 +1162,17 @@ def read_image(
             chars.append(CharBox(label, to_input(box) if to_input else box, prob, line_no))
             text.append(label + (" " if space else ""))
         texts.append("".join(text))
-    # A syllable outside KS X 1001 needs its doubt smaller by the rare prior's factor.
-    doubt = (1.0 - cfg.whole_prob) * math.exp(rare_log_prior(top1[-1][0], cfg.rare_penalty)) if whole else 1.0
-    if whole is not None and top1[-1][1] >= 1.0 - doubt:
-        # Syllable-shaped ink in several bands, which the model reads whole as one common
-        # syllable while it reads the bands unsurely (an unknown box counts as 0): two
-        # stacked syllables read well as two lines stay so.
+    if whole is not None:
+        # Syllable-shaped ink in several bands, which the model reads whole as one syllable
+        # while it reads the bands unsurely (an unknown box counts as 0): two stacked
+        # syllables read well as two lines stay so. A syllable outside KS X 1001 needs its
+        # doubt smaller by the rare prior's factor.
+        syllable, prob = top1[-1][0], float(top1[-1][1])
+        doubt = (1.0 - cfg.whole_prob) * math.exp(rare_log_prior(syllable, cfg.rare_penalty))
         sure = np.mean([c.confidence if c.text != UNKNOWN else 0.0 for c in chars]) if chars else 0.0
-        if sure < cfg.whole_prob:
+        if prob >= 1.0 - doubt and sure < cfg.whole_prob:
             y0, y1, x0, x1 = whole
             box = (x0, y0, x1, y1)
-            syllable, prob = top1[-1][0], float(top1[-1][1])
             return ReadResult(syllable, [CharBox(syllable, to_input(box) if to_input else box, prob, 0)])
     return ReadResult("\n".join(texts), chars)
 

@@ -163,6 +163,11 @@ def _fit_background(gray: np.ndarray) -> np.ndarray | None:
     return _cell_plane(gray, 95.0, dark_only=True)
 
 
+def border_pixels(image: np.ndarray) -> np.ndarray:
+    """The pixels of the first and last row and column of a 2-D array, in one flat array."""
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+
+
 def light_background(gray: np.ndarray, thr: float, by_border: bool = True) -> bool:
     """Polarity of a 0..255 image of text with Otsu threshold ``thr``: is its paper light?
 
@@ -176,8 +181,7 @@ def light_background(gray: np.ndarray, thr: float, by_border: bool = True) -> bo
     def rule(img: np.ndarray, t: float) -> bool:
         if not by_border:
             return bool(np.mean(img > t) >= 0.5)
-        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-        light_border = np.mean(border > t)
+        light_border = np.mean(border_pixels(img) > t)
         return bool(light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(img > t) > 0.5)
 
     light = rule(gray, thr)
