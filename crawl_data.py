@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--charset", default="ks2350", help="ks2350, all, or a file of syllables")
     p.add_argument("--augment", type=int, default=0, help="distorted copies per clean glyph")
     p.add_argument("--clova_augment", type=int, default=None, help="copies for handwriting-style fonts (default: --augment)")
+    p.add_argument("--printed_presets", default=None, help="augmentation presets of printed fonts' copies (default printed,degraded)")
+    p.add_argument("--handwriting_presets", default=None, help="presets of handwriting-style fonts' copies (default handwriting)")
     p.add_argument("--render_size", type=int, default=None, help="font pixel size (default max(48, image_size))")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -117,6 +119,7 @@ def main(argv=None) -> int:
             include_test_fonts=args.include_test_fonts,
             augment=args.augment,
             augment_handwriting=args.clova_augment,
+            presets=crawl.presets_from(args.printed_presets, args.handwriting_presets),
             render_size=args.render_size,
             pickle_size=args.pickle_size,
             seed=args.seed,

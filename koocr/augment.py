@@ -8,8 +8,9 @@ stroke width -> affine + elastic (one resampling) -> background -> contrast -> b
 low resolution -> noise -> JPEG, i.e. pen, then paper, then camera/scanner.
 
 Presets (:data:`PRESETS`): ``none`` (identity), ``printed`` (mild jitter), ``handwriting``
-(elastic + affine + stroke width, turning handwriting-style fonts into varied "writers")
-and ``degraded`` (scan / phone-photo look, also used for the held-out degraded test set).
+(elastic + affine + stroke width, turning handwriting-style fonts into varied "writers"),
+``freehand`` (``handwriting`` plus a coarse warp that moves whole jamo; also meant for
+printed fonts, to turn them into more writers) and ``degraded`` (scan / phone-photo look, also used for the held-out degraded test set).
 
 Example:
     >>> import numpy as np
@@ -52,6 +53,11 @@ class AugmentConfig:
     p_elastic: float = 0.0
     elastic_alpha: Range = (0.008, 0.02)  # RMS displacement, fraction of the side
     elastic_sigma: Range = (0.2, 0.33)  # smoothness: spacing of the random control grid
+    # Warp: the same kind of field on a coarse grid, so whole jamo move and change size
+    # against each other (another writer's layout), not just the pen line.
+    p_warp: float = 0.0
+    warp_alpha: Range = (0.02, 0.04)  # RMS displacement, fraction of the side
+    warp_sigma: Range = (0.5, 0.8)  # spacing of the control grid, fraction of the side
     # Stroke width: grey erosion (thicker ink) or dilation (thinner ink).
     p_stroke: float = 0.0
     stroke_kernels: tuple[int, ...] = (2, 3)  # square structuring element sides
@@ -141,6 +147,14 @@ PRESETS: dict[str, AugmentConfig] = {
         p_stroke=0.5, p_thicker=0.4,
         p_blur=0.1, blur_sigma=(0.3, 0.7),
     ),
+    # "handwriting" plus another layout of the jamo (coarse warp) and a wider pen range.
+    "freehand": AugmentConfig(
+        p_affine=0.9, rotation=(-7.0, 7.0), shear=(-0.2, 0.2), scale=(0.85, 1.1), translate=(-0.03, 0.03),
+        p_elastic=0.9, elastic_alpha=(0.008, 0.02), elastic_sigma=(0.2, 0.33),
+        p_warp=0.8, warp_alpha=(0.02, 0.04), warp_sigma=(0.5, 0.8),
+        p_stroke=0.5, stroke_kernels=(2, 3, 4), p_thicker=0.4,
+        p_blur=0.1, blur_sigma=(0.3, 0.7),
+    ),
     # Scan / phone photo of print: grey uneven paper, soft, noisy, compressed, small, faded.
     "degraded": AugmentConfig(
         p_affine=0.5, rotation=(-3.0, 3.0), shear=(-0.05, 0.05), scale=(0.95, 1.05), translate=(-0.02, 0.02),
@@ -201,7 +215,8 @@ def _smooth_field(rng: np.random.Generator, h: int, w: int, spacing: float) -> n
 
 
 def _geometry(
-    img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, affine: bool, elastic: bool
+    img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, affine: bool, elastic: bool,
+    warp: bool = False,
 ) -> np.ndarray:
     h, w = img.shape
     side = float(min(h, w))
@@ -222,11 +237,13 @@ def _geometry(
         src_y = inv[1, 0] * x0 + inv[1, 1] * y0
     else:
         src_x, src_y = xs.copy(), ys.copy()
-    if elastic:
-        alpha = _u(rng, cfg.elastic_alpha) * side
-        spacing = max(_u(rng, cfg.elastic_sigma) * side, 2.0)
-        src_x += alpha * _smooth_field(rng, h, w, spacing)
-        src_y += alpha * _smooth_field(rng, h, w, spacing)
+    fields = ((elastic, cfg.elastic_alpha, cfg.elastic_sigma), (warp, cfg.warp_alpha, cfg.warp_sigma))
+    for fires, alpha_range, sigma_range in fields:
+        if fires:
+            alpha = _u(rng, alpha_range) * side
+            spacing = max(_u(rng, sigma_range) * side, 2.0)
+            src_x += alpha * _smooth_field(rng, h, w, spacing)
+            src_y += alpha * _smooth_field(rng, h, w, spacing)
     src_x += (w - 1) / 2.0
     src_y += (h - 1) / 2.0
     return ndimage.map_coordinates(
@@ -328,13 +345,16 @@ def augment(
          cfg.p_blur, cfg.p_lowres, cfg.p_noise, cfg.p_jpeg]
     )  # fmt: skip
     stroke, affine, elastic, background, contrast, blur, lowres, noise, jpeg = fire
-    if not fire.any():
+    # Drawn only where it can fire, so configs without a warp keep their stream of draws
+    # (and the held-out test images stay the same).
+    warp = cfg.p_warp > 0 and rng.random() < cfg.p_warp
+    if not (fire.any() or warp):
         return img.copy()
     out = img
     if stroke:
         out = _stroke(out, rng, cfg)
-    if affine or elastic:
-        out = _geometry(out.astype(np.float32), rng, cfg, affine, elastic)
+    if affine or elastic or warp:
+        out = _geometry(out.astype(np.float32), rng, cfg, affine, elastic, warp)
     out = out.astype(np.float32, copy=False)
     if background:
         out = _background(out, rng, cfg)

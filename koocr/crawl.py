@@ -32,6 +32,27 @@ DEFAULT_PRESETS = {"printed": ("printed", "degraded"), "handwriting": ("handwrit
 SOURCE_PREFIX = {"printed": "printed", "handwriting": "clova"}
 
 
+def presets_from(printed: str | None = None, handwriting: str | None = None) -> dict:
+    """:data:`DEFAULT_PRESETS` with the comma-separated preset names given per font style.
+
+    Example:
+        >>> presets_from(printed="printed,degraded,freehand")["printed"]
+        ('printed', 'degraded', 'freehand')
+    """
+    out = dict(DEFAULT_PRESETS)
+    for style, names in (("printed", printed), ("handwriting", handwriting)):
+        if names is None:
+            continue
+        chosen = tuple(n.strip() for n in names.split(",") if n.strip())
+        unknown = [n for n in chosen if n not in aug.PRESETS]
+        if not chosen or unknown:
+            raise ValueError(
+                f"{style} presets must be names from {sorted(aug.PRESETS)}. Received: {names!r}"
+            )
+        out[style] = chosen
+    return out
+
+
 @dataclass
 class CrawlConfig:
     """What to render; every field maps to a ``crawl_data.py`` flag."""

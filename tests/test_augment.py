@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 from koocr.augment import PRESETS, AugmentConfig, augment, augment_batch, preset
 from koocr.preprocess import normalize
@@ -37,6 +38,7 @@ def glyph():
 SINGLE_OPS = {
     "affine": AugmentConfig(p_affine=1.0, rotation=(8.0, 10.0)),
     "elastic": AugmentConfig(p_elastic=1.0),
+    "warp": AugmentConfig(p_warp=1.0),
     "thicker": AugmentConfig(p_stroke=1.0, p_thicker=1.0, stroke_kernels=(2,)),
     "thinner": AugmentConfig(p_stroke=1.0, p_thicker=0.0, stroke_kernels=(2,)),
     "background": AugmentConfig(p_background=1.0),
@@ -91,7 +93,7 @@ def test_probability_zero_disables_op(glyph, op):
     np.testing.assert_array_equal(augment(glyph, np.random.default_rng(3), off), glyph)
 
 
-@pytest.mark.parametrize("name", ["printed", "handwriting", "degraded"])
+@pytest.mark.parametrize("name", ["printed", "handwriting", "freehand", "degraded"])
 def test_presets_keep_ink_after_normalize(glyph, name):
     rng = np.random.default_rng(11)
     ink_before = (normalize(glyph, 48) < 128).mean()
@@ -102,6 +104,31 @@ def test_presets_keep_ink_after_normalize(glyph, name):
         # Not blank, not a blob: within a factor 3 of the clean glyph's ink (a thin pen
         # at 48 px legitimately halves it).
         assert ink_before / 3 < ink < ink_before * 3, (name, ink, ink_before)
+
+
+def test_warp_moves_jamo_but_keeps_the_glyph(glyph):
+    out = augment(glyph, np.random.default_rng(5), AugmentConfig(p_warp=1.0, warp_alpha=(0.04, 0.04)))
+    ink, moved = glyph < 128, out < 128
+    # A coarse field: most ink lands within a few pixels of the original strokes ...
+    near = ndimage.binary_dilation(ink, iterations=6)
+    assert (moved & near).sum() > 0.9 * moved.sum()
+    # ... but the strokes themselves moved, and about as much ink is left.
+    assert (moved & ink).sum() < 0.9 * ink.sum()
+    assert 0.7 < moved.sum() / ink.sum() < 1.3
+
+
+def test_configs_without_warp_keep_their_stream_of_draws(glyph):
+    # Adding the warp op must not change what older presets draw: the held-out test
+    # images are rendered from them with fixed seeds.
+    rng = np.random.default_rng(9)
+    augment(glyph, rng, "handwriting")
+    after_one = rng.random()
+    rng = np.random.default_rng(9)
+    augment(glyph, rng, dataclasses.replace(PRESETS["handwriting"], warp_alpha=(0.5, 0.5)))
+    assert rng.random() == after_one
+    rng = np.random.default_rng(9)
+    augment(glyph, rng, dataclasses.replace(PRESETS["handwriting"], p_warp=1.0))
+    assert rng.random() != after_one
 
 
 def test_degraded_is_grey_and_noisy(glyph):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import crawl_data
-from koocr import ingest, patches
+from koocr import crawl, ingest, patches
 from koocr.fonts import load_manifest
 
 
@@ -75,6 +75,24 @@ def test_val_fonts_hold_out_whole_fonts(fonts, tmp_path):
     assert patches.summarize(tmp_path / "v")["total"] == len(font.covered(["가", "한", "글", "똠"]))
     with pytest.raises(ValueError, match="NoSuchFont"):
         crawl_data.main(argv[:-4] + ["--val_fonts", "NoSuchFont"] + argv[-4:])
+
+
+def test_presets_per_style_change_the_copies_and_reject_unknown_names(fonts, tmp_path):
+    cs = _tiny_charset(tmp_path)
+    outs = []
+    for run, extra in (("a", []), ("b", ["--printed_presets", "freehand"])):
+        argv = ["--printed", "--augment", "1", "--charset", cs, "--image_size", "32", "--val_ratio", "0",
+                "--pickle_path", str(tmp_path / run), "--val_path", str(tmp_path / f"{run}v"),
+                "--workers", "1", *extra]
+        crawl_data.main(argv)
+        outs.append(patches.load_patch(patches.list_patches(tmp_path / run)[0])["image"])
+    assert outs[0].shape == outs[1].shape and not np.array_equal(outs[0], outs[1])
+    assert crawl.presets_from(None, "handwriting, freehand")["handwriting"] == ("handwriting", "freehand")
+    assert crawl.presets_from()["printed"] == crawl.DEFAULT_PRESETS["printed"]
+    with pytest.raises(ValueError, match="printed presets must be names from"):
+        crawl_data.main(argv[:-2] + ["--printed_presets", "printed,scribble"])
+    with pytest.raises(ValueError, match="handwriting presets"):
+        crawl.presets_from(handwriting=",")
 
 
 def test_image_test_writes_two_pngs(fonts, tmp_path, monkeypatch):

@@ -49,7 +49,7 @@ def test_train_device_renders_trains_in_budget_and_imports(tmp_path):
         "--image_size", "32", "--max_fonts", "2", "--max_chars", "12", "--workers", "1",
         "--batch_size", "16", "--steps_per_epoch", "5", "--deadline", "40", "--reserve", "8",
         "--mixed_precision", "false", "--passes", "0", "--start_after", "30", "--max_glyphs", "300", "--val_ratio", "0.2",
-        "--out", str(out),
+        "--printed_presets", "printed,freehand", "--handwriting_presets", "freehand", "--out", str(out),
     ]  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     subprocess.run(cmd, cwd=ROOT, check=True, env=env, capture_output=True, timeout=300)
@@ -59,6 +59,7 @@ def test_train_device_renders_trains_in_budget_and_imports(tmp_path):
     # rendering went on while training: fresh copies filled the buffer up to --max_glyphs
     assert 30 <= info["glyphs_trained_on"] <= 300 and info["render_passes"] >= 1
     assert info["val_samples"] > 0
+    assert info["argv"][info["argv"].index("--printed_presets") + 1] == "printed,freehand"
     chunks = sorted(p.name for p in out.iterdir() if p.name.startswith("weights_"))
     assert chunks and chunks[0] == "weights_000.npz"
     subprocess.run(

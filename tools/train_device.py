@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max_fonts", type=int, default=None, help="only the first N fonts (tests)")
     p.add_argument("--augment", type=int, default=1, help="distorted copies per printed glyph")
     p.add_argument("--augment_handwriting", type=int, default=2)
+    p.add_argument("--printed_presets", default=None, help="augmentation presets of printed fonts' copies (default printed,degraded)")
+    p.add_argument("--handwriting_presets", default=None, help="presets of handwriting-style fonts' copies (default handwriting)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--val_ratio", type=float, default=0.02, help="share of pass 0 kept for validation")
     p.add_argument("--passes", type=int, default=1, help="render passes (0: fresh distorted copies until training ends)")
@@ -211,7 +213,7 @@ class GlyphStream:
 
 
 def start_rendering(args) -> tuple[GlyphStream, list[str]]:
-    from koocr.crawl import CrawlConfig
+    from koocr.crawl import CrawlConfig, presets_from
     from koocr.fonts import load_manifest
 
     fonts = [f for f in load_manifest() if f.split == "train"]
@@ -226,6 +228,7 @@ def start_rendering(args) -> tuple[GlyphStream, list[str]]:
         charset=list(charset),
         augment=args.augment,
         augment_handwriting=args.augment_handwriting,
+        presets=presets_from(args.printed_presets, args.handwriting_presets),
         workers=args.workers,
         seed=args.seed,
     )
