@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from koocr import crawl, ingest, patches
-from koocr.cli import add_bool_argument
+from koocr.cli import add_bool_argument, add_preset_arguments
 from koocr.fonts import load_manifest, render_glyph
 from koocr.preprocess import SEED_PLACEMENT, Placement, normalize
 
@@ -47,8 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--charset", default="ks2350", help="ks2350, all, or a file of syllables")
     p.add_argument("--augment", type=int, default=0, help="distorted copies per clean glyph")
     p.add_argument("--clova_augment", type=int, default=None, help="copies for handwriting-style fonts (default: --augment)")
-    p.add_argument("--printed_presets", default=None, help="augmentation presets of printed fonts' copies (default printed,degraded)")
-    p.add_argument("--handwriting_presets", default=None, help="presets of handwriting-style fonts' copies (default handwriting)")
+    add_preset_arguments(p)
     p.add_argument("--render_size", type=int, default=None, help="font pixel size (default max(48, image_size))")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

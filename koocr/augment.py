@@ -131,6 +131,13 @@ class AugmentConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+_HANDWRITING = AugmentConfig(
+    p_affine=0.9, rotation=(-7.0, 7.0), shear=(-0.2, 0.2), scale=(0.85, 1.1), translate=(-0.03, 0.03),
+    p_elastic=0.9, elastic_alpha=(0.008, 0.02), elastic_sigma=(0.2, 0.33),
+    p_stroke=0.5, p_thicker=0.4,
+    p_blur=0.1, blur_sigma=(0.3, 0.7),
+)  # fmt: skip
+
 PRESETS: dict[str, AugmentConfig] = {
     "none": AugmentConfig(),
     # Rendered print: a little placement/weight jitter, rarely a soft or noisy render.
@@ -141,20 +148,9 @@ PRESETS: dict[str, AugmentConfig] = {
         p_noise=0.15, noise_std=(2.0, 6.0),
     ),
     # Handwriting-style fonts -> many "writers": wobble, slant, uneven proportions, pen width.
-    "handwriting": AugmentConfig(
-        p_affine=0.9, rotation=(-7.0, 7.0), shear=(-0.2, 0.2), scale=(0.85, 1.1), translate=(-0.03, 0.03),
-        p_elastic=0.9, elastic_alpha=(0.008, 0.02), elastic_sigma=(0.2, 0.33),
-        p_stroke=0.5, p_thicker=0.4,
-        p_blur=0.1, blur_sigma=(0.3, 0.7),
-    ),
+    "handwriting": _HANDWRITING,
     # "handwriting" plus another layout of the jamo (coarse warp) and a wider pen range.
-    "freehand": AugmentConfig(
-        p_affine=0.9, rotation=(-7.0, 7.0), shear=(-0.2, 0.2), scale=(0.85, 1.1), translate=(-0.03, 0.03),
-        p_elastic=0.9, elastic_alpha=(0.008, 0.02), elastic_sigma=(0.2, 0.33),
-        p_warp=0.8, warp_alpha=(0.02, 0.04), warp_sigma=(0.5, 0.8),
-        p_stroke=0.5, stroke_kernels=(2, 3, 4), p_thicker=0.4,
-        p_blur=0.1, blur_sigma=(0.3, 0.7),
-    ),
+    "freehand": dataclasses.replace(_HANDWRITING, p_warp=0.8, stroke_kernels=(2, 3, 4)),
     # Scan / phone photo of print: grey uneven paper, soft, noisy, compressed, small, faded.
     "degraded": AugmentConfig(
         p_affine=0.5, rotation=(-3.0, 3.0), shear=(-0.05, 0.05), scale=(0.95, 1.05), translate=(-0.02, 0.02),

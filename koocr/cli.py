@@ -86,6 +86,20 @@ def add_lm_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--printed_presets`` and ``--handwriting_presets`` for :func:`koocr.crawl.presets_from`."""
+    from koocr.crawl import DEFAULT_PRESETS
+
+    for style, flag in (("printed", "--printed_presets"), ("handwriting", "--handwriting_presets")):
+        parser.add_argument(
+            flag,
+            default=None,
+            metavar="NAMES",
+            help=f"augmentation presets that the distorted copies of {style} fonts draw from, "
+            f"comma-separated (default: {','.join(DEFAULT_PRESETS[style])})",
+        )
+
+
 def read_kwargs(args: argparse.Namespace) -> dict:
     """``KoOCR.read`` keywords from the flags of :func:`add_lm_argument`."""
     return {"lm_weight": args.lm_weight, "lm": args.lm}

@@ -71,6 +71,15 @@ def test_reads_a_lone_syllable_whose_jamo_stand_apart(shipped):
         assert shipped.read(np.pad(glyph[r0:r1, c0:c1], 3, constant_values=255)).text == char, (name, char)
 
 
+def _ink_crop(image):
+    """``image`` cut to the box of its dark pixels."""
+    import numpy as np
+
+    ink = np.argwhere(image < 128)
+    (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+    return image[r0:r1, c0:c1]
+
+
 def test_two_stacked_syllables_stay_two_lines(shipped):
     """The whole-syllable reading of read() must not swallow a block of two one-syllable lines."""
     import numpy as np
@@ -83,10 +92,7 @@ def test_two_stacked_syllables_stay_two_lines(shipped):
     for top, bottom in [("가", "나"), ("어", "아"), ("오", "늘"), ("특", "실")]:
         rows = []
         for char in (top, bottom):
-            line = render_line(char, font, 40, 0.0, rng, None)
-            ink = np.argwhere(line < 128)
-            (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
-            rows.append(np.pad(line[r0:r1, c0:c1], ((0, 6), (4, 4)), constant_values=255))
+            rows.append(np.pad(_ink_crop(render_line(char, font, 40, 0.0, rng, None)), ((0, 6), (4, 4)), constant_values=255))
         width = max(r.shape[1] for r in rows)
         block = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows])
         assert shipped.read(block).text == f"{top}\n{bottom}", (top, bottom)
@@ -94,10 +100,7 @@ def test_two_stacked_syllables_stay_two_lines(shipped):
     font = next(f for f in load_manifest() if f.name == "NanumSquareR")
     rows = []
     for char in ("흐", "소"):
-        line = render_line(char, font, 32, 0.0, rng, None)
-        ink = np.argwhere(line < 128)
-        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
-        rows.append(line[r0:r1, c0:c1])
+        rows.append(_ink_crop(render_line(char, font, 32, 0.0, rng, None)))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows]
     block = np.pad(np.vstack([rows[0], np.full((16, width), 255, np.uint8), rows[1]]), 8, constant_values=255)

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from koocr import hangul  # noqa: E402
-from koocr.cli import add_bool_argument  # noqa: E402
+from koocr.cli import add_bool_argument, add_preset_arguments  # noqa: E402
 from koocr.config import ModelConfig  # noqa: E402
 
 T0 = time.monotonic()
@@ -55,8 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max_fonts", type=int, default=None, help="only the first N fonts (tests)")
     p.add_argument("--augment", type=int, default=1, help="distorted copies per printed glyph")
     p.add_argument("--augment_handwriting", type=int, default=2)
-    p.add_argument("--printed_presets", default=None, help="augmentation presets of printed fonts' copies (default printed,degraded)")
-    p.add_argument("--handwriting_presets", default=None, help="presets of handwriting-style fonts' copies (default handwriting)")
+    add_preset_arguments(p)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--val_ratio", type=float, default=0.02, help="share of pass 0 kept for validation")
     p.add_argument("--passes", type=int, default=1, help="render passes (0: fresh distorted copies until training ends)")
