@@ -108,8 +108,8 @@ class ReadConfig:
     # slightly turned rule steps across rows, and no single row holds it (0: off).
     rule_search: float = 0.5
     # Ink shaped like one syllable that falls into several bands (a lone syllable whose
-    # finals stand apart) is read whole when the model gives it at least this, and the
-    # bands' reading has a mean confidence below it (0: off).
+    # finals stand apart) is read whole when the model gives it at least this, and some
+    # character of the bands' reading has a confidence below it (0: off).
     whole_prob: float = 0.9
 
 
@@ -1164,12 +1164,14 @@ def read_image(
         texts.append("".join(text))
     if whole is not None:
         # Syllable-shaped ink in several bands, which the model reads whole as one syllable
-        # while it reads the bands unsurely (an unknown box counts as 0): two stacked
-        # syllables read well as two lines stay so. A syllable outside KS X 1001 needs its
-        # doubt smaller by the rare prior's factor.
+        # while it reads some band unsurely (an unknown box counts as 0): two stacked
+        # syllables read well as two lines stay so. The least sure character decides, not
+        # the mean: a lone final read as a syllable ('ㄹ' as '근') is one doubtful reading
+        # beside a sure one. A syllable outside KS X 1001 needs its doubt smaller by the
+        # rare prior's factor.
         syllable, prob = top1[-1][0], float(top1[-1][1])
         doubt = (1.0 - cfg.whole_prob) * math.exp(rare_log_prior(syllable, cfg.rare_penalty))
-        sure = np.mean([c.confidence if c.text != UNKNOWN else 0.0 for c in chars]) if chars else 0.0
+        sure = min(c.confidence if c.text != UNKNOWN else 0.0 for c in chars) if chars else 0.0
         if prob >= 1.0 - doubt and sure < cfg.whole_prob:
             y0, y1, x0, x1 = whole
             box = (x0, y0, x1, y1)

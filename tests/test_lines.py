@@ -668,3 +668,41 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
     report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
     assert report["lm_weight"] == 0.5
     assert report["sets"][str(tmp_path)]["cer"] == 0.0
+
+
+def test_a_lone_syllable_is_read_whole_when_one_band_reads_unsurely():
+    """Finals in a band of their own: one unsure band character is enough to read the whole.
+
+    Found on clean held-out glyphs: the lone final 'ㄹ' read as '근' at 0.81 beside a sure
+    '시' averaged 0.905, above the 0.9 bar, and '실' came back as two lines.
+    """
+    image = np.full((80, 60), 255, np.uint8)
+    image[10:40, 15:27] = 0  # upper band: an initial and a vertical vowel, as two columns
+    image[10:40, 35:39] = 0
+    image[45:65, 15:45] = 0  # lower band: a short, wide final, 2/3 of the upper's height
+    mask, _ = lines.binarize(image)
+    assert len(lines.split_lines(mask)) == 2
+
+    def scorer(final_conf):
+        def score(batch):
+            out = []
+            for crop in batch:
+                ink = crop < 128
+                rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+                h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+                if ink.sum() > 0.9 * h * w:  # one solid bar: the final, or a piece of ink
+                    out.append(("근", final_conf) if w > 1.3 * h else ("근", 0.3))
+                elif w < 0.7 * h:
+                    out.append(("실", 0.999))  # the whole block: taller than wide
+                else:
+                    out.append(("시", 1.0))  # the upper band: two columns
+            return out
+
+        return score
+
+    assert lines.read_image(image, scorer(0.81), image_size=32).text == "실"
+    # Both bands read surely: two one-syllable lines stay two lines.
+    assert lines.read_image(image, scorer(0.97), image_size=32).text == "시\n근"
+    # Off: the bands' reading.
+    off = lines.ReadConfig(whole_prob=0)
+    assert lines.read_image(image, scorer(0.81), image_size=32, config=off).text == "시\n근"
