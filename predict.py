@@ -35,12 +35,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from koocr.preprocess import normalize, to_gray
     from model import KoOCR
 
     ocr = KoOCR(weights=args.weights)
     status = 0
     for path in args.images:
         try:
+            if normalize(to_gray(path), ocr.config.image_size).min() == 255:
+                # predict() would still rank syllables for an empty page, all of them unlikely.
+                print(f"{path}: no ink found (a blank image)")
+                continue
             ranked = ocr.predict(path, n=args.n, return_probs=True, charset=args.charset, tta=args.tta)
         except ValueError as err:
             print(f"{path}: error: {err}", file=sys.stderr)

@@ -146,6 +146,22 @@ def test_predict_script_uses_the_shipped_model(capsys):
     assert out.count(" 0.") + out.count(" 1.0") >= 3
 
 
+def test_predict_script_says_a_blank_image_has_no_ink(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    import predict
+
+    if NAME not in KoOCR.pretrained_models():
+        pytest.skip(f"pretrained/{NAME} is not shipped in this checkout")
+    blank, glyph = str(tmp_path / "blank.png"), os.path.join(ROOT, "samples", "03_printed_UnDotum.png")
+    Image.fromarray(np.full((40, 40), 250, np.uint8)).save(blank)
+    assert predict.main([blank, glyph, "--n", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{blank}: no ink found (a blank image)"
+    assert out[1].startswith(f"{glyph}: 어 ")
+
+
 def _sample_rows():
     with open(os.path.join(ROOT, "samples", "labels.tsv"), encoding="utf-8") as fh:
         return [line.rstrip("\n").split("\t") for line in fh if line.strip()]
