@@ -35,14 +35,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from koocr.preprocess import normalize, to_gray
     from model import KoOCR
 
     ocr = KoOCR(weights=args.weights)
     status = 0
     for path in args.images:
         try:
-            if normalize(to_gray(path), ocr.config.image_size).min() == 255:
+            if ocr.preprocess(path)[0].min() == 255:  # the model's own normalisation
                 # predict() would still rank syllables for an empty page, all of them unlikely.
                 print(f"{path}: no ink found (a blank image)")
                 continue
