@@ -76,6 +76,8 @@ class ReadConfig:
     unknown_prob: float = 0.15  # below this top-1 probability a box is reported unknown
     space_gap: float = 0.13  # space: gap > the line's median gap + this
     min_space_gap: float = 0.25  # ... and at least this
+    few_gaps_typical: float = 0.6  # with under 4 gaps the median gap may be a space: cap it at this
+    few_pairs_space_gap: float = 0.6  # with no pitch (few syllable pairs), syllables: gap at least this
     space_pitch: float | None = 0.12  # between syllables: centre distance > pitch + this (None: off)
     pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
@@ -1006,14 +1008,15 @@ def word_spaces(
     gaps = np.array([b[0] - a[2] for a, b in pairs], np.float64)
     typical = float(np.median(gaps))
     # With few gaps the median may itself be a space: never trust it above a tight limit.
-    typical = min(typical, 0.2 * height) if len(gaps) < 4 else typical
+    typical = min(typical, cfg.few_gaps_typical * height) if len(gaps) < 4 else typical
     limit = max(typical + cfg.space_gap * height, cfg.min_space_gap * height)
     spaces = [bool(g > limit) for g in gaps]
     if syllables is None or cfg.space_pitch is None:
         return spaces
     both = [bool(syllables[k] and syllables[k + 1]) for k in range(len(pairs))]
     if sum(both) < cfg.min_pitch_pairs:
-        return spaces
+        few = max(limit, cfg.few_pairs_space_gap * height)
+        return [bool(g > (few if both[k] else limit)) for k, g in enumerate(gaps)]
     dist = np.array([(b[0] + b[2] - a[0] - a[2]) / 2 for a, b in pairs], np.float64)
     pitch = float(np.percentile(dist[both], cfg.pitch_percentile))
     for k in np.flatnonzero(both):

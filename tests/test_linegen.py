@@ -55,3 +55,19 @@ def test_ruled_draws_a_full_width_rule_at_the_foot_of_the_text():
         rows = np.flatnonzero((out[:, 105:] < 128).all(axis=1))  # right of the text: only the rule
         assert 1 <= rows.size <= 2 and 28 <= rows[0] <= 34
         assert (out[:, :100] <= line[:, :100]).all()  # the rule only darkens
+
+
+def test_words_mode_writes_distinct_short_inputs_cut_from_the_sentences(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_line_set
+
+    out = tmp_path / "words"
+    assert _make_line_set(["--words", "--count", "12", "--output", str(out)]) == 0
+    sentences = [s.split() for s in make_line_set.make_sentences(300, np.random.default_rng(0))]
+    pieces = {" ".join(words[k : k + n]) for words in sentences for n in (1, 2) for k in range(len(words))}
+    for style in ("printed", "handwriting"):
+        images, texts = _read_set(out / style)
+        assert len(texts) == 12 and len(set(texts)) == 12
+        assert all(text in pieces for text in texts)  # one word, or two in a row of a sentence
+        assert any(" " in text for text in texts) and any(" " not in text for text in texts)
+        assert all(image.ndim == 2 and image.shape[0] < image.shape[1] * 2 for image in images)

@@ -585,6 +585,42 @@ def test_spaces_between_syllables_follow_the_pitch_not_the_ink_gap():
     assert mixed[2:] == truth[2:]
 
 
+def test_a_short_word_set_wide_is_not_split_but_a_wide_gap_still_is():
+    # Too few syllable pairs for a pitch: the ink gaps decide, against a limit that a
+    # widely set word (gaps of 0.4 H) stays under and a word space (0.75 H) does not.
+    def boxes(gaps, width=30):
+        out, x = [], 0
+        for gap in [0, *gaps]:
+            x += gap
+            out.append((x, 0, x + width, 36))
+            x += width
+        return out
+
+    cfg = lines.ReadConfig()
+    assert lines.word_spaces(boxes([14]), 36.0, cfg, [True, True]) == [False]
+    assert lines.word_spaces(boxes([27]), 36.0, cfg, [True, True]) == [True]
+    assert lines.word_spaces(boxes([14, 15]), 36.0, cfg, [True] * 3) == [False, False]
+    assert lines.word_spaces(boxes([12, 30]), 36.0, cfg, [True] * 3) == [False, True]
+    # The limits of before (0.2 H cap on the typical gap, no floor of its own) split the word.
+    old = lines.ReadConfig(few_gaps_typical=0.2, few_pairs_space_gap=0.25)
+    assert lines.word_spaces(boxes([14]), 36.0, old, [True, True]) == [True]
+    # A gap of 0.5 H: no space between two syllables, but next to a digit or a mark the
+    # usual ink-gap limit (here 0.41 H) still decides.
+    flags = [True, False, True, True]
+    assert lines.word_spaces(boxes([10, 10, 18]), 36.0, cfg, flags) == [False, False, False]
+    assert lines.word_spaces(boxes([18, 10, 10]), 36.0, cfg, flags) == [True, False, False]
+
+
+def test_read_a_widely_set_short_word_without_a_space(shipped_ocr, font_path):
+    text = "마시고"
+    font = ImageFont.truetype(font_path, 40)
+    step = int(font.getlength("마")) + 16  # 0.4 em of extra letter spacing
+    image = Image.new("L", (step * len(text) + 40, 70), 255)
+    for k, char in enumerate(text):
+        ImageDraw.Draw(image).text((20 + k * step, 52), char, font=font, fill=0, anchor="ls")
+    assert shipped_ocr.read(np.asarray(image)).text == text
+
+
 def test_second_pass_splits_a_syllable_wider_than_the_line_pitch():
     # Six 20 px blocks on a 30 px pitch. The first pass prefers reading blocks 2-3 as one
     # wide syllable; at 1.67 pitches wide it is two merged, and the second pass splits it.

@@ -5,6 +5,7 @@
     python tools/make_line_set.py --split train --output val_data/lines_dev   # tuning set
     python tools/make_line_set.py --chars 200              # also val_data/chars/... single glyphs
     python tools/make_line_set.py --capture photo --output val_data/lines_photo   # phone photos
+    python tools/make_line_set.py --words --output val_data/words   # short inputs: 1-2 words
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -158,6 +159,28 @@ def make_sentences(count: int, rng: np.random.Generator) -> list[str]:
     return [out[i] for i in order[:count]]
 
 
+def make_words(sentences: list[str], count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` distinct short inputs: one word or two words in a row of ``sentences``."""
+    pieces = set()
+    for sentence in sentences:
+        words = sentence.split()
+        pieces.update(words)
+        pieces.update(" ".join(words[k : k + 2]) for k in range(len(words) - 1))
+    ones = sorted(p for p in pieces if " " not in p and n_syllables(p))
+    twos = sorted(p for p in pieces if " " in p)
+    out: list[str] = []
+    seen: set[str] = set()
+    tries = 0
+    while len(out) < count and tries < 100 * count:
+        tries += 1
+        pool = twos if rng.random() < 0.3 else ones
+        text = pool[rng.integers(len(pool))]
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
 def covering(fonts, text: str, rng):
     usable = [f for f in fonts if all(c == " " or f.covers(c) for c in text)]
     return usable[rng.integers(len(usable))] if usable else None
@@ -174,11 +197,18 @@ def main(argv=None) -> int:
         "--capture", default="clean", choices=["clean", "photo"],
         help="photo: every line on grey paper lit from one side, soft, noisy, JPEG; 40 %% on ruled paper",
     )
+    p.add_argument(
+        "--words", action="store_true",
+        help="short inputs instead of sentences: one or two words in a row, with their marks",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.count < 1:
         p.error(f"--count must be >= 1. Received: {args.count}")
     sentences = make_sentences(args.count, np.random.default_rng(args.seed))
+    if args.words:  # cut from a larger pool of sentences, so that there are enough distinct words
+        pool = make_sentences(max(args.count, 300), np.random.default_rng(args.seed))
+        sentences = make_words(pool, args.count, np.random.default_rng([args.seed, 2]))
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
         rng = np.random.default_rng([args.seed, index])  # per style: --chars never shifts the lines
         fonts = load_manifest(style=style, split=args.split)
