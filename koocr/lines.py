@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import unicodedata
@@ -113,6 +114,12 @@ class ReadConfig:
     # finals stand apart) is read whole when the model gives it at least this, and some
     # character of the bands' reading has a confidence below it (0: off).
     whole_prob: float = 0.9
+    # Two bands, the lower no higher than the upper and at most one_line_gap times the
+    # upper's height below it, are also read as one line (finals set well below the rest);
+    # that reading wins when the mean confidence of its characters is higher by more than
+    # one_line_margin and the least is no lower (None: off).
+    one_line_gap: float = 0.2
+    one_line_margin: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -1127,44 +1134,30 @@ def read_image(
     if rules.any():
         mask &= ~rules
         level[rules] = 255.0
-    jobs = []  # (band offset, atoms, height, spans, geometry, first crop index)
-    crops = []
-    total = 0
     bands = split_lines(mask, cfg.line_min_height)
     whole = _syllable_block(mask, bands) if cfg.whole_prob > 0 else None
-    for r0, r1 in bands:
-        cand = line_candidates(mask[r0:r1], level[r0:r1], cfg, image_size, margin, placement)
-        if cand is None:
-            continue
-        atoms, height, spans, crop, geom = cand
-        crops.append(crop)
-        jobs.append((r0, atoms, height, spans, geom, total))
-        total += len(spans)
+    one = _one_band(bands, cfg.one_line_gap) if cfg.one_line_margin is not None else None
+    crops: list[np.ndarray] = []
+    jobs = _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops)
     if not jobs:
         return ReadResult("", [])
+    one_jobs = _band_jobs(mask, level, [one], cfg, image_size, margin, placement, crops) if one else []
     if whole is not None:
         y0, y1, x0, x1 = whole
         crops.append(preprocess.place_glyph(level[y0:y1, x0:x1], image_size, margin, placement)[None])
     top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
     use_classifier = classifier is not None and _features(top1[0]) is not None
-    texts, chars = [], []
-    for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
-        scored_top = top1[first : first + len(spans)]
-        class_logp = None
-        if use_classifier:
-            class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
-        options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
-        chosen = decode_line(atoms, options, cfg, lm)
-        boxes = [span_box(atoms, span) for span, _ in chosen]
-        labels = [reading[1] for _, reading in chosen]
-        spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
-        text = []
-        for (_, (_, label, prob)), box, space in zip(chosen, boxes, spaces, strict=True):
-            x0, y0, x1, y1 = box
-            box = (x0, y0 + r0, x1, y1 + r0)
-            chars.append(CharBox(label, to_input(box) if to_input else box, prob, line_no))
-            text.append(label + (" " if space else ""))
-        texts.append("".join(text))
+    texts, chars = _decode_jobs(jobs, top1, cfg, classifier if use_classifier else None, lm, to_input)
+    if one_jobs:
+        # A lower band close under a higher one may hold the finals of one line ('일을' in
+        # many faces, where no syllable without a final bridges the gap): read as one line
+        # too, it wins when its characters are surer on average, by a margin, and its least
+        # sure character is no less sure (an unknown box counts as 0). Two real lines read
+        # as one give tall, doubtful crops.
+        one_texts, one_chars = _decode_jobs(one_jobs, top1, cfg, classifier if use_classifier else None, lm, to_input)
+        (one_mean, one_least), (mean, least) = _sureness(one_chars), _sureness(chars)
+        if one_mean > mean + cfg.one_line_margin and one_least >= least:
+            texts, chars = one_texts, [dataclasses.replace(c, line=0) for c in one_chars]
     if whole is not None:
         # Syllable-shaped ink in several bands, which the model reads whole as one syllable
         # while it reads some band unsurely (an unknown box counts as 0): two stacked
@@ -1180,6 +1173,64 @@ def read_image(
             box = (x0, y0, x1, y1)
             return ReadResult(syllable, [CharBox(syllable, to_input(box) if to_input else box, prob, 0)])
     return ReadResult("\n".join(texts), chars)
+
+
+def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: list) -> list[tuple]:
+    """Segments each band; appends its candidate crops to ``crops``.
+
+    Returns (band offset, atoms, height, spans, geometry, index of its first crop) per
+    band with ink.
+    """
+    jobs = []
+    total = sum(len(c) for c in crops)
+    for r0, r1 in bands:
+        cand = line_candidates(mask[r0:r1], level[r0:r1], cfg, image_size, margin, placement)
+        if cand is None:
+            continue
+        atoms, height, spans, crop, geom = cand
+        crops.append(crop)
+        jobs.append((r0, atoms, height, spans, geom, total))
+        total += len(spans)
+    return jobs
+
+
+def _decode_jobs(jobs, top1, cfg, classifier, lm, to_input) -> tuple[list[str], list[CharBox]]:
+    """Each band's text and its characters, from the scored crops ``top1``."""
+    texts, chars = [], []
+    for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
+        scored_top = top1[first : first + len(spans)]
+        class_logp = None
+        if classifier is not None:
+            class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
+        options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
+        chosen = decode_line(atoms, options, cfg, lm)
+        boxes = [span_box(atoms, span) for span, _ in chosen]
+        labels = [reading[1] for _, reading in chosen]
+        spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
+        text = []
+        for (_, (_, label, prob)), box, space in zip(chosen, boxes, spaces, strict=True):
+            x0, y0, x1, y1 = box
+            box = (x0, y0 + r0, x1, y1 + r0)
+            chars.append(CharBox(label, to_input(box) if to_input else box, prob, line_no))
+            text.append(label + (" " if space else ""))
+        texts.append("".join(text))
+    return texts, chars
+
+
+def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:
+    """Mean and least confidence of the characters read, an unknown box counting as 0."""
+    conf = [c.confidence if c.text != UNKNOWN else 0.0 for c in chars] or [0.0]
+    return float(np.mean(conf)), float(np.min(conf))
+
+
+def _one_band(bands: Sequence[tuple[int, int]], max_gap: float) -> tuple[int, int] | None:
+    """Two bands as one, if the lower is no higher than the upper and lies within
+    ``max_gap`` times the upper's height below it (finals set apart), else None."""
+    if len(bands) != 2:
+        return None
+    (a0, a1), (b0, b1) = bands
+    high = a1 - a0
+    return (a0, b1) if b1 - b0 <= high and b0 - a1 <= max_gap * high else None
 
 
 def _syllable_block(mask: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[int, int, int, int] | None:
@@ -1207,8 +1258,6 @@ def read(
     ``lm``: a :class:`koocr.language.SyllableLM` or the path of one saved with
     ``tools/build_lm.py`` (e.g. built from your own domain's text); default: the shipped one.
     """
-    import dataclasses
-
     config = dataclasses.replace(config or ReadConfig(), **overrides)
     if charset is not None:  # the caller chose the syllables: no prior over them
         config = dataclasses.replace(config, rare_penalty=0.0)

@@ -737,8 +737,45 @@ def test_a_lone_syllable_is_read_whole_when_one_band_reads_unsurely():
         return score
 
     assert lines.read_image(image, scorer(0.81), image_size=32).text == "실"
-    # Both bands read surely: two one-syllable lines stay two lines.
-    assert lines.read_image(image, scorer(0.97), image_size=32).text == "시\n근"
+    # Both bands read surely: two one-syllable lines stay two lines (the reading of both
+    # bands as one line, which this scorer would also give as '실', is off here).
+    alone = lines.ReadConfig(one_line_margin=None)
+    assert lines.read_image(image, scorer(0.97), image_size=32, config=alone).text == "시\n근"
     # Off: the bands' reading.
-    off = lines.ReadConfig(whole_prob=0)
+    off = lines.ReadConfig(whole_prob=0, one_line_margin=None)
     assert lines.read_image(image, scorer(0.81), image_size=32, config=off).text == "시\n근"
+
+
+def test_one_band_takes_a_close_lower_band_no_higher_than_the_upper():
+    assert lines._one_band([(10, 30), (32, 44)], 0.2) == (10, 44)  # finals 2 px below
+    assert lines._one_band([(10, 30), (36, 48)], 0.2) is None  # 6 px: 0.3 of 20, a line apart
+    assert lines._one_band([(10, 30), (32, 54)], 0.2) is None  # the lower is higher: a line
+    assert lines._one_band([(10, 30)], 0.2) is None
+    assert lines._one_band([(0, 20), (21, 30), (31, 40)], 0.2) is None
+
+
+def _draw(font_path, rows, size=32, leading=0):
+    font = ImageFont.truetype(font_path, size)
+    width = int(max(font.getlength(r) for r in rows)) + 40
+    image = Image.new("L", (width, 30 + len(rows) * (size + leading)), 255)
+    for k, row in enumerate(rows):
+        ImageDraw.Draw(image).text((20, 15 + size + k * (size + leading)), row, font=font, fill=0, anchor="ls")
+    return np.asarray(image)
+
+
+def test_a_word_whose_finals_form_a_band_of_their_own_is_read_as_one_line(shipped_ocr, font_path):
+    # In '일을' every syllable has a final and none bridges the white row above the finals,
+    # so the projection finds two bands; read as two lines they give jamo read as syllables.
+    image = _draw(font_path, ["일을"])
+    mask, _ = lines.binarize(image)
+    assert len(lines.split_lines(mask)) == 2
+    assert shipped_ocr.read(image).text == "일을"
+    assert "\n" in shipped_ocr.read(image, one_line_margin=None).text
+
+
+def test_two_real_lines_set_tightly_stay_two_lines(shipped_ocr, font_path):
+    image = _draw(font_path, ["오늘은 날씨가", "소고기"], leading=2)
+    mask, _ = lines.binarize(image)
+    bands = lines.split_lines(mask)
+    assert len(bands) == 2 and lines._one_band(bands, 0.2) is not None  # a candidate for one line
+    assert shipped_ocr.read(image).text == "오늘은 날씨가\n소고기"
