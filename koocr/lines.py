@@ -120,6 +120,7 @@ class ReadConfig:
     # one_line_margin and the least is no lower (None: off).
     one_line_gap: float = 0.2
     one_line_margin: float | None = 0.0
+    one_line_aspect: float = 1.5  # ... and its characters are on median at most this high / wide
 
 
 @dataclass(frozen=True)
@@ -1156,7 +1157,8 @@ def read_image(
         # as one give tall, doubtful crops.
         one_texts, one_chars = _decode_jobs(one_jobs, top1, cfg, classifier if use_classifier else None, lm, to_input)
         (one_mean, one_least), (mean, least) = _sureness(one_chars), _sureness(chars)
-        if one_mean > mean + cfg.one_line_margin and one_least >= least:
+        tall = np.median([(c.box[3] - c.box[1]) / max(c.box[2] - c.box[0], 1) for c in one_chars])
+        if one_mean > mean + cfg.one_line_margin and one_least >= least and tall <= cfg.one_line_aspect:
             texts, chars = one_texts, [dataclasses.replace(c, line=0) for c in one_chars]
     if whole is not None:
         # Syllable-shaped ink in several bands, which the model reads whole as one syllable
