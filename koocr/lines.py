@@ -1137,29 +1137,41 @@ def read_image(
         level[rules] = 255.0
     bands = split_lines(mask, cfg.line_min_height)
     whole = _syllable_block(mask, bands) if cfg.whole_prob > 0 else None
-    one = _one_band(bands, cfg.one_line_gap) if cfg.one_line_margin is not None else None
+    pairs = _one_line_pairs(bands, cfg.one_line_gap) if cfg.one_line_margin is not None else []
     crops: list[np.ndarray] = []
     jobs = _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops)
-    if not jobs:
+    if not any(jobs):
         return ReadResult("", [])
-    one_jobs = _band_jobs(mask, level, [one], cfg, image_size, margin, placement, crops) if one else []
+    merged = [(bands[k][0], bands[k + 1][1]) for k in pairs]
+    pair_jobs = _band_jobs(mask, level, merged, cfg, image_size, margin, placement, crops)
     if whole is not None:
         y0, y1, x0, x1 = whole
         crops.append(preprocess.place_glyph(level[y0:y1, x0:x1], image_size, margin, placement)[None])
     top1 = scorer(np.concatenate(crops))  # the whole image costs one forward pass
-    use_classifier = classifier is not None and _features(top1[0]) is not None
-    texts, chars = _decode_jobs(jobs, top1, cfg, classifier if use_classifier else None, lm, to_input)
-    if one_jobs:
-        # A lower band close under a higher one may hold the finals of one line ('일을' in
-        # many faces, where no syllable without a final bridges the gap): read as one line
-        # too, it wins when its characters are surer on average, by a margin, and its least
-        # sure character is no less sure (an unknown box counts as 0). Two real lines read
-        # as one give tall, doubtful crops.
-        one_texts, one_chars = _decode_jobs(one_jobs, top1, cfg, classifier if use_classifier else None, lm, to_input)
-        (one_mean, one_least), (mean, least) = _sureness(one_chars), _sureness(chars)
-        tall = np.median([(c.box[3] - c.box[1]) / max(c.box[2] - c.box[0], 1) for c in one_chars])
-        if one_mean > mean + cfg.one_line_margin and one_least >= least and tall <= cfg.one_line_aspect:
-            texts, chars = one_texts, [dataclasses.replace(c, line=0) for c in one_chars]
+    clf = classifier if classifier is not None and _features(top1[0]) is not None else None
+    reads = [_decode_band(job, top1, cfg, clf, lm, to_input) if job else None for job in jobs]
+    # A lower band close under a higher one may hold the finals of one line ('일을' in many
+    # faces, where no syllable without a final bridges the gap): read as one line too, it
+    # wins when its characters are surer on average, by a margin, its least sure character
+    # is no less sure (an unknown box counts as 0) and its characters are not tall (two
+    # real lines read as one give tall, doubtful crops). Surest gain first, no band twice.
+    wins = []
+    for k, job in zip(pairs, pair_jobs, strict=True):
+        if job is None or reads[k] is None or reads[k + 1] is None:
+            continue
+        one = _decode_band(job, top1, cfg, clf, lm, to_input)
+        gain = _one_line_gain(one[1], reads[k][1] + reads[k + 1][1], cfg)
+        if gain is not None:
+            wins.append((gain, k, one))
+    taken: set[int] = set()
+    for _, k, one in sorted(wins, key=lambda w: -w[0]):
+        if not taken & {k, k + 1}:
+            taken |= {k, k + 1}
+            reads[k], reads[k + 1] = one, None
+    texts, chars = [], []
+    for text, band_chars in filter(None, reads):
+        chars += [dataclasses.replace(c, line=len(texts)) for c in band_chars]
+        texts.append(text)
     if whole is not None:
         # Syllable-shaped ink in several bands, which the model reads whole as one syllable
         # while it reads some band unsurely (an unknown box counts as 0): two stacked
@@ -1177,17 +1189,18 @@ def read_image(
     return ReadResult("\n".join(texts), chars)
 
 
-def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: list) -> list[tuple]:
+def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: list) -> list[tuple | None]:
     """Segments each band; appends its candidate crops to ``crops``.
 
-    Returns (band offset, atoms, height, spans, geometry, index of its first crop) per
-    band with ink.
+    Returns, per band, (band offset, atoms, height, spans, geometry, index of its first
+    crop), or None for a band without ink.
     """
-    jobs = []
+    jobs: list[tuple | None] = []
     total = sum(len(c) for c in crops)
     for r0, r1 in bands:
         cand = line_candidates(mask[r0:r1], level[r0:r1], cfg, image_size, margin, placement)
         if cand is None:
+            jobs.append(None)
             continue
         atoms, height, spans, crop, geom = cand
         crops.append(crop)
@@ -1196,27 +1209,25 @@ def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: li
     return jobs
 
 
-def _decode_jobs(jobs, top1, cfg, classifier, lm, to_input) -> tuple[list[str], list[CharBox]]:
-    """Each band's text and its characters, from the scored crops ``top1``."""
-    texts, chars = [], []
-    for line_no, (r0, atoms, height, spans, geom, first) in enumerate(jobs):
-        scored_top = top1[first : first + len(spans)]
-        class_logp = None
-        if classifier is not None:
-            class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
-        options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
-        chosen = decode_line(atoms, options, cfg, lm)
-        boxes = [span_box(atoms, span) for span, _ in chosen]
-        labels = [reading[1] for _, reading in chosen]
-        spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
-        text = []
-        for (_, (_, label, prob)), box, space in zip(chosen, boxes, spaces, strict=True):
-            x0, y0, x1, y1 = box
-            box = (x0, y0 + r0, x1, y1 + r0)
-            chars.append(CharBox(label, to_input(box) if to_input else box, prob, line_no))
-            text.append(label + (" " if space else ""))
-        texts.append("".join(text))
-    return texts, chars
+def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, list[CharBox]]:
+    """One band's text and characters (line 0), from the scored crops ``top1``."""
+    r0, atoms, height, spans, geom, first = job
+    scored_top = top1[first : first + len(spans)]
+    class_logp = None
+    if classifier is not None:
+        class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
+    options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
+    chosen = decode_line(atoms, options, cfg, lm)
+    boxes = [span_box(atoms, span) for span, _ in chosen]
+    labels = [reading[1] for _, reading in chosen]
+    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
+    text, chars = [], []
+    for (_, (_, label, prob)), box, space in zip(chosen, boxes, spaces, strict=True):
+        x0, y0, x1, y1 = box
+        box = (x0, y0 + r0, x1, y1 + r0)
+        chars.append(CharBox(label, to_input(box) if to_input else box, prob, 0))
+        text.append(label + (" " if space else ""))
+    return "".join(text), chars
 
 
 def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:
@@ -1225,14 +1236,28 @@ def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:
     return float(np.mean(conf)), float(np.min(conf))
 
 
-def _one_band(bands: Sequence[tuple[int, int]], max_gap: float) -> tuple[int, int] | None:
-    """Two bands as one, if the lower is no higher than the upper and lies within
-    ``max_gap`` times the upper's height below it (finals set apart), else None."""
-    if len(bands) != 2:
+def _one_line_gain(one: Sequence[CharBox], apart: Sequence[CharBox], cfg: ReadConfig) -> float | None:
+    """How much surer, on average, two bands read as one line are than read apart, or
+    None if that reading does not win (see ``one_line_*`` in :class:`ReadConfig`)."""
+    if not one:
         return None
-    (a0, a1), (b0, b1) = bands
-    high = a1 - a0
-    return (a0, b1) if b1 - b0 <= high and b0 - a1 <= max_gap * high else None
+    (one_mean, one_least), (mean, least) = _sureness(one), _sureness(apart)
+    tall = float(np.median([(c.box[3] - c.box[1]) / max(c.box[2] - c.box[0], 1) for c in one]))
+    if one_mean > mean + cfg.one_line_margin and one_least >= least and tall <= cfg.one_line_aspect:
+        return one_mean - mean
+    return None
+
+
+def _one_line_pairs(bands: Sequence[tuple[int, int]], max_gap: float) -> list[int]:
+    """Indices ``k`` of the bands that may be one line with band ``k + 1``: the lower no
+    higher than the upper and at most ``max_gap`` times the upper's height below it (the
+    finals of a line set apart)."""
+    out = []
+    for k in range(len(bands) - 1):
+        (a0, a1), (b0, b1) = bands[k], bands[k + 1]
+        if b1 - b0 <= a1 - a0 and b0 - a1 <= max_gap * (a1 - a0):
+            out.append(k)
+    return out
 
 
 def _syllable_block(mask: np.ndarray, bands: Sequence[tuple[int, int]]) -> tuple[int, int, int, int] | None:

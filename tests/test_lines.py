@@ -746,12 +746,13 @@ def test_a_lone_syllable_is_read_whole_when_one_band_reads_unsurely():
     assert lines.read_image(image, scorer(0.81), image_size=32, config=off).text == "시\n근"
 
 
-def test_one_band_takes_a_close_lower_band_no_higher_than_the_upper():
-    assert lines._one_band([(10, 30), (32, 44)], 0.2) == (10, 44)  # finals 2 px below
-    assert lines._one_band([(10, 30), (36, 48)], 0.2) is None  # 6 px: 0.3 of 20, a line apart
-    assert lines._one_band([(10, 30), (32, 54)], 0.2) is None  # the lower is higher: a line
-    assert lines._one_band([(10, 30)], 0.2) is None
-    assert lines._one_band([(0, 20), (21, 30), (31, 40)], 0.2) is None
+def test_one_line_pairs_are_close_lower_bands_no_higher_than_the_upper():
+    assert lines._one_line_pairs([(10, 30), (32, 44)], 0.2) == [0]  # finals 2 px below
+    assert lines._one_line_pairs([(10, 30), (36, 48)], 0.2) == []  # 6 px: 0.3 of 20, a line apart
+    assert lines._one_line_pairs([(10, 30), (32, 54)], 0.2) == []  # the lower is higher: a line
+    assert lines._one_line_pairs([(10, 30)], 0.2) == []
+    # In a block: a line, then a line whose finals stand apart.
+    assert lines._one_line_pairs([(0, 20), (30, 45), (47, 57)], 0.2) == [1]
 
 
 def _draw(font_path, rows, size=32, leading=0):
@@ -777,5 +778,5 @@ def test_two_real_lines_set_tightly_stay_two_lines(shipped_ocr, font_path):
     image = _draw(font_path, ["오늘은 날씨가", "소고기"], leading=2)
     mask, _ = lines.binarize(image)
     bands = lines.split_lines(mask)
-    assert len(bands) == 2 and lines._one_band(bands, 0.2) is not None  # a candidate for one line
+    assert len(bands) == 2 and lines._one_line_pairs(bands, 0.2) == [0]  # a candidate for one line
     assert shipped_ocr.read(image).text == "오늘은 날씨가\n소고기"
