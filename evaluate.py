@@ -195,10 +195,12 @@ def evaluate_lines(args: argparse.Namespace) -> int:
             lambda path: ocr.read(path, charset=args.decode_charset, **read_kwargs(args)).text, pairs, args.progress
         )
         results[folder] = metrics
+        multi = any("\n" in truth for _, truth in pairs)  # blocks of lines
         print(
             f"{folder}: {metrics['lines']} lines, {metrics['chars']} chars, "
             f"CER {100 * metrics['cer']:.2f} % (without spaces {100 * metrics['cer_no_spaces']:.2f} %), "
             f"{metrics['ms_per_line']:.1f} ms/line"
+            + (f", line breaks right in {100 * metrics['line_breaks']:.1f} %" if multi else "")
         )
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "lines.json")

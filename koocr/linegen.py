@@ -53,6 +53,20 @@ def render_line(
     return line
 
 
+def stack(rows: list[np.ndarray], pitch: float) -> np.ndarray:
+    """Lines rendered by :func:`render_line` set one under another, ``pitch`` pixels apart
+    (baseline to baseline); where their canvases overlap the darker pixel wins."""
+    if not rows or pitch <= 0:
+        raise ValueError(f"stack needs lines and a positive pitch. Received: {len(rows)} lines, pitch={pitch}")
+    height = int(round(pitch * (len(rows) - 1))) + max(r.shape[0] for r in rows)
+    block = np.full((height, max(r.shape[1] for r in rows)), 255, np.uint8)
+    for k, row in enumerate(rows):
+        y = int(round(k * pitch))
+        region = block[y : y + row.shape[0], : row.shape[1]]
+        np.minimum(region, row, out=region)
+    return block
+
+
 def finish(line: np.ndarray, rng, invert: bool) -> np.ndarray:
     """Slight rotation, a margin crop, noise and optionally inverted polarity."""
     image = Image.fromarray(line).rotate(

@@ -1377,8 +1377,9 @@ def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, 
     """CER of ``read_fn`` (image path -> text) on ``(path, truth)`` pairs, with timing.
 
     Returns:
-        lines, chars (normalised truth length), cer, cer_no_spaces, median ms per line,
-        line accuracy, and the worst lines (path, truth, read, edits).
+        lines (images), chars (normalised truth length), cer, cer_no_spaces, median ms per
+        image, line accuracy (images read exactly), line_breaks (images read as as many text
+        lines as their truth has: for blocks), and the worst (path, truth, read, edits).
     """
     import time
 
@@ -1396,12 +1397,14 @@ def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, 
             worst.append({"image": path, "truth": truth, "read": hyp, "edits": edits})
     worst.sort(key=lambda r: -r["edits"])
     exact = sum(normalise_text(t) == normalise_text(h) for t, h in zip(truths, hyps, strict=True))
+    breaks = sum(len(t.strip().splitlines()) == len(h.strip().splitlines()) for t, h in zip(truths, hyps, strict=True))
     return {
         "lines": len(pairs),
         "chars": sum(len(normalise_text(t)) for t in truths),
         "cer": cer(truths, hyps),
         "cer_no_spaces": cer(truths, hyps, spaces=False),
         "line_accuracy": exact / max(len(pairs), 1),
+        "line_breaks": breaks / max(len(pairs), 1),
         "ms_per_line": float(np.median(times)) if times else 0.0,
         "worst": worst[:20],
     }

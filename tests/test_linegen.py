@@ -6,6 +6,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from koocr import linegen
@@ -71,3 +72,34 @@ def test_words_mode_writes_distinct_short_inputs_cut_from_the_sentences(tmp_path
         assert all(text in pieces for text in texts)  # one word, or two in a row of a sentence
         assert any(" " in text for text in texts) and any(" " not in text for text in texts)
         assert all(image.ndim == 2 and image.shape[0] < image.shape[1] * 2 for image in images)
+
+
+def test_stack_sets_lines_a_pitch_apart_and_keeps_the_darker_pixel():
+    a = np.full((30, 50), 255, np.uint8)
+    a[10:20, 5:15] = 0
+    b = np.full((30, 40), 255, np.uint8)
+    b[0:5, 0:40] = 100  # reaches up into the line above
+    block = linegen.stack([a, b], 12.0)
+    assert block.shape == (42, 50)
+    assert (block[12:17, 5:15] == 0).all()  # a's ink over b's grey: the darker wins
+    assert (block[12:17, 15:40] == 100).all() and (block[17:, 40:] == 255).all()
+    with pytest.raises(ValueError, match="pitch"):
+        linegen.stack([a], 0.0)
+
+
+def test_blocks_mode_writes_blocks_of_two_or_three_lines(tmp_path):
+    out = tmp_path / "blocks"
+    assert _make_line_set(["--blocks", "--count", "6", "--output", str(out)]) == 0
+    for style in ("printed", "handwriting"):
+        images, texts = _read_set(out / style)
+        assert len(texts) == 6
+        assert all(2 <= len(text.splitlines()) <= 3 for text in texts)
+        # Taller than two lines of the smallest size (22 px), and in most blocks the lines
+        # stand apart: two runs of inked rows at least (the margin above counts one start).
+        assert all(image.shape[0] > 2 * 22 for image in images)
+        runs = []
+        for image in images:
+            paper = image if np.median(image) > 127 else 255 - image
+            rows = (paper < 128).any(axis=1)
+            runs.append(np.count_nonzero(rows[1:] & ~rows[:-1]))
+        assert sum(r >= 2 for r in runs) >= 4, runs

@@ -780,3 +780,12 @@ def test_two_real_lines_set_tightly_stay_two_lines(shipped_ocr, font_path):
     bands = lines.split_lines(mask)
     assert len(bands) == 2 and lines._one_line_pairs(bands, 0.2) == [0]  # a candidate for one line
     assert shipped_ocr.read(image).text == "오늘은 날씨가\n소고기"
+
+
+def test_in_a_block_the_finals_band_joins_its_own_line(shipped_ocr, font_path):
+    for rows in (["오늘은 날씨가", "일을"], ["일을", "잠을"]):
+        image = _draw(font_path, rows, leading=10)
+        mask, _ = lines.binarize(image)
+        assert len(lines.split_lines(mask)) == 3  # '일을' gives two bands
+        assert shipped_ocr.read(image).text == "\n".join(rows)
+        assert shipped_ocr.read(image, one_line_margin=None).text.count("\n") == 2

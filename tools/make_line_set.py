@@ -6,6 +6,7 @@
     python tools/make_line_set.py --chars 200              # also val_data/chars/... single glyphs
     python tools/make_line_set.py --capture photo --output val_data/lines_photo   # phone photos
     python tools/make_line_set.py --words --output val_data/words   # short inputs: 1-2 words
+    python tools/make_line_set.py --blocks --output val_data/blocks   # blocks of 2-3 lines
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from koocr import hangul  # noqa: E402
 from koocr.fonts import load_manifest  # noqa: E402
-from koocr.linegen import finish, photographed, render_line, ruled  # noqa: E402
+from koocr.linegen import finish, photographed, render_line, ruled, stack  # noqa: E402
 
 SENTENCES = """
 오늘은 날씨가 정말 좋습니다
@@ -181,8 +182,18 @@ def make_words(sentences: list[str], count: int, rng: np.random.Generator) -> li
     return out
 
 
+def make_blocks(sentences: list[str], words: list[str], count: int, seed: int) -> list[str]:
+    """``count`` blocks of 2-3 lines ('\\n'-separated), each line a sentence or a short input."""
+    rng = np.random.default_rng([seed, 3])
+    out = []
+    for _ in range(count):
+        pool = words if rng.random() < 0.5 else sentences
+        out.append("\n".join(pool[rng.integers(len(pool))] for _ in range(int(rng.integers(2, 4)))))
+    return out
+
+
 def covering(fonts, text: str, rng):
-    usable = [f for f in fonts if all(c == " " or f.covers(c) for c in text)]
+    usable = [f for f in fonts if all(c.isspace() or f.covers(c) for c in text)]
     return usable[rng.integers(len(usable))] if usable else None
 
 
@@ -197,18 +208,24 @@ def main(argv=None) -> int:
         "--capture", default="clean", choices=["clean", "photo"],
         help="photo: every line on grey paper lit from one side, soft, noisy, JPEG; 40 %% on ruled paper",
     )
-    p.add_argument(
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument(
         "--words", action="store_true",
         help="short inputs instead of sentences: one or two words in a row, with their marks",
+    )
+    shape.add_argument(
+        "--blocks", action="store_true",
+        help="blocks of 2-3 lines (sentences or short inputs) in one font and size",
     )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.count < 1:
         p.error(f"--count must be >= 1. Received: {args.count}")
     sentences = make_sentences(args.count, np.random.default_rng(args.seed))
-    if args.words:  # cut from a larger pool of sentences, so that there are enough distinct words
+    if args.words or args.blocks:  # cut from a larger pool of sentences: enough distinct words
         pool = make_sentences(max(args.count, 300), np.random.default_rng(args.seed))
-        sentences = make_words(pool, args.count, np.random.default_rng([args.seed, 2]))
+        words = make_words(pool, max(args.count, 300), np.random.default_rng([args.seed, 2]))
+        sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
         rng = np.random.default_rng([args.seed, index])  # per style: --chars never shifts the lines
         fonts = load_manifest(style=style, split=args.split)
@@ -224,7 +241,11 @@ def main(argv=None) -> int:
                 continue
             size = int(rng.integers(22, 49))
             tracking = float(rng.uniform(-0.02, 0.12))
-            line = render_line(text, font, size, tracking, rng, distortion)
+            if args.blocks:
+                rows = [render_line(row, font, size, tracking, rng, distortion) for row in text.split("\n")]
+                line = stack(rows, float(rng.uniform(1.1, 1.6)) * size)
+            else:
+                line = render_line(text, font, size, tracking, rng, distortion)
             invert = style == "printed" and rng.random() < 0.1
             if args.capture == "photo":
                 line = ruled(line, rng) if rng.random() < 0.4 else line
