@@ -217,10 +217,16 @@ def main(argv=None) -> int:
         "--blocks", action="store_true",
         help="blocks of 2-3 lines (sentences or short inputs) in one font and size",
     )
+    p.add_argument(
+        "--pitch", type=float, nargs=2, default=(1.1, 1.6), metavar=("LOW", "HIGH"),
+        help="--blocks: range of the distance between baselines, in em",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.count < 1:
         p.error(f"--count must be >= 1. Received: {args.count}")
+    if not 0 < args.pitch[0] <= args.pitch[1]:
+        p.error(f"--pitch needs 0 < LOW <= HIGH. Received: {args.pitch}")
     sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     if args.words or args.blocks:  # cut from a larger pool of sentences: enough distinct words
         pool = make_sentences(max(args.count, 300), np.random.default_rng(args.seed))
@@ -243,7 +249,7 @@ def main(argv=None) -> int:
             tracking = float(rng.uniform(-0.02, 0.12))
             if args.blocks:
                 rows = [render_line(row, font, size, tracking, rng, distortion) for row in text.split("\n")]
-                line = stack(rows, float(rng.uniform(1.1, 1.6)) * size)
+                line = stack(rows, float(rng.uniform(*args.pitch)) * size)
             else:
                 line = render_line(text, font, size, tracking, rng, distortion)
             invert = style == "printed" and rng.random() < 0.1
