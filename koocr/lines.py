@@ -121,6 +121,18 @@ class ReadConfig:
     one_line_gap: float = 0.2
     one_line_margin: float | None = 0.0
     one_line_aspect: float = 1.5  # ... and its characters are on median at most this high / wide
+    # A band is also read cut at its faintest rows (recursively), where such a row holds at
+    # most valley_depth times the band's median inked row and the parts are of about one
+    # height (the lower at least valley_balance times the higher): lines set so tightly
+    # that they touch. The cut reading wins when its characters are surer on average by
+    # valley_margin, the least sure is no less sure, every part's characters are on median
+    # at least valley_heights times as high as the highest part's and fill at least
+    # valley_fill of their part's height (valley_depth 0: off).
+    valley_depth: float = 0.5
+    valley_balance: float = 0.5
+    valley_margin: float = 0.0
+    valley_heights: float = 0.75
+    valley_fill: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -549,6 +561,30 @@ def split_lines(
         else:
             k += 1
     return merged
+
+
+def _cut_valleys(mask: np.ndarray, band: tuple[int, int], depth: float, balance: float) -> list[tuple[int, int]]:
+    """``band`` cut at its faintest row, recursively, where that row holds at most ``depth``
+    times the band's median inked row and the parts above and below are of about one
+    height (the lower at least ``balance`` times the higher): two lines set so tightly that
+    one's finals reach the next one's top leave no white row between them."""
+    a, b = band
+    ink = mask[a:b].sum(axis=1)
+    if not ink.any():
+        return [band]
+    limit = depth * float(np.median(ink[ink > 0]))
+    rows = np.arange(1, b - a - 1)
+    even = np.minimum(rows, b - a - rows) >= balance * np.maximum(rows, b - a - rows)
+    rows = rows[even & (ink[rows] <= limit)]
+    if rows.size == 0:
+        return [band]
+    cut = a + int(rows[np.argmin(ink[rows])])
+    upper, lower = _runs(mask[a:cut].any(axis=1)), _runs(mask[cut:b].any(axis=1))
+    if not upper or not lower:
+        return [band]
+    top = (a + upper[0][0], a + upper[-1][1])
+    bottom = (cut + lower[0][0], cut + lower[-1][1])
+    return _cut_valleys(mask, top, depth, balance) + _cut_valleys(mask, bottom, depth, balance)
 
 
 def _syllable_parts(mask: np.ndarray, one: tuple[int, int], other: tuple[int, int], flat: float, syllable: float) -> bool:
@@ -1144,6 +1180,12 @@ def read_image(
         return ReadResult("", [])
     merged = [(bands[k][0], bands[k + 1][1]) for k in pairs]
     pair_jobs = _band_jobs(mask, level, merged, cfg, image_size, margin, placement, crops)
+    part_jobs = {}
+    if cfg.valley_depth > 0:
+        for i, band in enumerate(bands):
+            parts = _cut_valleys(mask, band, cfg.valley_depth, cfg.valley_balance)
+            if len(parts) > 1 and jobs[i] is not None:
+                part_jobs[i] = (parts, _band_jobs(mask, level, parts, cfg, image_size, margin, placement, crops))
     if whole is not None:
         y0, y1, x0, x1 = whole
         crops.append(preprocess.place_glyph(level[y0:y1, x0:x1], image_size, margin, placement)[None])
@@ -1168,8 +1210,17 @@ def read_image(
         if not taken & {k, k + 1}:
             taken |= {k, k + 1}
             reads[k], reads[k + 1] = one, None
+    lines_read = [[r] if r else [] for r in reads]
+    # A band cut at a faint row into parts of about one height may be two lines set so
+    # tightly that they touch: read apart too, the parts win on the terms of _apart_wins.
+    for i, (parts, jobs_apart) in part_jobs.items():
+        if i in taken or any(job is None for job in jobs_apart):
+            continue
+        apart = [_decode_band(job, top1, cfg, clf, lm, to_input) for job in jobs_apart]
+        if _apart_wins([cs for _, cs in apart], parts, lines_read[i][0][1], cfg):
+            lines_read[i] = apart
     texts, chars = [], []
-    for text, band_chars in filter(None, reads):
+    for text, band_chars in (r for rs in lines_read for r in rs):
         chars += [dataclasses.replace(c, line=len(texts)) for c in band_chars]
         texts.append(text)
     if whole is not None:
@@ -1246,6 +1297,24 @@ def _one_line_gain(one: Sequence[CharBox], apart: Sequence[CharBox], cfg: ReadCo
     if one_mean > mean + cfg.one_line_margin and one_least >= least and tall <= cfg.one_line_aspect:
         return one_mean - mean
     return None
+
+
+def _apart_wins(
+    apart: Sequence[Sequence[CharBox]], parts: Sequence[tuple[int, int]], whole: Sequence[CharBox], cfg: ReadConfig
+) -> bool:
+    """Whether the characters read in the ``parts`` of a band beat those read in it whole:
+    surer on average by ``valley_margin``, the least sure no less sure, and lines of
+    characters, not of pieces: every part's characters on median of about one height
+    (``valley_heights``) and filling the part (``valley_fill``)."""
+    if any(not chars for chars in apart):
+        return False
+    heights = [float(np.median([c.box[3] - c.box[1] for c in chars])) for chars in apart]
+    if min(heights) < cfg.valley_heights * max(heights):
+        return False  # a line and its finals, not two lines
+    if any(h < cfg.valley_fill * (b - a) for h, (a, b) in zip(heights, parts, strict=True)):
+        return False
+    (mean, least), (whole_mean, whole_least) = _sureness([c for chars in apart for c in chars]), _sureness(whole)
+    return mean > whole_mean + cfg.valley_margin and least >= whole_least
 
 
 def _one_line_pairs(bands: Sequence[tuple[int, int]], max_gap: float) -> list[int]:

@@ -789,3 +789,26 @@ def test_in_a_block_the_finals_band_joins_its_own_line(shipped_ocr, font_path):
         assert len(lines.split_lines(mask)) == 3  # '일을' gives two bands
         assert shipped_ocr.read(image).text == "\n".join(rows)
         assert shipped_ocr.read(image, one_line_margin=None).text.count("\n") == 2
+
+
+def test_cut_valleys_cuts_touching_lines_but_not_a_line_above_its_finals():
+    mask = np.zeros((60, 200), bool)
+    mask[0:28, :] = True  # a line
+    mask[28:30, 50:52] = True  # one stroke reaches down and touches the next line
+    mask[30:58, :] = True  # the next line
+    assert lines._cut_valleys(mask, (0, 58), 0.5, 0.5) == [(0, 28), (28, 58)]  # at the first faint row
+    low = np.zeros((40, 200), bool)
+    low[0:28, :] = True  # the syllables' upper parts
+    low[28:30, 50:52] = True
+    low[30:40, 20:60] = True  # a final, a third of the height: not a line of its own
+    assert lines._cut_valleys(low, (0, 40), 0.5, 0.5) == [(0, 40)]
+    assert lines._cut_valleys(mask, (0, 58), 0.0, 0.5) == [(0, 58)]  # depth 0: off
+
+
+def test_two_lines_set_so_tightly_that_they_touch_are_read_apart(shipped_ocr, font_path):
+    rows = ["학교에 갑니다", "우리 집은 멀다"]
+    image = _draw(font_path, rows, leading=-2)
+    mask, _ = lines.binarize(image)
+    assert len(lines.split_lines(mask)) == 1  # no white row between them
+    assert shipped_ocr.read(image).text == "\n".join(rows)
+    assert "\n" not in shipped_ocr.read(image, valley_depth=0).text
