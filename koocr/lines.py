@@ -133,6 +133,7 @@ class ReadConfig:
     valley_margin: float = 0.0
     valley_heights: float = 0.75
     valley_fill: float = 0.6
+    valley_tall: float = 1.4  # in a block, only bands this many times the other bands' median height
 
 
 @dataclass(frozen=True)
@@ -1182,7 +1183,11 @@ def read_image(
     pair_jobs = _band_jobs(mask, level, merged, cfg, image_size, margin, placement, crops)
     part_jobs = {}
     if cfg.valley_depth > 0:
+        heights = np.array([b - a for a, b in bands], np.float64)
         for i, band in enumerate(bands):
+            others = np.delete(heights, i)
+            if others.size and heights[i] < cfg.valley_tall * float(np.median(others)):
+                continue  # no higher than the other lines: one line
             parts = _cut_valleys(mask, band, cfg.valley_depth, cfg.valley_balance)
             if len(parts) > 1 and jobs[i] is not None:
                 part_jobs[i] = (parts, _band_jobs(mask, level, parts, cfg, image_size, margin, placement, crops))

@@ -812,3 +812,9 @@ def test_two_lines_set_so_tightly_that_they_touch_are_read_apart(shipped_ocr, fo
     assert len(lines.split_lines(mask)) == 1  # no white row between them
     assert shipped_ocr.read(image).text == "\n".join(rows)
     assert "\n" not in shipped_ocr.read(image, valley_depth=0).text
+    # In a block, with a line of its own below: the touching pair is the tall band.
+    below = _draw(font_path, ["오늘은 날씨가"])
+    width = max(image.shape[1], below.shape[1])
+    block = np.vstack([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=255) for x in (image, below)])
+    assert len(lines.split_lines(lines.binarize(block)[0])) == 2
+    assert shipped_ocr.read(block).text == "\n".join([*rows, "오늘은 날씨가"])
