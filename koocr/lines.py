@@ -134,6 +134,7 @@ class ReadConfig:
     valley_heights: float = 0.75
     valley_fill: float = 0.6
     valley_tall: float = 1.4  # in a block, only bands this many times the other bands' median height
+    # (and never a band narrower than high: one syllable with a faint row, not two lines)
 
 
 @dataclass(frozen=True)
@@ -1181,16 +1182,11 @@ def read_image(
         return ReadResult("", [])
     merged = [(bands[k][0], bands[k + 1][1]) for k in pairs]
     pair_jobs = _band_jobs(mask, level, merged, cfg, image_size, margin, placement, crops)
-    part_jobs = {}
-    if cfg.valley_depth > 0:
-        heights = np.array([b - a for a, b in bands], np.float64)
-        for i, band in enumerate(bands):
-            others = np.delete(heights, i)
-            if others.size and heights[i] < cfg.valley_tall * float(np.median(others)):
-                continue  # no higher than the other lines: one line
-            parts = _cut_valleys(mask, band, cfg.valley_depth, cfg.valley_balance)
-            if len(parts) > 1 and jobs[i] is not None:
-                part_jobs[i] = (parts, _band_jobs(mask, level, parts, cfg, image_size, margin, placement, crops))
+    part_jobs = {
+        i: (parts, _band_jobs(mask, level, parts, cfg, image_size, margin, placement, crops))
+        for i, parts in _valley_candidates(mask, bands, cfg).items()
+        if jobs[i] is not None
+    }
     if whole is not None:
         y0, y1, x0, x1 = whole
         crops.append(preprocess.place_glyph(level[y0:y1, x0:x1], image_size, margin, placement)[None])
@@ -1302,6 +1298,27 @@ def _one_line_gain(one: Sequence[CharBox], apart: Sequence[CharBox], cfg: ReadCo
     if one_mean > mean + cfg.one_line_margin and one_least >= least and tall <= cfg.one_line_aspect:
         return one_mean - mean
     return None
+
+
+def _valley_candidates(mask: np.ndarray, bands: Sequence[tuple[int, int]], cfg: ReadConfig) -> dict:
+    """``{band index: parts}`` for the bands that may be lines set so tightly that they
+    touch: cut at faint rows (:func:`_cut_valleys`), at least as wide as high (not one
+    syllable) and, in a block, ``valley_tall`` times the other bands' median height."""
+    if cfg.valley_depth <= 0:
+        return {}
+    heights = np.array([b - a for a, b in bands], np.float64)
+    out = {}
+    for i, (a, b) in enumerate(bands):
+        others = np.delete(heights, i)
+        if others.size and heights[i] < cfg.valley_tall * float(np.median(others)):
+            continue  # no higher than the other lines: one line
+        cols = np.flatnonzero(mask[a:b].any(axis=0))
+        if cols.size == 0 or cols[-1] + 1 - cols[0] < heights[i]:
+            continue  # narrower than high: a syllable, not two lines of text
+        parts = _cut_valleys(mask, (a, b), cfg.valley_depth, cfg.valley_balance)
+        if len(parts) > 1:
+            out[i] = parts
+    return out
 
 
 def _apart_wins(

@@ -818,3 +818,20 @@ def test_two_lines_set_so_tightly_that_they_touch_are_read_apart(shipped_ocr, fo
     block = np.vstack([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=255) for x in (image, below)])
     assert len(lines.split_lines(lines.binarize(block)[0])) == 2
     assert shipped_ocr.read(block).text == "\n".join([*rows, "오늘은 날씨가"])
+
+
+def test_valley_candidates_are_wide_bands_taller_than_the_other_lines():
+    cfg = lines.ReadConfig()
+    two = np.zeros((60, 200), bool)
+    two[0:28, :] = True
+    two[28:30, 50:52] = True  # touching lines
+    two[30:58, :] = True
+    assert lines._valley_candidates(two, [(0, 58)], cfg) == {0: [(0, 28), (28, 58)]}
+    narrow = two[:, :40]  # the same shape, narrower than high: one syllable
+    assert lines._valley_candidates(narrow, [(0, 58)], cfg) == {}
+    block = np.zeros((100, 200), bool)
+    block[:60] = two
+    block[70:98] = True  # a line of its own below
+    assert lines._valley_candidates(block, [(0, 58), (70, 98)], cfg) == {0: [(0, 28), (28, 58)]}
+    assert lines._valley_candidates(block, [(0, 58), (70, 98)], lines.ReadConfig(valley_tall=2.5)) == {}
+    assert lines._valley_candidates(two, [(0, 58)], lines.ReadConfig(valley_depth=0)) == {}
