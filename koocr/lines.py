@@ -126,8 +126,8 @@ class ReadConfig:
     # height (the lower at least valley_balance times the higher): lines set so tightly
     # that they touch. The cut reading wins when its characters are surer on average by
     # valley_margin, the least sure is no less sure, every part's characters are on median
-    # at least valley_heights times as high as the highest part's and fill at least
-    # valley_fill of their part's height (valley_depth 0: off).
+    # at least valley_heights times as high as the highest part's and, on median over the
+    # parts, fill at least valley_fill of their part's height (valley_depth 0: off).
     valley_depth: float = 0.5
     valley_balance: float = 0.5
     valley_margin: float = 0.0
@@ -1327,13 +1327,14 @@ def _apart_wins(
     """Whether the characters read in the ``parts`` of a band beat those read in it whole:
     surer on average by ``valley_margin``, the least sure no less sure, and lines of
     characters, not of pieces: every part's characters on median of about one height
-    (``valley_heights``) and filling the part (``valley_fill``)."""
+    (``valley_heights``) and, on median over the parts, filling their part (``valley_fill``)."""
     if any(not chars for chars in apart):
         return False
     heights = [float(np.median([c.box[3] - c.box[1] for c in chars])) for chars in apart]
     if min(heights) < cfg.valley_heights * max(heights):
         return False  # a line and its finals, not two lines
-    if any(h < cfg.valley_fill * (b - a) for h, (a, b) in zip(heights, parts, strict=True)):
+    # Fill on median: a part the cut left two lines high still counts among good ones.
+    if np.median([h / (b - a) for h, (a, b) in zip(heights, parts, strict=True)]) < cfg.valley_fill:
         return False
     (mean, least), (whole_mean, whole_least) = _sureness([c for chars in apart for c in chars]), _sureness(whole)
     return mean > whole_mean + cfg.valley_margin and least >= whole_least
