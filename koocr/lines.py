@@ -114,11 +114,12 @@ class ReadConfig:
     # finals stand apart) is read whole when the model gives it at least this, and some
     # character of the bands' reading has a confidence below it (0: off).
     whole_prob: float = 0.9
-    # Two bands, the lower no higher than the upper and at most one_line_gap times the
-    # upper's height below it, are also read as one line (finals set well below the rest);
-    # that reading wins when the mean confidence of its characters is higher by more than
-    # one_line_margin and the least is no lower (None: off).
+    # Two bands, the lower at most one_line_higher times as high as the upper and at most
+    # one_line_gap times the upper's height below it, are also read as one line (finals set
+    # well below the rest); that reading wins when the mean confidence of its characters is
+    # higher by more than one_line_margin and the least is no lower (None: off).
     one_line_gap: float = 0.2
+    one_line_higher: float = 1.6
     one_line_margin: float | None = 0.0
     one_line_aspect: float = 1.5  # ... and its characters are on median at most this high / wide
     # A band is also read cut at its faintest rows (recursively), where such a row holds at
@@ -1175,7 +1176,7 @@ def read_image(
         level[rules] = 255.0
     bands = split_lines(mask, cfg.line_min_height)
     whole = _syllable_block(mask, bands) if cfg.whole_prob > 0 else None
-    pairs = _one_line_pairs(bands, cfg.one_line_gap) if cfg.one_line_margin is not None else []
+    pairs = _one_line_pairs(bands, cfg.one_line_gap, cfg.one_line_higher) if cfg.one_line_margin is not None else []
     crops: list[np.ndarray] = []
     jobs = _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops)
     if not any(jobs):
@@ -1340,14 +1341,15 @@ def _apart_wins(
     return mean > whole_mean + cfg.valley_margin and least >= whole_least
 
 
-def _one_line_pairs(bands: Sequence[tuple[int, int]], max_gap: float) -> list[int]:
-    """Indices ``k`` of the bands that may be one line with band ``k + 1``: the lower no
-    higher than the upper and at most ``max_gap`` times the upper's height below it (the
-    finals of a line set apart)."""
+def _one_line_pairs(bands: Sequence[tuple[int, int]], max_gap: float, higher: float) -> list[int]:
+    """Indices ``k`` of the bands that may be one line with band ``k + 1``: the lower at
+    most ``higher`` times as high as the upper and at most ``max_gap`` times the upper's
+    height below it (the finals of a line set apart; in '물을' the lower band holds 'ㅜ',
+    'ㅡ' and both finals, and is the higher)."""
     out = []
     for k in range(len(bands) - 1):
         (a0, a1), (b0, b1) = bands[k], bands[k + 1]
-        if b1 - b0 <= a1 - a0 and b0 - a1 <= max_gap * (a1 - a0):
+        if b1 - b0 <= higher * (a1 - a0) and b0 - a1 <= max_gap * (a1 - a0):
             out.append(k)
     return out
 

@@ -746,13 +746,15 @@ def test_a_lone_syllable_is_read_whole_when_one_band_reads_unsurely():
     assert lines.read_image(image, scorer(0.81), image_size=32, config=off).text == "시\n근"
 
 
-def test_one_line_pairs_are_close_lower_bands_no_higher_than_the_upper():
-    assert lines._one_line_pairs([(10, 30), (32, 44)], 0.2) == [0]  # finals 2 px below
-    assert lines._one_line_pairs([(10, 30), (36, 48)], 0.2) == []  # 6 px: 0.3 of 20, a line apart
-    assert lines._one_line_pairs([(10, 30), (32, 54)], 0.2) == []  # the lower is higher: a line
-    assert lines._one_line_pairs([(10, 30)], 0.2) == []
+def test_one_line_pairs_are_close_lower_bands_not_much_higher_than_the_upper():
+    assert lines._one_line_pairs([(10, 30), (32, 44)], 0.2, 1.0) == [0]  # finals 2 px below
+    assert lines._one_line_pairs([(10, 30), (36, 48)], 0.2, 1.0) == []  # 6 px: 0.3 of 20, a line apart
+    assert lines._one_line_pairs([(10, 30), (32, 54)], 0.2, 1.0) == []  # the lower is higher
+    assert lines._one_line_pairs([(10, 30), (32, 54)], 0.2, 1.6) == [0]  # ... by 1.1: as in '물을'
+    assert lines._one_line_pairs([(10, 30), (32, 70)], 0.2, 1.6) == []  # by 1.9
+    assert lines._one_line_pairs([(10, 30)], 0.2, 1.6) == []
     # In a block: a line, then a line whose finals stand apart.
-    assert lines._one_line_pairs([(0, 20), (30, 45), (47, 57)], 0.2) == [1]
+    assert lines._one_line_pairs([(0, 20), (30, 45), (47, 57)], 0.2, 1.6) == [1]
 
 
 def _draw(font_path, rows, size=32, leading=0):
@@ -767,18 +769,20 @@ def _draw(font_path, rows, size=32, leading=0):
 def test_a_word_whose_finals_form_a_band_of_their_own_is_read_as_one_line(shipped_ocr, font_path):
     # In '일을' every syllable has a final and none bridges the white row above the finals,
     # so the projection finds two bands; read as two lines they give jamo read as syllables.
-    image = _draw(font_path, ["일을"])
-    mask, _ = lines.binarize(image)
-    assert len(lines.split_lines(mask)) == 2
-    assert shipped_ocr.read(image).text == "일을"
-    assert "\n" in shipped_ocr.read(image, one_line_margin=None).text
+    for word in ("일을", "물을"):  # in '물을' the lower band ('ㅜ', 'ㅡ' and the finals) is the higher
+        image = _draw(font_path, [word])
+        mask, _ = lines.binarize(image)
+        assert len(lines.split_lines(mask)) == 2
+        assert shipped_ocr.read(image).text == word
+        assert "\n" in shipped_ocr.read(image, one_line_margin=None).text
+    assert "\n" in shipped_ocr.read(image, one_line_higher=1.0).text
 
 
 def test_two_real_lines_set_tightly_stay_two_lines(shipped_ocr, font_path):
     image = _draw(font_path, ["오늘은 날씨가", "소고기"], leading=2)
     mask, _ = lines.binarize(image)
     bands = lines.split_lines(mask)
-    assert len(bands) == 2 and lines._one_line_pairs(bands, 0.2) == [0]  # a candidate for one line
+    assert len(bands) == 2 and lines._one_line_pairs(bands, 0.2, 1.6) == [0]  # a candidate for one line
     assert shipped_ocr.read(image).text == "오늘은 날씨가\n소고기"
 
 
