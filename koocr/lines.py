@@ -1234,7 +1234,7 @@ def read_image(
         # rare prior's factor.
         syllable, prob = top1[-1][0], float(top1[-1][1])
         doubt = (1.0 - cfg.whole_prob) * math.exp(rare_log_prior(syllable, cfg.rare_penalty))
-        sure = min(c.confidence if c.text != UNKNOWN else 0.0 for c in chars) if chars else 0.0
+        sure = _sureness(chars)[1]
         if prob >= 1.0 - doubt and sure < cfg.whole_prob:
             y0, y1, x0, x1 = whole
             box = (x0, y0, x1, y1)
@@ -1289,16 +1289,20 @@ def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:
     return float(np.mean(conf)), float(np.min(conf))
 
 
+def _surer(new: Sequence[CharBox], old: Sequence[CharBox], margin: float) -> float | None:
+    """How much surer on average the reading ``new`` is than ``old``, if by more than
+    ``margin`` with its least sure character no less sure (see :func:`_sureness`); else None."""
+    (new_mean, new_least), (old_mean, old_least) = _sureness(new), _sureness(old)
+    return new_mean - old_mean if new_mean > old_mean + margin and new_least >= old_least else None
+
+
 def _one_line_gain(one: Sequence[CharBox], apart: Sequence[CharBox], cfg: ReadConfig) -> float | None:
     """How much surer, on average, two bands read as one line are than read apart, or
     None if that reading does not win (see ``one_line_*`` in :class:`ReadConfig`)."""
     if not one:
         return None
-    (one_mean, one_least), (mean, least) = _sureness(one), _sureness(apart)
     tall = float(np.median([(c.box[3] - c.box[1]) / max(c.box[2] - c.box[0], 1) for c in one]))
-    if one_mean > mean + cfg.one_line_margin and one_least >= least and tall <= cfg.one_line_aspect:
-        return one_mean - mean
-    return None
+    return _surer(one, apart, cfg.one_line_margin) if tall <= cfg.one_line_aspect else None
 
 
 def _valley_candidates(mask: np.ndarray, bands: Sequence[tuple[int, int]], cfg: ReadConfig) -> dict:
@@ -1337,8 +1341,7 @@ def _apart_wins(
     # Fill on median: a part the cut left two lines high still counts among good ones.
     if np.median([h / (b - a) for h, (a, b) in zip(heights, parts, strict=True)]) < cfg.valley_fill:
         return False
-    (mean, least), (whole_mean, whole_least) = _sureness([c for chars in apart for c in chars]), _sureness(whole)
-    return mean > whole_mean + cfg.valley_margin and least >= whole_least
+    return _surer([c for chars in apart for c in chars], whole, cfg.valley_margin) is not None
 
 
 def _one_line_pairs(bands: Sequence[tuple[int, int]], max_gap: float, higher: float) -> list[int]:

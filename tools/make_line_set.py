@@ -227,11 +227,12 @@ def main(argv=None) -> int:
         p.error(f"--count must be >= 1. Received: {args.count}")
     if not 0 < args.pitch[0] <= args.pitch[1]:
         p.error(f"--pitch needs 0 < LOW <= HIGH. Received: {args.pitch}")
-    sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     if args.words or args.blocks:  # cut from a larger pool of sentences: enough distinct words
         pool = make_sentences(max(args.count, 300), np.random.default_rng(args.seed))
         words = make_words(pool, max(args.count, 300), np.random.default_rng([args.seed, 2]))
         sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
+    else:
+        sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
         rng = np.random.default_rng([args.seed, index])  # per style: --chars never shifts the lines
         fonts = load_manifest(style=style, split=args.split)
