@@ -35,17 +35,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import numpy as np
+
+    from koocr.preprocess import to_gray
     from model import KoOCR
 
     ocr = KoOCR(weights=args.weights)
     status = 0
     for path in args.images:
         try:
-            if ocr.preprocess(path)[0].min() == 255:  # the model's own normalisation
+            # Read the file once: a grey uint8 copy is exactly what both calls would load.
+            image = np.rint(to_gray(path)).astype(np.uint8)
+            if ocr.preprocess(image)[0].min() == 255:  # the model's own normalisation
                 # predict() would still rank syllables for an empty page, all of them unlikely.
                 print(f"{path}: no ink found (a blank image)")
                 continue
-            ranked = ocr.predict(path, n=args.n, return_probs=True, charset=args.charset, tta=args.tta)
+            ranked = ocr.predict(image, n=args.n, return_probs=True, charset=args.charset, tta=args.tta)
         except ValueError as err:
             print(f"{path}: error: {err}", file=sys.stderr)
             status = 1

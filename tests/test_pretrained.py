@@ -162,6 +162,24 @@ def test_predict_script_says_a_blank_image_has_no_ink(tmp_path, capsys):
     assert out[1].startswith(f"{glyph}: 어 ")
 
 
+
+def test_predict_script_opens_each_image_once(monkeypatch, capsys):
+    """The blank check and the reading share one decoded copy of the file."""
+    from PIL import Image
+
+    import predict
+
+    if NAME not in KoOCR.pretrained_models():
+        pytest.skip(f"pretrained/{NAME} is not shipped in this checkout")
+    glyph = os.path.join(ROOT, "samples", "03_printed_UnDotum.png")
+    expected = KoOCR(weights=NAME).predict(glyph, n=2, return_probs=True)
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(fp) or real_open(fp, *a, **k))
+    assert predict.main([glyph, "--n", "2"]) == 0
+    assert opened == [glyph]
+    assert capsys.readouterr().out == f"{glyph}: " + "  ".join(f"{s} {p:.3f}" for s, p in expected) + "\n"
+
 def _sample_rows():
     with open(os.path.join(ROOT, "samples", "labels.tsv"), encoding="utf-8") as fh:
         return [line.rstrip("\n").split("\t") for line in fh if line.strip()]
