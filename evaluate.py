@@ -98,6 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1. Received: {getattr(args, name)}")
+    for name in ("max_samples", "max_per_font"):  # optional, but 0 would evaluate nothing
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1 (leave it out for all). Received: {getattr(args, name)}")
     return args
 
 
@@ -216,4 +219,6 @@ def evaluate_lines(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from koocr.cli import run
+
+    sys.exit(run(main))

@@ -20,6 +20,7 @@ from koocr.download import (
     ArchiveError,
     DiskFullError,
     DownloadError,
+    TargetError,
     download_dataset,
     format_summary,
 )
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 quiet=args.quiet,
                 timeout=args.timeout,
             )
-        except (DownloadError, ArchiveError, PatchError, DiskFullError) as error:
+        except (DownloadError, ArchiveError, PatchError, DiskFullError, TargetError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         print(format_summary(summary))
@@ -89,4 +90,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from koocr.cli import run
+
+    sys.exit(run(main))

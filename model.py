@@ -218,7 +218,7 @@ class KoOCR:
                 items.append(item)
             return preprocess.normalize_batch(items, size, margin, place), False
         arr = np.asarray(image)
-        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3, 4) and arr.shape[0] > 4):
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 2, 3, 4) and arr.shape[0] > 4):
             return preprocess.normalize(arr, size, margin, place)[None], True
         if arr.ndim in (3, 4):
             if arr.shape[0] == 0:
@@ -226,9 +226,9 @@ class KoOCR:
             if arr.ndim == 4 and arr.shape[-1] == 1:
                 arr = arr[..., 0]
             return preprocess.normalize_batch(arr if arr.ndim == 3 else list(arr), size, margin, place), False
+        received = f"an array of shape {arr.shape}" if arr.ndim else f"{type(image).__name__} {image!r:.40}"
         raise ValueError(
-            "Expected a path, PIL image, array (H,W) / (H,W,C) / (N,H,W) / (N,H,W,C) or a list. "
-            f"Received an array of shape {arr.shape}"
+            f"Expected a path, PIL image, array (H,W) / (H,W,C) / (N,H,W) / (N,H,W,C) or a list. Received {received}"
         )
 
     def probabilities(
@@ -400,14 +400,16 @@ class KoOCR:
                 on unseen fonts (README).
 
         Returns:
-            A list of ``n`` syllables for one image, or a list of such lists for a batch.
+            A list of ``n`` syllables for one image (fewer when ``charset`` holds fewer), or a
+            list of such lists for a batch.
 
         Example:
             >>> ocr.predict(np.asarray(Image.open("han.png")), n=2, return_probs=True)  # doctest: +SKIP
             [('한', 0.98), ('할', 0.01)]
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer. Received: n={n!r}")
+        for name, value in (("n", n), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
         backend = self.resolve_backend(backend)
         if tta:
             views = [self.preprocess(image, m) for m in self.tta_margins()]

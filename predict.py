@@ -30,6 +30,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.images and not args.line:
         p.error("give character images, or --line IMAGE")
+    if args.n < 1:
+        p.error(f"--n must be >= 1. Received: {args.n}")
+    if args.charset is not None:  # once here, not once per image
+        from koocr.hangul import load_charset
+
+        try:
+            load_charset(args.charset)
+        except ValueError as err:
+            p.error(f"--charset: {err}")
     return args
 
 
@@ -71,4 +80,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from koocr.cli import run
+
+    sys.exit(run(main))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from koocr.cli import add_bool_argument
@@ -158,9 +159,12 @@ def main(argv=None) -> int:
         drop_weight_end=args.drop_weight_end,
         drop_weight_every=args.drop_weight_every,
     )
-    print(f"weights: {args.log_dir}/checkpoint (last epoch), {args.log_dir}/best (best validation)")
+    kept = [(os.path.join(args.log_dir, "checkpoint"), "last epoch"), (os.path.join(args.log_dir, "best"), "best validation")]
+    print("weights: " + ", ".join(f"{path} ({what})" for path, what in kept if os.path.isdir(path)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from koocr.cli import run
+
+    sys.exit(run(main, interrupted="run the same command again to resume from the last finished epoch"))

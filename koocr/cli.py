@@ -14,6 +14,9 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Callable
 
 _TRUE = ("true", "t", "yes", "y", "1", "on")
 _FALSE = ("false", "f", "no", "n", "0", "off")
@@ -103,3 +106,29 @@ def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
 def read_kwargs(args: argparse.Namespace) -> dict:
     """``KoOCR.read`` keywords from the flags of :func:`add_lm_argument`."""
     return {"lm_weight": args.lm_weight, "lm": args.lm}
+
+
+# What a script reports as one line instead of a traceback: bad arguments, files and data
+# (the library raises ValueError / FileNotFoundError subclasses with a full message).
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None, interrupted: str = "") -> int:
+    """Runs a script's ``main(argv)`` the way its ``__main__`` block should.
+
+    A user error (:data:`USER_ERRORS`) prints ``error: <message>`` and returns 1; Ctrl-C
+    prints ``interrupted`` (plus ``interrupted``, e.g. how to resume) and returns 130.
+    Set ``KOOCR_TRACEBACK=1`` to get the full traceback instead.
+    """
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        if os.environ.get("KOOCR_TRACEBACK"):
+            raise
+        print(f"interrupted{'; ' + interrupted if interrupted else ''}", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        if os.environ.get("KOOCR_TRACEBACK"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1

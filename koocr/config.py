@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,25 @@ class ModelConfig:
     network_args: dict = field(default_factory=dict)
     method_args: dict = field(default_factory=dict)
     version: str = __version__
+
+    def __post_init__(self):
+        # Checked here, not at the first predict(): a bad value would also be saved with the weights.
+        if isinstance(self.image_size, numbers.Integral) and not isinstance(self.image_size, bool):
+            self.image_size = int(self.image_size)  # np.int64(48) is an image size too
+        margin = self.margin
+        if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not 0 <= margin < 0.5:
+            raise ValueError(f"margin must be a number in [0, 0.5) (a fraction of the side). Received: margin={margin!r}")
+        self.margin = float(margin)
+        if self.placement is not None:
+            p = list(self.placement)
+            whole = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in p)
+            size = self.image_size if isinstance(self.image_size, int) else 0
+            if len(p) != 3 or not whole or min(p) < 0 or p[2] < 1 or max(p[0], p[1]) + p[2] > size:
+                raise ValueError(
+                    "placement must be [x_offset, y_offset, char_size]: integers, offsets >= 0 and the "
+                    f"char_size box inside the {self.image_size}px image. Received: placement={self.placement!r}"
+                )
+            self.placement = [int(v) for v in p]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False, indent=2)

@@ -119,7 +119,18 @@ class PatchStream:
             self._cache = load_arrays(self.paths)  # everything fits: load once, reuse
             self.num_samples = len(self._cache[1])
         else:
-            self.num_samples = sum(len(patches.load_patch(p)["label"]) for p in self.paths)
+            self.num_samples = 0
+            for path in self.paths[1:]:
+                patch = patches.load_patch(path)
+                if patch["image"].shape[1] != self.image_size:  # would fail mid-epoch inside tf.data
+                    raise ValueError(
+                        f"Patches in {folder!r} differ in size: {os.path.basename(self.paths[0])!r} is "
+                        f"{self.image_size}px, {os.path.basename(path)!r} is {patch['image'].shape[1]}px"
+                    )
+                self.num_samples += len(patch["label"])
+            self.num_samples += len(first["label"])
+        if not self.num_samples:  # the generator would loop forever without yielding
+            raise ValueError(f"The patches in {os.fspath(folder)!r} hold no samples")
 
     def batches(self, batch_size: int, shuffle: bool = True, epoch_seed: int | None = None):
         """Yields ``(images float32 (B,S,S,1), targets)`` once over all samples."""

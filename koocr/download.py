@@ -34,7 +34,7 @@ import requests
 from gdown.exceptions import DownloadError as _GdownDownloadError
 from gdown.exceptions import FileURLRetrievalError
 
-from koocr.patches import format_summary, list_patches, summarize
+from koocr.patches import format_summary, list_patches, summarize, umask_mode
 
 __all__ = [
     "ArchiveError",
@@ -66,6 +66,34 @@ class ArchiveError(ValueError):
 
 class DiskFullError(OSError):
     """No space left on the device (errno ENOSPC), with a message saying where."""
+
+
+class TargetError(ValueError):
+    """The folder to install into holds something other than patches, so replacing it would lose it."""
+
+
+def check_target(target: str | os.PathLike) -> None:
+    """Raises :class:`TargetError` unless ``target`` is absent, empty or only ``*.pickle`` files.
+
+    Installing replaces the whole folder, so a mistaken ``--data_path .`` must not delete a
+    project (an earlier dataset's patches are what it is meant to replace).
+    """
+    target = os.fspath(target)
+    if not os.path.lexists(target):
+        return
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    if not os.path.isdir(target):
+        raise TargetError(f"{target!r} is a file, not a patch folder; choose another path")
+    others = sorted(
+        e.name for e in os.scandir(target) if not (e.is_file(follow_symlinks=False) and e.name.endswith(".pickle"))
+    )
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise TargetError(
+            f"{target!r} holds more than patches ({shown}); installing replaces the whole folder. "
+            "Choose an empty or new folder, or move those files away"
+        )
 
 
 @contextlib.contextmanager
@@ -380,10 +408,11 @@ def install_archive(archive: str | os.PathLike, target: str | os.PathLike, quiet
         :func:`koocr.patches.summarize` of the installed folder.
 
     Raises:
-        ArchiveError, DiskFullError, koocr.patches.PatchError.
+        ArchiveError, DiskFullError, TargetError, koocr.patches.PatchError.
     """
     archive = os.fspath(archive)
     target = os.fspath(target)
+    check_target(target)
     if os.path.islink(target):  # keep a symlinked data folder where it really lives
         target = os.path.realpath(target)
     target = os.path.abspath(target)
@@ -400,9 +429,7 @@ def install_archive(archive: str | os.PathLike, target: str | os.PathLike, quiet
             print(f"Validating {len(list_patches(root))} patches ...")
         summary = summarize(root)
         with _disk_full_guard(f"moving the patches into {target}", parent):
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(root, 0o777 & ~umask)  # mkdtemp made it private (0700)
+            os.chmod(root, umask_mode(0o777))  # mkdtemp made it private (0700)
             backup = None
             if os.path.lexists(target):
                 backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
@@ -447,6 +474,7 @@ def download_dataset(
     Returns:
         The summary of the installed patches (files and samples per source).
     """
+    check_target(target)  # before the download, not after it
     name = os.path.basename(os.path.normpath(os.fspath(target)))
     key = file_id if file_id else hashlib.sha256(str(url).encode()).hexdigest()[:12]
     key = re.sub(r"[^A-Za-z0-9_-]", "_", key)

@@ -30,6 +30,7 @@ import numpy as np
 from koocr import hangul
 from koocr import preprocess as kpreprocess
 from koocr.config import ModelConfig, atomic_write_text
+from koocr.weights import sha256
 
 FORMATS = ("tf_saved_model", "litert", "onnx")
 QUANTIZE = (None, "dynamic", "int8")
@@ -183,7 +184,7 @@ def ship_litert(
         file = export(model, config, tmp, "litert", quantize=quantize, features=features)
         shutil.copyfile(file, target + ".tmp")
     os.replace(target + ".tmp", target)
-    meta = {"weights_sha256": weights_sha256, "quantize": quantize}
+    meta = {"weights_sha256": weights_sha256, "quantize": quantize, "tflite_sha256": sha256(target)}
     atomic_write_text(os.path.join(folder, LITERT_META), json.dumps(meta))
     return target
 
@@ -200,10 +201,14 @@ def shipped_litert(folder: str, weights_sha256: str) -> tuple[str, str | None] |
         with open(meta, encoding="utf-8") as fh:
             recorded = json.load(fh)
         sha, quantize = recorded.get("weights_sha256"), recorded.get("quantize")
+        own = recorded.get("tflite_sha256")  # absent in copies made before it was recorded
     except (OSError, ValueError, AttributeError):
-        sha = quantize = None
+        sha = quantize = own = None
     if not weights_sha256 or sha != weights_sha256 or quantize not in QUANTIZE:
         warnings.warn(f"Ignoring {file!r}: it is not a copy of the weights beside it", stacklevel=3)
+        return None
+    if own is not None and sha256(file) != own:
+        warnings.warn(f"Ignoring {file!r}: its checksum does not match litert.json (corrupt or replaced)", stacklevel=3)
         return None
     return file, quantize
 
@@ -236,10 +241,13 @@ class LiteRTRunner:
             import tensorflow as tf
 
             Interpreter = tf.lite.Interpreter  # noqa: N806
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            self.interpreter = Interpreter(model_path=file, num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+                self.interpreter = Interpreter(model_path=file, num_threads=num_threads)
+            self.runner = self.interpreter.get_signature_runner()
+        except (ValueError, RuntimeError) as err:  # a truncated or foreign file
+            raise ValueError(f"Cannot load the LiteRT file {file!r}: {err}") from err
         self.input = self.runner.get_input_details()
         (self.input_name,) = self.input
         outputs = self.runner.get_output_details()

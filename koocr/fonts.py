@@ -153,14 +153,20 @@ def _parse_entry(entry: object, index: int, font_dir: str, manifest: str) -> Fon
 def _cmap_chars(path: str) -> frozenset[str]:
     from fontTools.ttLib import TTFont  # lazy: only needed for coverage checks
 
-    with TTFont(path, lazy=True) as font:
-        return frozenset(chr(c) for c in font.getBestCmap())
+    try:
+        with TTFont(path, lazy=True) as font:
+            return frozenset(chr(c) for c in font.getBestCmap())
+    except Exception as err:  # noqa: BLE001 - fontTools raises many kinds for a bad file
+        raise ValueError(f"Cannot read font file {path!r}: {err}") from err
 
 
 @functools.lru_cache(maxsize=256)
 def _image_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     # Why: opening a font parses the whole file; rendering thousands of glyphs must not.
-    return ImageFont.truetype(path, size)
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError as err:  # Pillow: "unknown file format", "cannot open resource"
+        raise ValueError(f"Cannot read font file {path!r}: {err}") from err
 
 
 def _resolve(font: FontInfo | str) -> FontInfo:

@@ -110,7 +110,7 @@ def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
         if name in ("all", "11172", "unicode"):
             return all_syllables()
         if os.path.isfile(spec):
-            with open(spec, encoding="utf-8") as fh:
+            with open(spec, encoding="utf-8-sig") as fh:  # -sig: a BOM as Notepad writes it
                 lines = [ln.strip() for ln in fh]
             chars = [ln for ln in lines if ln and not ln.startswith("#")]
         else:
@@ -120,6 +120,8 @@ def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
             )
     else:
         chars = list(spec)
+    if not chars:
+        raise ValueError(f"charset is empty: it needs at least one syllable. Received: {spec!r}")
     return list(dict.fromkeys(validate(chars)))
 
 

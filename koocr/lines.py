@@ -31,6 +31,7 @@ import dataclasses
 import math
 import os
 import unicodedata
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -136,6 +137,22 @@ class ReadConfig:
     valley_fill: float = 0.6
     valley_tall: float = 1.4  # in a block, only bands this many times the other bands' median height
     # (and never a band narrower than high: one syllable with a faint row, not two lines)
+
+    def __post_init__(self):
+        # A NaN setting read silently wrong; max_merge 0 and max_skew 90 failed deep inside.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                    raise ValueError(f"read() setting {f.name} must be a finite number. Received: {f.name}={value!r}")
+        if not isinstance(self.max_merge, int) or self.max_merge < 1:
+            raise ValueError(f"max_merge must be an integer >= 1. Received: max_merge={self.max_merge!r}")
+        if not (0 <= self.max_skew < 45 and self.min_skew >= 0):  # max_skew 0: no levelling
+            raise ValueError(
+                f"Expected 0 <= max_skew < 45 and min_skew >= 0 (degrees). Received: min_skew={self.min_skew}, max_skew={self.max_skew}"
+            )
+        if len(self.syl_width) != 2 or not 0 < self.syl_width[0] <= self.syl_width[1]:
+            raise ValueError(f"syl_width must be (low, high) with 0 < low <= high. Received: {self.syl_width!r}")
 
 
 @dataclass(frozen=True)
@@ -1442,15 +1459,28 @@ def load_line_set(folder: str) -> list[tuple[str, str]]:
     """(image path, truth text) for each ``*.png`` / ``*.jpg`` with a ``.txt`` beside it, sorted."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No line folder {folder!r} (make one with tools/make_line_set.py)")
-    pairs = []
+    pairs, untruthed = [], []
     for name in sorted(os.listdir(folder)):
         stem, ext = os.path.splitext(name)
         truth = os.path.join(folder, stem + ".txt")
-        if ext.lower() in (".png", ".jpg", ".jpeg") and os.path.isfile(truth):
-            with open(truth, encoding="utf-8") as fh:
-                pairs.append((os.path.join(folder, name), fh.read().strip()))
+        if ext.lower() not in (".png", ".jpg", ".jpeg"):
+            continue
+        if not os.path.isfile(truth):
+            untruthed.append(name)
+            continue
+        with open(truth, encoding="utf-8-sig") as fh:
+            text = fh.read().strip()
+        if not text:  # a CER over zero characters means nothing
+            raise ValueError(f"Empty ground truth {truth!r}: write the image's text in it, or remove the image")
+        pairs.append((os.path.join(folder, name), text))
     if not pairs:
         raise FileNotFoundError(f"No images with .txt truth in {folder!r}")
+    if untruthed:
+        warnings.warn(
+            f"{len(untruthed)} image(s) in {folder!r} have no .txt truth and are not scored: "
+            + ", ".join(untruthed[:5]) + (" ..." if len(untruthed) > 5 else ""),
+            stacklevel=2,
+        )
     return pairs
 
 

@@ -534,6 +534,11 @@ def build_network(
             f"Network {name!r} needs an integer image_size >= {min_size}. "
             f"Received: image_size={image_size!r}"
         )
+    ranges = {"width": ("a number > 0", lambda v: v > 0), "dropout": ("a number in [0, 1)", lambda v: 0 <= v < 1)}
+    for key, (expected, ok) in ranges.items():
+        value = hparams.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value)):
+            raise ValueError(f"Invalid {key}: expected {expected}. Received: {key}={value!r}")
     shape = (image_size, image_size, 1)
     return NETWORKS[name](shape, heads, fc_link=fc_link, methods=methods, **hparams)
 

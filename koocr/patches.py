@@ -163,6 +163,17 @@ def load_patch(path: str | os.PathLike) -> dict:
     return {"image": images, "label": labels}
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: what ``open()`` / ``mkdir`` would have created.
+
+    ``tempfile.mkstemp`` / ``mkdtemp`` make private (0600 / 0700) files and folders; those
+    renamed into place must get the usual permissions instead (``0o777`` for a folder).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def atomic_write_bytes(path: str, payload: bytes) -> None:
     """Writes via a temp file in the same folder, so readers see all or nothing."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -173,6 +184,7 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

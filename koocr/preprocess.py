@@ -46,8 +46,9 @@ class Placement:
 def to_gray(image) -> np.ndarray:
     """Reads a path / PIL image / array into a float32 (H, W) grey image in 0..255.
 
-    RGBA is composited over white so transparent backgrounds become light.
-    Float input with max <= 1 is taken as 0..1.
+    RGBA and grey + alpha are composited over white so transparent backgrounds become
+    light. Input with max <= 1 is taken as 0..1; input above 255 (16-bit scans, 12-bit
+    data in 16-bit containers) is scaled so its brightest value is 255.
 
     Raises:
         ValueError: unreadable file, wrong rank, empty, too small or non-finite input.
@@ -59,6 +60,8 @@ def to_gray(image) -> np.ndarray:
                 image = im.copy()
         except (OSError, ValueError) as err:
             raise ValueError(f"Cannot read image file {os.fspath(image)!r}: {err}") from err
+    if isinstance(image, Image.Image) and (image.mode in ("I", "F") or image.mode.startswith("I;16")):
+        image = np.asarray(image)  # 16/32-bit grey: convert("L") would clip it at 255
     if isinstance(image, Image.Image):
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
@@ -77,6 +80,11 @@ def to_gray(image) -> np.ndarray:
             channels = arr.shape[-1]
             if channels == 1:
                 arr = arr[..., 0]
+            elif channels == 2:  # grey + alpha, over white
+                scale = 1.0 if arr[..., 1].max() <= 1.0 else 255.0
+                alpha = arr[..., 1] / scale
+                white = 1.0 if arr[..., 0].max() <= 1.0 else 255.0
+                arr = arr[..., 0] * alpha + white * (1 - alpha)
             elif channels in (3, 4):
                 if channels == 4:
                     scale = 1.0 if arr[..., 3].max() <= 1.0 else 255.0
@@ -86,12 +94,15 @@ def to_gray(image) -> np.ndarray:
                 arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
             else:
                 raise ValueError(
-                    f"Expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4). Received shape {arr.shape}"
+                    f"Expected (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4). Received shape {arr.shape}"
                 )
         elif arr.ndim != 2:
             raise ValueError(f"Expected one image of rank 2 or 3. Received shape {arr.shape}")
         if arr.size and np.isfinite(arr).all() and arr.max() <= 1.0:
             arr = arr * 255.0
+        elif arr.size and np.isfinite(arr).all() and arr.max() > 255.0:
+            # 16-bit (or 12-bit in 16) scans: scale by the brightest value, never clip
+            arr = arr * (255.0 / arr.max())
     if arr.size == 0:
         raise ValueError(f"Received an empty image of shape {arr.shape}")
     if min(arr.shape) < 2:

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,20 +75,40 @@ class TrainConfig:
     time_budget_s: float | None = None
 
     def __post_init__(self):
+        def whole(value, optional=False):
+            if value is None:
+                return optional
+            return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+        optional = "None or an integer >= 1"
+        # name -> (valid?, what is expected). epochs 0 trained nothing and still reported
+        # checkpoints; batch_size -1 hung the patch stream and 0 failed inside tf.data.
         checks = {
-            "hybrid_loss": self.hybrid_loss >= 0,
-            "hybrid_margin": self.hybrid_margin > 0,
-            "hybrid_top_k": self.hybrid_top_k >= 1,
-            "adversarial_ratio": self.adversarial_ratio >= 0,
-            "drop_weight": 0 <= self.drop_weight < 0.95,
-            "drop_weight_every": self.drop_weight_every >= 1,
-            "time_budget_s": self.time_budget_s is None or self.time_budget_s > 0,
+            "epochs": (whole(self.epochs), "an integer >= 1"),
+            "batch_size": (whole(self.batch_size), "an integer >= 1"),
+            "patch_size": (whole(self.patch_size, True), optional),
+            "steps_per_epoch": (whole(self.steps_per_epoch, True), optional),
+            "max_val_samples": (whole(self.max_val_samples, True), optional),
+            "lr": (self.lr > 0, "> 0"),
+            "final_lr": (self.final_lr > 0, "> 0"),
+            "warmup_epochs": (self.warmup_epochs >= 0, ">= 0"),
+            "weight_decay": (self.weight_decay is None or self.weight_decay >= 0, "None or >= 0"),
+            "label_smoothing": (0 <= self.label_smoothing < 1, "in [0, 1)"),
+            "hybrid_loss": (self.hybrid_loss >= 0, ">= 0"),
+            "hybrid_margin": (self.hybrid_margin > 0, "> 0"),
+            "hybrid_top_k": (self.hybrid_top_k >= 1, ">= 1"),
+            "adversarial_ratio": (self.adversarial_ratio >= 0, ">= 0"),
+            "drop_weight": (0 <= self.drop_weight < 0.95, "in [0, 0.95)"),
+            "drop_weight_every": (self.drop_weight_every >= 1, ">= 1"),
+            "time_budget_s": (self.time_budget_s is None or self.time_budget_s > 0, "None or > 0"),
+            "drop_weight_start": (
+                0 <= self.drop_weight_start <= self.drop_weight_end <= 1,
+                "0 <= drop_weight_start <= drop_weight_end <= 1",
+            ),
         }
-        if not 0 <= self.drop_weight_start <= self.drop_weight_end <= 1:
-            checks["drop_weight_start"] = False
-        for name, ok in checks.items():
+        for name, (ok, expected) in checks.items():
             if not ok:
-                raise ValueError(f"Invalid {name}. Received: {name}={getattr(self, name)!r}")
+                raise ValueError(f"Invalid {name}: expected {expected}. Received: {name}={getattr(self, name)!r}")
 
 
 def check_methods(cfg: TrainConfig, adversarial: bool = False) -> None:
@@ -293,6 +314,12 @@ def validation_callback(
         return None
     val_paths = kdata.patches.list_patches(cfg.val_path, cfg.sources)
     if not val_paths:
+        warnings.warn(
+            f"No validation patches in {cfg.val_path!r}"
+            + (f" for sources {list(cfg.sources)}" if cfg.sources else "")
+            + ": training without validation, so no 'best' checkpoint is kept",
+            stacklevel=2,
+        )
         return None
     images, labels, _ = kdata.load_arrays(val_paths)
     if images.shape[1] != image_size:
@@ -301,6 +328,21 @@ def validation_callback(
         pick = np.random.default_rng(cfg.seed).choice(len(labels), cfg.max_val_samples, replace=False)
         images, labels = images[pick], labels[pick]
     return ValidationCallback(images, targets(labels))
+
+
+class _BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' backup, with a clear error when the backup belongs to another model."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except ValueError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"{self.backup_dir!r} holds the backup of an interrupted run whose network or "
+                f"optimizer differs from this one ({first}). To resume it, repeat that run's "
+                "settings; to start afresh, use another log_dir or delete that backup folder"
+            ) from err
 
 
 def _spent_before(log_dir: str) -> float:
@@ -400,7 +442,7 @@ def fit(
 
     callbacks += [
         CheckpointCallback(save, cfg.log_dir, monitor),
-        keras.callbacks.BackupAndRestore(os.path.join(cfg.log_dir, "backup")),
+        _BackupAndRestore(os.path.join(cfg.log_dir, "backup")),
         # after the restore (a resumed run keeps its zeros pruned), before the CSV log
         *([pruner] if pruner is not None else []),
         keras.callbacks.CSVLogger(os.path.join(cfg.log_dir, "training.csv"), append=True),

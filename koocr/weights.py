@@ -14,6 +14,7 @@ import tempfile
 
 import keras
 
+from koocr import patches
 from koocr.config import ModelConfig, atomic_write_text
 
 CONFIG_FILE = "config.json"
@@ -108,6 +109,7 @@ def save(
     :func:`halve_weights_file`); they load into the same float32 network.
     """
     path = os.path.abspath(os.fspath(path))
+    check_replaceable(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
@@ -120,6 +122,7 @@ def save(
         if extra:
             meta["extra"] = extra
         atomic_write_text(os.path.join(tmp, CONFIG_FILE), json.dumps(meta, ensure_ascii=False, indent=2))
+        os.chmod(tmp, patches.umask_mode(0o777))  # mkdtemp made it private (0700)
         old = None
         if os.path.exists(path):
             old = f"{tmp}.old"
@@ -131,6 +134,30 @@ def save(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+# What a weights folder may hold (the LiteRT copy, its checksum and the segment classifier
+# of read() live beside the weights); saving replaces such a folder whole.
+FOLDER_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, "model.tflite", "litert.json", "segments.npz"})
+
+
+def check_replaceable(path: str) -> None:
+    """Raises ValueError unless ``path`` is absent, empty or a weights folder (only :data:`FOLDER_FILES`).
+
+    Saving swaps the whole folder, so ``save(".")`` or a folder of other files must not be
+    deleted with it.
+    """
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise ValueError(f"Cannot save weights to {path!r}: it is a file, not a folder")
+    others = sorted(set(os.listdir(path)) - FOLDER_FILES)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise ValueError(
+            f"Cannot save weights to {path!r}: it holds files that are not KoOCR weights ({shown}), "
+            "and saving replaces the whole folder. Choose a new or empty folder"
+        )
 
 
 def read_config(path: str) -> tuple[ModelConfig, dict]:

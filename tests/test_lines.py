@@ -534,8 +534,9 @@ def test_cer_maps_non_hangul_to_unknown_and_counts_edits():
 def test_load_line_set_pairs_images_with_truth(tmp_path):
     Image.new("L", (20, 10), 255).save(tmp_path / "0000.png")
     (tmp_path / "0000.txt").write_text("가나\n", encoding="utf-8")
-    Image.new("L", (20, 10), 255).save(tmp_path / "0001.png")  # no truth: ignored
-    assert lines.load_line_set(str(tmp_path)) == [(str(tmp_path / "0000.png"), "가나")]
+    Image.new("L", (20, 10), 255).save(tmp_path / "0001.png")  # no truth: not scored, named
+    with pytest.warns(UserWarning, match="not scored: 0001.png"):
+        assert lines.load_line_set(str(tmp_path)) == [(str(tmp_path / "0000.png"), "가나")]
     with pytest.raises(FileNotFoundError, match="No line folder"):
         lines.load_line_set(str(tmp_path / "missing"))
 

@@ -219,6 +219,31 @@ def test_replaces_existing_data(server, source, workdir):
 # ------------------------------------------------------------------------- failures
 
 
+def test_a_folder_holding_more_than_patches_is_not_replaced(server, source, workdir, capsys):
+    """Installing swaps the whole folder: a mistaken --data_path must not delete other files."""
+    before = _existing_data(workdir)
+    notes = workdir / "data" / "notes.txt"
+    notes.write_text("mine")
+    url = server.add("/d.zip", _zip_bytes(source))
+    args = _args(workdir, url, url, "--sevenzip=no")
+    assert load_data.main(args) == 1
+    assert "holds more than patches (notes.txt)" in capsys.readouterr().err
+    assert notes.read_text() == "mine"
+    assert {p: Path(p).read_bytes() for p in list_patches(workdir / "data")} == before
+    assert server.hits == []  # refused before downloading
+    (workdir / "data" / "sub").mkdir()
+    with pytest.raises(download.TargetError, match="notes.txt, sub"):
+        download.install_archive(workdir / "x.zip", workdir / "data", quiet=True)
+    (workdir / "file").write_text("x")
+    with pytest.raises(download.TargetError, match="is a file"):
+        download.check_target(workdir / "file")
+    notes.unlink()
+    (workdir / "data" / "sub").rmdir()
+    assert load_data.main(args) == 0  # patches only: replaced as before
+    assert sorted(os.listdir(workdir / "data")) == sorted(name for name, _ in source)
+
+
+
 def test_sha256_mismatch(server, source, workdir):
     before = _existing_data(workdir)
     url = server.add("/d.zip", _zip_bytes(source))

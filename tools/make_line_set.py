@@ -287,4 +287,6 @@ def write_chars(args, style, fonts, distortion, rng) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from koocr.cli import run
+
+    sys.exit(run(main))
