@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import tempfile
@@ -30,6 +31,18 @@ from koocr.config import PENDING_METHODS, ModelConfig
 
 _SINGLE_TYPES = (str, os.PathLike, Image.Image)
 TTA_MARGIN_STEP = 0.06  # predict(tta=True): margins of the model's margin -/+ this
+
+
+def _noting_named_args(init):
+    """Wraps ``__init__`` to record which arguments the caller named (``self._named_args``)."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        self._named_args = frozenset(signature.bind(self, *args, **kwargs).arguments) - {"self"}
+        init(self, *args, **kwargs)
+
+    return wrapper
 
 
 class KoOCR:
@@ -72,6 +85,7 @@ class KoOCR:
         ...       data_augmentation=True, iterative_refinement=True, refinement_t=3)  # doctest: +SKIP
     """
 
+    @_noting_named_args
     def __init__(
         self,
         weights: str | os.PathLike | None = None,
@@ -91,6 +105,7 @@ class KoOCR:
         method_args: dict | None = None,
     ):
         given = {k: v for k, v in locals().items() if k not in ("self", "weights", "__class__")}
+        named = getattr(self, "_named_args", frozenset(given))  # set by _noting_named_args
         given["network_args"] = dict(network_args or {})
         given["method_args"] = dict(method_args or {})
         given["placement"] = list(placement) if placement is not None else None
@@ -99,14 +114,11 @@ class KoOCR:
         if weights is not None:
             self.weights_path = kweights.resolve(weights)
             self.config, meta = kweights.read_config(self.weights_path)
-            defaults = {
-                k: p.default for k, p in inspect.signature(KoOCR.__init__).parameters.items()
-            }
-            defaults["network_args"] = {}
-            defaults["method_args"] = {}
             for key, value in given.items():
                 saved = getattr(self.config, key)
-                if value != defaults[key] and value != saved:
+                # Every argument the caller named, even one equal to its default: with
+                # compact48 weights, network_type="melnyk", image_size=96 is ignored too.
+                if key in named and value != saved:
                     warnings.warn(
                         f"{key}={value!r} ignored: the weights at {self.weights_path!r} were "
                         f"saved with {key}={saved!r}",

@@ -113,8 +113,7 @@ def main(argv=None) -> int:
     keras.utils.set_random_seed(args.seed)  # every worker builds the same initial weights
 
     network_args = {k: getattr(args, k) for k in ("width", "dropout") if getattr(args, k) is not None}
-    ocr = KoOCR(
-        weights=args.weights,
+    model_args = dict(
         split_components=args.split_components,
         network_type=args.network_type,
         fc_link=args.fc_link,
@@ -128,6 +127,10 @@ def main(argv=None) -> int:
         network_args=network_args,
         method_args=args.method_args,
     )
+    if args.weights:  # the weights' own config rules: pass only flags set away from their defaults
+        defaults = {**vars(parse_args([])), "network_args": {}}
+        model_args = {k: v for k, v in model_args.items() if v != defaults[k]}
+    ocr = KoOCR(weights=args.weights, **model_args)
     ocr.train(
         epochs=epochs,
         lr=args.lr,

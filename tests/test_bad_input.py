@@ -337,3 +337,26 @@ def test_a_corrupt_litert_copy_is_named_or_skipped(tmp_path):
     assert len(again.predict(np.full((32, 32), 255, np.uint8), n=2)) == 2
     with pytest.raises(ValueError, match="Cannot load the LiteRT file .*model.tflite"):
         export.LiteRTRunner(os.path.join(saved, "model.tflite"))
+
+
+def test_named_arguments_the_weights_override_are_warned_about(render, tmp_path):
+    """The seed's KoOCR(weights=..., network_type="melnyk", image_size=96) used to pass silently
+    with other weights, because those values equal the defaults."""
+    saved = KoOCR(**TINY).save(tmp_path / "w")
+    with pytest.warns(UserWarning) as record:
+        ocr = KoOCR(weights=saved, network_type="melnyk", image_size=96, fc_link="GWAP")
+    assert [str(w.message).split(" ignored")[0] for w in record] == ["network_type='melnyk'", "image_size=96"]
+    assert ocr.config.network_type == "compact" and ocr.config.image_size == 32
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        KoOCR(weights=saved)
+        KoOCR(saved, network_type="compact", image_size=32, network_args={"width": 0.25})
+        # train.py passes only the model flags set away from their defaults
+        _patches(render, tmp_path / "data")
+        argv = ["--weights", saved, "--epochs", "1", "--batch_size", "4", "--steps_per_epoch", "1",
+                "--optimizer", "adam", "--data_path", str(tmp_path / "data"), "--val_path", "",
+                "--log_dir", str(tmp_path / "logs"), "--verbose", "0"]
+        assert train.main(argv) == 0
+    assert not [w for w in record if " ignored: the weights at " in str(w.message)]
+    with pytest.warns(UserWarning, match="image_size=64 ignored"):
+        train.main([*argv, "--image_size", "64", "--log_dir", str(tmp_path / "logs2")])
