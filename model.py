@@ -105,7 +105,7 @@ class KoOCR:
         method_args: dict | None = None,
     ):
         given = {k: v for k, v in locals().items() if k not in ("self", "weights", "__class__")}
-        named = getattr(self, "_named_args", frozenset(given))  # set by _noting_named_args
+        named = self._named_args  # set by _noting_named_args
         given["network_args"] = dict(network_args or {})
         given["method_args"] = dict(method_args or {})
         given["placement"] = list(placement) if placement is not None else None

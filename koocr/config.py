@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +63,8 @@ class ModelConfig:
         self.margin = float(margin)
         if self.placement is not None:
             p = list(self.placement)
-            whole = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in p)
             size = self.image_size if isinstance(self.image_size, int) else 0
-            if len(p) != 3 or not whole or min(p) < 0 or p[2] < 1 or max(p[0], p[1]) + p[2] > size:
+            if len(p) != 3 or not all(is_int(v, 0) for v in p) or p[2] < 1 or max(p[0], p[1]) + p[2] > size:
                 raise ValueError(
                     "placement must be [x_offset, y_offset, char_size]: integers, offsets >= 0 and the "
                     f"char_size box inside the {self.image_size}px image. Received: placement={self.placement!r}"
@@ -81,6 +81,19 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"Unknown config keys {unknown}; expected a subset of {sorted(names)}")
         return cls(**data)
+
+
+def is_int(value: object, low: int = 1) -> bool:
+    """An integer (a numpy one too, not a bool) of at least ``low``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+
+
+def check_settings(values: Mapping[str, object], checks: Mapping[str, tuple[bool, str]]) -> None:
+    """Raises ValueError for the first ``name: (valid, expected)`` of ``checks`` not valid,
+    naming the setting, what was expected and ``values[name]``."""
+    for name, (ok, expected) in checks.items():
+        if not ok:
+            raise ValueError(f"Invalid {name}: expected {expected}. Received: {name}={values[name]!r}")
 
 
 def atomic_write_text(path: str, text: str) -> None:

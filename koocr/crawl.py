@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from koocr import augment as aug
 from koocr import hangul, patches
+from koocr.config import check_settings, is_int
 from koocr.fonts import FontInfo, load_manifest, render_glyph
 from koocr.preprocess import Placement, normalize
 
@@ -77,25 +78,19 @@ class CrawlConfig:
     workers: int = 2
 
     def __post_init__(self):
-        def whole(value, low):
-            return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
-
-        # name -> (valid?, what is expected); image_size 0 wrote (N, 0, 0) patches and
-        # augment -1 failed with an IndexError deep in the renderer.
-        checks = {
-            "image_size": (whole(self.image_size, 8), "an integer >= 8"),
-            "render_size": (self.render_size is None or whole(self.render_size, 8), "None or an integer >= 8"),
-            "augment": (whole(self.augment, 0), "an integer >= 0"),
+        # image_size 0 wrote (N, 0, 0) patches and augment -1 failed with an IndexError
+        # deep in the renderer.
+        check_settings(vars(self), {
+            "image_size": (is_int(self.image_size, 8), "an integer >= 8"),
+            "render_size": (self.render_size is None or is_int(self.render_size, 8), "None or an integer >= 8"),
+            "augment": (is_int(self.augment, 0), "an integer >= 0"),
             "augment_handwriting": (
-                self.augment_handwriting is None or whole(self.augment_handwriting, 0), "None or an integer >= 0"
+                self.augment_handwriting is None or is_int(self.augment_handwriting, 0), "None or an integer >= 0"
             ),
-            "pickle_size": (whole(self.pickle_size, 1), "an integer >= 1"),
-            "workers": (whole(self.workers, 1), "an integer >= 1"),
+            "pickle_size": (is_int(self.pickle_size), "an integer >= 1"),
+            "workers": (is_int(self.workers), "an integer >= 1"),
             "margin": (0 <= self.margin < 0.5, "in [0, 0.5)"),
-        }
-        for name, (ok, expected) in checks.items():
-            if not ok:
-                raise ValueError(f"Invalid {name}: expected {expected}. Received: {name}={getattr(self, name)!r}")
+        })
 
 
 def _render_task(task) -> tuple[np.ndarray, list[str]]:

@@ -34,7 +34,7 @@ import requests
 from gdown.exceptions import DownloadError as _GdownDownloadError
 from gdown.exceptions import FileURLRetrievalError
 
-from koocr.patches import format_summary, list_patches, summarize, umask_mode
+from koocr.patches import entries_besides, format_summary, list_patches, summarize, umask_mode
 
 __all__ = [
     "ArchiveError",
@@ -85,11 +85,8 @@ def check_target(target: str | os.PathLike) -> None:
         target = os.path.realpath(target)
     if not os.path.isdir(target):
         raise TargetError(f"{target!r} is a file, not a patch folder; choose another path")
-    others = sorted(
-        e.name for e in os.scandir(target) if not (e.is_file(follow_symlinks=False) and e.name.endswith(".pickle"))
-    )
-    if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    shown = entries_besides(target, lambda e: e.is_file(follow_symlinks=False) and e.name.endswith(".pickle"))
+    if shown:
         raise TargetError(
             f"{target!r} holds more than patches ({shown}); installing replaces the whole folder. "
             "Choose an empty or new folder, or move those files away"

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 
 import keras
 
+from koocr.config import check_settings
 from koocr.layers import GlobalWeightedAveragePooling2D, GlobalWeightedOutputAveragePooling2D
 from koocr.methods import (
     DirectMap,
@@ -534,11 +535,14 @@ def build_network(
             f"Network {name!r} needs an integer image_size >= {min_size}. "
             f"Received: image_size={image_size!r}"
         )
-    ranges = {"width": ("a number > 0", lambda v: v > 0), "dropout": ("a number in [0, 1)", lambda v: 0 <= v < 1)}
-    for key, (expected, ok) in ranges.items():
+    def number(key: str, ok: Callable[[float], bool]) -> bool:
         value = hparams.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value)):
-            raise ValueError(f"Invalid {key}: expected {expected}. Received: {key}={value!r}")
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and ok(value))
+
+    check_settings(hparams, {
+        "width": (number("width", lambda v: v > 0), "a number > 0"),
+        "dropout": (number("dropout", lambda v: 0 <= v < 1), "a number in [0, 1)"),
+    })
     shape = (image_size, image_size, 1)
     return NETWORKS[name](shape, heads, fc_link=fc_link, methods=methods, **hparams)
 

@@ -31,7 +31,7 @@ import os
 import pickle
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -161,6 +161,16 @@ def load_patch(path: str | os.PathLike) -> dict:
         )
     images, labels = _normalize(data["image"], data["label"], path)
     return {"image": images, "label": labels}
+
+
+def entries_besides(folder: str, keep: Callable[[os.DirEntry], bool]) -> str:
+    """The entries of ``folder`` that ``keep`` rejects, named for a message ('' if none).
+
+    Saving weights and installing patches replace a whole folder: what they would lose
+    with it is listed (the first five, then a count) and the replacement refused.
+    """
+    others = sorted(e.name for e in os.scandir(folder) if not keep(e))
+    return ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
 
 
 def umask_mode(mode: int = 0o666) -> int:

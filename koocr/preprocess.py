@@ -78,31 +78,24 @@ def to_gray(image) -> np.ndarray:
         arr = arr.astype(np.float32)
         if arr.ndim == 3:
             channels = arr.shape[-1]
-            if channels == 1:
-                arr = arr[..., 0]
-            elif channels == 2:  # grey + alpha, over white
-                scale = 1.0 if arr[..., 1].max() <= 1.0 else 255.0
-                alpha = arr[..., 1] / scale
-                white = 1.0 if arr[..., 0].max() <= 1.0 else 255.0
-                arr = arr[..., 0] * alpha + white * (1 - alpha)
-            elif channels in (3, 4):
-                if channels == 4:
-                    scale = 1.0 if arr[..., 3].max() <= 1.0 else 255.0
-                    alpha = arr[..., 3:4] / scale
-                    white = 1.0 if arr[..., :3].max() <= 1.0 else 255.0
-                    arr = arr[..., :3] * alpha + white * (1 - alpha)
-                arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-            else:
+            if channels not in (1, 2, 3, 4):
                 raise ValueError(
                     f"Expected (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4). Received shape {arr.shape}"
                 )
+            if channels in (2, 4):  # grey or RGB + alpha, over white
+                scale = 1.0 if arr[..., -1].max() <= 1.0 else 255.0
+                alpha = arr[..., -1:] / scale
+                white = 1.0 if arr[..., :-1].max() <= 1.0 else 255.0
+                arr = arr[..., :-1] * alpha + white * (1 - alpha)
+            arr = arr[..., 0] if channels <= 2 else arr @ np.array([0.299, 0.587, 0.114], np.float32)
         elif arr.ndim != 2:
             raise ValueError(f"Expected one image of rank 2 or 3. Received shape {arr.shape}")
-        if arr.size and np.isfinite(arr).all() and arr.max() <= 1.0:
+        top = float(arr.max()) if arr.size and np.isfinite(arr).all() else None
+        if top is not None and top <= 1.0:
             arr = arr * 255.0
-        elif arr.size and np.isfinite(arr).all() and arr.max() > 255.0:
+        elif top is not None and top > 255.0:
             # 16-bit (or 12-bit in 16) scans: scale by the brightest value, never clip
-            arr = arr * (255.0 / arr.max())
+            arr = arr * (255.0 / top)
     if arr.size == 0:
         raise ValueError(f"Received an empty image of shape {arr.shape}")
     if min(arr.shape) < 2:

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from koocr import data as kdata
+from koocr.config import check_settings, is_int
 from koocr.hybrid import HybridLoss
 from koocr.optimizers import get_optimizer
 from koocr.timebudget import TimeBudget
@@ -76,14 +77,12 @@ class TrainConfig:
 
     def __post_init__(self):
         def whole(value, optional=False):
-            if value is None:
-                return optional
-            return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+            return optional if value is None else is_int(value)
 
         optional = "None or an integer >= 1"
         # name -> (valid?, what is expected). epochs 0 trained nothing and still reported
         # checkpoints; batch_size -1 hung the patch stream and 0 failed inside tf.data.
-        checks = {
+        check_settings(vars(self), {
             "epochs": (whole(self.epochs), "an integer >= 1"),
             "batch_size": (whole(self.batch_size), "an integer >= 1"),
             "patch_size": (whole(self.patch_size, True), optional),
@@ -105,10 +104,7 @@ class TrainConfig:
                 0 <= self.drop_weight_start <= self.drop_weight_end <= 1,
                 "0 <= drop_weight_start <= drop_weight_end <= 1",
             ),
-        }
-        for name, (ok, expected) in checks.items():
-            if not ok:
-                raise ValueError(f"Invalid {name}: expected {expected}. Received: {name}={getattr(self, name)!r}")
+        })
 
 
 def check_methods(cfg: TrainConfig, adversarial: bool = False) -> None:

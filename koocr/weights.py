@@ -151,9 +151,8 @@ def check_replaceable(path: str) -> None:
         return
     if not os.path.isdir(path):
         raise ValueError(f"Cannot save weights to {path!r}: it is a file, not a folder")
-    others = sorted(set(os.listdir(path)) - FOLDER_FILES)
-    if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    shown = patches.entries_besides(path, lambda e: e.name in FOLDER_FILES)
+    if shown:
         raise ValueError(
             f"Cannot save weights to {path!r}: it holds files that are not KoOCR weights ({shown}), "
             "and saving replaces the whole folder. Choose a new or empty folder"
