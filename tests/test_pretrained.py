@@ -203,3 +203,22 @@ def test_second_shipped_model_melnyk96():
     assert sum(pred[0] == truth for pred, (_, truth) in zip(top5, rows, strict=True)) >= len(rows) - 1
     keras_top5 = ocr.predict(paths, n=5, backend="keras")
     assert sum(a[0] == b[0] for a, b in zip(top5, keras_top5, strict=True)) >= len(paths) - 1
+
+
+def test_average_models_tool_scores_both_and_their_mean(tmp_path, capsys):
+    """tools/average_models.py (docs/experiments.md): four rows per set, in percent."""
+    import json
+    import sys
+
+    if not {NAME, "melnyk96"} <= set(KoOCR.pretrained_models()):
+        pytest.skip("needs both shipped models")
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import average_models
+
+    out = tmp_path / "avg.json"
+    assert average_models.main(["--sets", "outside_ks", "--max_outside", "3", "--output", str(out)]) == 0
+    table = json.loads(out.read_text())["outside_ks"]
+    assert list(table) == [NAME, "melnyk96", "mean", "geometric mean"]
+    assert all(0 <= top1 <= top5 <= 100 for top1, top5 in table.values())
+    assert "outside_ks (18 glyphs)" in capsys.readouterr().out
+    assert average_models.accuracy([[("가", 0.9), ("나", 0.1)], [("나", 0.6), ("다", 0.4)]], ["가", "다"]) == (50.0, 100.0)
