@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import inspect
 import os
 import tempfile
@@ -139,12 +140,14 @@ class KoOCR:
         self.segments = None  # koocr.segments.SegmentClassifier used by read(), if shipped
         self.litert_file = None  # a shipped LiteRT copy of these weights: backend="auto" runs it
         self.litert_quantize = None  # its quantization: None (float32), "dynamic" or "int8"
+        self._litert_of = None  # the fingerprint of the weights it was made from
         if self.weights_path is not None:
             kweights.load_weights(self.model, self.weights_path, meta.get("weights_sha256"))
             self.segments = self._load_segments(meta.get("weights_sha256", ""))
             shipped = kexport.shipped_litert(self.weights_path, meta.get("weights_sha256", ""))
             if shipped is not None:
                 self.litert_file, self.litert_quantize = shipped
+                self._litert_of = self._weights_fingerprint()  # the weights it is a copy of
         self._forward = None
         self._forward_features = None
 
@@ -181,7 +184,7 @@ class KoOCR:
         """Shipped models: name -> folder."""
         return kweights.list_pretrained()
 
-    def save(self, path: str | os.PathLike, extra: dict | None = None, litert: bool | str = False) -> str:
+    def save(self, path: str | os.PathLike, extra: dict | None = None, litert: bool | str | None = None) -> str:
         """Writes ``config.json`` + ``model.weights.h5`` into ``path`` (atomically).
 
         A segment classifier (``self.segments``) is saved beside them, re-tied to the
@@ -191,10 +194,17 @@ class KoOCR:
         against ~3 ms for the compiled Keras graph, and ~1.5x its batched throughput.
         ``litert="int8"`` (or ``"dynamic"``) writes a quantized copy instead: about twice
         as fast again; check its accuracy (``evaluate.py``) before shipping it.
+        ``litert=None`` (default) keeps the LiteRT copy these weights were loaded with
+        (see :attr:`litert_file`) if they are still the weights it was made from;
+        ``litert=False`` writes none.
         """
-        quantize = None if isinstance(litert, bool) else litert
+        quantize = None if litert is None or isinstance(litert, bool) else litert
         if quantize not in kexport.QUANTIZE:
-            raise ValueError(f"litert must be a bool, 'dynamic' or 'int8'. Received: litert={litert!r}")
+            raise ValueError(f"litert must be None, a bool, 'dynamic' or 'int8'. Received: litert={litert!r}")
+        carried = None
+        if litert is None and self.litert_file is not None:  # read it now: saving may replace its folder
+            with open(self.litert_file, "rb") as fh:
+                carried = fh.read()
         path = kweights.save(self.model, self.config, path, extra)
         _, meta = kweights.read_config(path)
         if self.segments is not None:
@@ -202,7 +212,23 @@ class KoOCR:
             self.segments.save(path)
         if litert:
             kexport.ship_litert(self.model, self.config, path, meta["weights_sha256"], quantize)
+        elif carried is not None and self._weights_fingerprint() == self._litert_of:
+            kexport.write_litert(path, carried, meta["weights_sha256"], self.litert_quantize)
+        elif carried is not None:
+            warnings.warn(
+                f"Not copying {self.litert_file!r} to {path!r}: the weights changed since they were loaded "
+                "(save(litert=True / 'int8') makes a copy of the new ones)",
+                stacklevel=2,
+            )
         return path
+
+    def _weights_fingerprint(self) -> str:
+        """A checksum of the weight values (the file's checksum also covers layer names,
+        which Keras numbers per process)."""
+        digest = hashlib.sha256()
+        for w in self.model.get_weights():
+            digest.update(np.ascontiguousarray(w).tobytes())
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ inference
     @property

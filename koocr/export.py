@@ -172,17 +172,25 @@ def ship_litert(
     ``litert.json`` beside it ties the copy to the checksum of the weights it was made
     from and records the quantization.
     """
-    import json
-    import shutil
     import tempfile
 
     from koocr.networks import POOL_LAYER
 
     features = any(layer.name == POOL_LAYER for layer in model.layers)  # not in "flatten" nets
-    target = os.path.join(folder, LITERT_FILE)
     with tempfile.TemporaryDirectory(prefix="koocr-litert-") as tmp:
         file = export(model, config, tmp, "litert", quantize=quantize, features=features)
-        shutil.copyfile(file, target + ".tmp")
+        with open(file, "rb") as fh:
+            return write_litert(folder, fh.read(), weights_sha256, quantize)
+
+
+def write_litert(folder: str, data: bytes, weights_sha256: str, quantize: str | None) -> str:
+    """Writes LiteRT bytes as ``folder``'s copy of the weights with ``weights_sha256``
+    (``model.tflite`` + ``litert.json``, each atomically); returns the file's path."""
+    import json
+
+    target = os.path.join(folder, LITERT_FILE)
+    with open(target + ".tmp", "wb") as fh:
+        fh.write(data)
     os.replace(target + ".tmp", target)
     meta = {"weights_sha256": weights_sha256, "quantize": quantize, "tflite_sha256": sha256(target)}
     atomic_write_text(os.path.join(folder, LITERT_META), json.dumps(meta))

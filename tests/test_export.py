@@ -214,6 +214,29 @@ def test_quantized_litert_copy_is_recorded_and_served(trained, test_glyphs, tmp_
     keras_out = trained.probabilities(test_glyphs, features=True, backend="keras")
     for got_head, want_head in zip(ocr._float_heads(keras_out[-1]), keras_out[:-1], strict=True):
         np.testing.assert_allclose(got_head, want_head, atol=1e-5)
-    with pytest.raises(ValueError, match="litert must be a bool, 'dynamic' or 'int8'"):
+    with pytest.raises(ValueError, match="litert must be None, a bool, 'dynamic' or 'int8'"):
         trained.save(str(tmp_path / "bad"), litert="fp16")
     assert not os.path.exists(tmp_path / "bad")  # rejected before anything was written
+
+
+def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_path):
+    """save() of loaded weights keeps their LiteRT copy (elsewhere and in place); changed
+    weights or litert=False write none (it used to be dropped, and predict() ran 3x slower)."""
+    folder = trained.save(str(tmp_path / "m"), litert="int8")
+    with open(os.path.join(folder, kexport.LITERT_FILE), "rb") as fh:
+        shipped = fh.read()
+    ocr = KoOCR(weights=folder)
+    want = ocr.predict(test_glyphs[:8], n=2)
+    for target in (str(tmp_path / "elsewhere"), folder):
+        again = KoOCR(weights=ocr.save(target))
+        assert again.litert_quantize == "int8"
+        with open(again.litert_file, "rb") as fh:
+            assert fh.read() == shipped
+        assert again.predict(test_glyphs[:8], n=2) == want
+        assert again._forward is None  # served by the copy, not Keras
+    plain = ocr.save(str(tmp_path / "plain"), litert=False)
+    assert sorted(os.listdir(plain)) == ["config.json", "model.weights.h5"]
+    ocr.model.set_weights([w * 1.01 for w in ocr.model.get_weights()])
+    with pytest.warns(UserWarning, match="the weights changed since they were loaded"):
+        changed = ocr.save(str(tmp_path / "changed"))
+    assert not os.path.exists(os.path.join(changed, kexport.LITERT_FILE))
