@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from koocr import shipped_dir
 from koocr.hangul import all_syllables, is_syllable
 
 STYLES = ("printed", "handwriting")
@@ -68,8 +69,8 @@ class FontInfo:
 
 
 def default_font_dir() -> str:
-    """The repository's ``fonts/`` folder."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fonts")
+    """The repository's ``fonts/`` folder (``koocr/fontfiles/`` when installed)."""
+    return shipped_dir("fonts", "fontfiles")
 
 
 def load_manifest(

@@ -14,7 +14,7 @@ import tempfile
 
 import keras
 
-from koocr import patches
+from koocr import patches, shipped_dir
 from koocr.config import ModelConfig, atomic_write_text
 
 CONFIG_FILE = "config.json"
@@ -22,8 +22,8 @@ WEIGHTS_FILE = "model.weights.h5"
 
 
 def pretrained_dir() -> str:
-    """The repository's ``pretrained/`` folder."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+    """The repository's ``pretrained/`` folder (``koocr/pretrained/`` when installed)."""
+    return shipped_dir("pretrained", "pretrained")
 
 
 def list_pretrained() -> dict[str, str]:
