@@ -197,9 +197,11 @@ def write_litert(folder: str, data: bytes, weights_sha256: str, quantize: str | 
     return target
 
 
-def shipped_litert(folder: str, weights_sha256: str) -> tuple[str, str | None] | None:
-    """``(file, quantize)`` of the LiteRT copy in ``folder`` if it was made from weights
-    with ``weights_sha256``, else None."""
+def shipped_litert(folder: str, weights_sha256: str) -> tuple[str, str | None, bytes] | None:
+    """``(file, quantize, content)`` of the LiteRT copy in ``folder`` if it was made from
+    weights with ``weights_sha256``, else None. The file is read once, here: the copy runs
+    from ``content``, so a later change to the file cannot reach the loaded model."""
+    import hashlib
     import json
 
     file, meta = os.path.join(folder, LITERT_FILE), os.path.join(folder, LITERT_META)
@@ -215,10 +217,16 @@ def shipped_litert(folder: str, weights_sha256: str) -> tuple[str, str | None] |
     if not weights_sha256 or sha != weights_sha256 or quantize not in QUANTIZE:
         warnings.warn(f"Ignoring {file!r}: it is not a copy of the weights beside it", stacklevel=3)
         return None
-    if own is not None and sha256(file) != own:
+    try:
+        with open(file, "rb") as fh:
+            content = fh.read()
+    except OSError as err:
+        warnings.warn(f"Ignoring {file!r}: {err}", stacklevel=3)
+        return None
+    if own is not None and hashlib.sha256(content).hexdigest() != own:
         warnings.warn(f"Ignoring {file!r}: its checksum does not match litert.json (corrupt or replaced)", stacklevel=3)
         return None
-    return file, quantize
+    return file, quantize, content
 
 
 # LiteRT runs a big batch in chunks of this many images: on the 2-core dev machine,
@@ -241,7 +249,8 @@ class LiteRTRunner:
     one thread: twice as slow on the 2-core dev machine).
     """
 
-    def __init__(self, file: str, num_threads: int | None = None):
+    def __init__(self, file: str, num_threads: int | None = None, content: bytes | None = None):
+        """``content``: the file's bytes, already read (``file`` then only names it)."""
         num_threads = num_threads or cpu_threads()
         try:
             from ai_edge_litert.interpreter import Interpreter
@@ -252,7 +261,10 @@ class LiteRTRunner:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-                self.interpreter = Interpreter(model_path=file, num_threads=num_threads)
+                if content is None:
+                    self.interpreter = Interpreter(model_path=file, num_threads=num_threads)
+                else:
+                    self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
             self.runner = self.interpreter.get_signature_runner()
         except (ValueError, RuntimeError) as err:  # a truncated or foreign file
             raise ValueError(f"Cannot load the LiteRT file {file!r}: {err}") from err
@@ -290,10 +302,11 @@ class ONNXRunner:
         return self.session.run(None, {self.input_name: x})
 
 
-def load_runner(file: str, num_threads: int | None = None):
-    """A callable float32 ``(N, S, S, 1)`` -> list of per-head probabilities for an export file."""
+def load_runner(file: str, num_threads: int | None = None, content: bytes | None = None):
+    """A callable float32 ``(N, S, S, 1)`` -> list of per-head probabilities for an export
+    file (``content``: a ``.tflite`` file's bytes, already read)."""
     if file.endswith(".tflite"):
-        return LiteRTRunner(file, num_threads)
+        return LiteRTRunner(file, num_threads, content)
     if file.endswith(".onnx"):
         return ONNXRunner(file, num_threads)
     raise ValueError(f"Expected a .tflite or .onnx file. Received: {file!r}")

@@ -144,12 +144,13 @@ class KoOCR:
         self.litert_file = None  # a shipped LiteRT copy of these weights: backend="auto" runs it
         self.litert_quantize = None  # its quantization: None (float32), "dynamic" or "int8"
         self._litert_of = None  # the fingerprint of the weights it was made from
+        self._litert_content = None  # its bytes, read once at load: it runs from these
         if self.weights_path is not None:
             kweights.load_weights(self.model, self.weights_path, meta.get("weights_sha256"))
             self.segments = self._load_segments(meta.get("weights_sha256", ""))
             shipped = kexport.shipped_litert(self.weights_path, meta.get("weights_sha256", ""))
             if shipped is not None:
-                self.litert_file, self.litert_quantize = shipped
+                self.litert_file, self.litert_quantize, self._litert_content = shipped
                 self._litert_of = self._weights_fingerprint()  # the weights it is a copy of
         self._forward = None
         self._forward_features = None
@@ -205,9 +206,15 @@ class KoOCR:
         if quantize not in kexport.QUANTIZE:
             raise ValueError(f"litert must be None, a bool, 'dynamic' or 'int8'. Received: litert={litert!r}")
         carried = None
-        if litert is None and self.litert_file is not None:  # read it now: saving may replace its folder
-            with open(self.litert_file, "rb") as fh:
-                carried = fh.read()
+        if litert is None and self.litert_file is not None:
+            if self._weights_fingerprint() == self._litert_of:
+                carried = self._litert_content  # as loaded: the file may have changed since
+            else:
+                warnings.warn(
+                    f"Not copying {self.litert_file!r} to {os.fspath(path)!r}: the weights changed since they were "
+                    "loaded (save(litert=True / 'int8') makes a copy of the new ones)",
+                    stacklevel=2,
+                )
         path = kweights.save(self.model, self.config, path, extra)
         _, meta = kweights.read_config(path)
         if self.segments is not None:
@@ -215,14 +222,8 @@ class KoOCR:
             self.segments.save(path)
         if litert:
             kexport.ship_litert(self.model, self.config, path, meta["weights_sha256"], quantize)
-        elif carried is not None and self._weights_fingerprint() == self._litert_of:
-            kexport.write_litert(path, carried, meta["weights_sha256"], self.litert_quantize)
         elif carried is not None:
-            warnings.warn(
-                f"Not copying {self.litert_file!r} to {path!r}: the weights changed since they were loaded "
-                "(save(litert=True / 'int8') makes a copy of the new ones)",
-                stacklevel=2,
-            )
+            kexport.write_litert(path, carried, meta["weights_sha256"], self.litert_quantize)
         return path
 
     def _weights_fingerprint(self) -> str:
@@ -326,7 +327,7 @@ class KoOCR:
         runners = self.__dict__.setdefault("_runners", {})  # dropped by train()
         if backend not in runners:
             if backend == "litert" and self.litert_file is not None:
-                runners[backend] = (kexport.load_runner(self.litert_file), None)
+                runners[backend] = (kexport.load_runner(self.litert_file, content=self._litert_content), None)
             else:
                 folder = tempfile.TemporaryDirectory(prefix=f"koocr-{backend}-")
                 file = kexport.export(self.model, self.config, folder.name, backend, features=backend == "litert")
@@ -512,11 +513,24 @@ class KoOCR:
             targets = kdata.jamo_targets
         else:
             targets = kdata.charset_targets(self.charset)
+        before = self._weights_fingerprint()
+        kept = {k: self.__dict__[k] for k in self._WEIGHTS_STATE if k in self.__dict__}
         self._forward = self._forward_features = None
         self.segments = None  # fitted on the old features: refit with tools/fit_segments.py
         self.litert_file = self.litert_quantize = None  # a copy of the old weights
         self.__dict__.pop("_runners", None)  # exports of the old weights
         self.__dict__.pop("_head_weights", None)
+        try:
+            return self._fit(cfg, targets, callbacks, adversarial)
+        except BaseException:
+            if self._weights_fingerprint() == before:  # failed before a step: keep them
+                self.__dict__.update(kept)
+            raise
+
+    # What belongs to the current weights (train() drops it once they change).
+    _WEIGHTS_STATE = ("segments", "litert_file", "litert_quantize", "_runners", "_head_weights")
+
+    def _fit(self, cfg, targets, callbacks, adversarial):
         run = lambda: training.fit(  # noqa: E731
             self.model,
             cfg,

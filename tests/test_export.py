@@ -236,6 +236,21 @@ def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_p
         assert again._forward is None  # served by the copy, not Keras
     plain = ocr.save(str(tmp_path / "plain"), litert=False)
     assert sorted(os.listdir(plain)) == ["config.json", "model.weights.h5"]
+    # The copy runs from the bytes read at load: replacing or deleting the file after that
+    # reaches neither predict() nor save() (save() used to copy whatever file was there).
+    late, gone = KoOCR(weights=folder), KoOCR(weights=str(tmp_path / "elsewhere"))
+    trained.save(folder, litert=True)  # another float copy in its place
+    os.remove(os.path.join(str(tmp_path / "elsewhere"), kexport.LITERT_FILE))
+    assert late.predict(test_glyphs[:8], n=2) == gone.predict(test_glyphs[:8], n=2) == want
+    for model, name in ((late, "late"), (gone, "gone")):
+        with open(os.path.join(model.save(str(tmp_path / name)), kexport.LITERT_FILE), "rb") as fh:
+            assert fh.read() == shipped
+    # A train() that fails before its first step keeps the copy (and the weights).
+    with pytest.raises(FileNotFoundError):
+        late.train(epochs=1, data_path=str(tmp_path / "no_such_data"), val_path=None, verbose=0)
+    assert late.litert_quantize == "int8"
+    with open(os.path.join(late.save(str(tmp_path / "after_failed_train")), kexport.LITERT_FILE), "rb") as fh:
+        assert fh.read() == shipped
     ocr.model.set_weights([w * 1.01 for w in ocr.model.get_weights()])
     with pytest.warns(UserWarning, match="the weights changed since they were loaded"):
         changed = ocr.save(str(tmp_path / "changed"))

@@ -10,6 +10,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, "samples", "03_printed_UnDotum.png")  # '어' in a held-out face
+SHIPPED = sorted(d for d in os.listdir(os.path.join(ROOT, "pretrained"))
+                 if os.path.isfile(os.path.join(ROOT, "pretrained", d, "config.json")))
 
 
 def _name(requirement: str) -> str:
@@ -45,6 +47,9 @@ def test_wheel_installs_and_reads_outside_the_repository(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(tmp_path / "dist" / wheel)],
                    check=True, cwd=tmp_path)
     assert os.path.isfile(site / "bin" / "koocr")  # the console command
+    for name in SHIPPED:  # every file of every shipped model, not its evaluation
+        assert sorted(os.listdir(site / "koocr" / "pretrained" / name)) == sorted(
+            os.listdir(os.path.join(ROOT, "pretrained", name))), name
     away = tmp_path / "away"  # neither the repository nor its folders on the path
     away.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -53,7 +58,7 @@ import os, koocr
 from koocr import KoOCR
 from koocr.fonts import load_manifest
 assert koocr.__file__.startswith({str(site)!r}), koocr.__file__
-assert sorted(KoOCR.pretrained_models()) == ["compact48", "melnyk96"]
+assert sorted(KoOCR.pretrained_models()) == {SHIPPED!r}
 ocr = KoOCR(weights="compact48")
 assert ocr.litert_file.startswith({str(site)!r}) and ocr.segments is not None
 print(ocr.predict({SAMPLE!r}, n=3)[0])
