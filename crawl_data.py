@@ -6,6 +6,8 @@
     python crawl_data.py --image_test --image_size 96 --x_offset 8 --y_offset 8 --char_size 80
     # real handwriting: AIHub "한국어 글자체 이미지" and PE92/SERI95 (HGU1) files
     python crawl_data.py --AIHub --AIHub_path ./AIhub --hgu1 ./PE92 --printed false --clova false
+    # your own glyph images: my_glyphs/가/1.png, or 0001.png + 0001.txt holding '가'
+    python crawl_data.py --images my_glyphs --val_ratio 0.1
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_bool_argument(p, "AIHub", False, "ingest AIHub handwriting -> handwritten_*.pickle")
     p.add_argument("--AIHub_path", default="./AIhub")
     p.add_argument("--hgu1", default=None, help="PE92/SERI95 .hgu1 file or folder -> handwritten_*.pickle")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="your own glyph images, labelled by NAME.txt beside each or by folder name (가/1.png) "
+                        "-> handwritten_images_*.pickle (see --images_kind)")
+    p.add_argument("--images_kind", default="handwritten", choices=["handwritten", "printed"],
+                   help="which patches --images feeds: handwritten_images_* or printed_images_*")
     p.add_argument("--charset", default="ks2350", help="ks2350, all, or a file of syllables")
     p.add_argument("--augment", type=int, default=0, help="distorted copies per clean glyph")
     p.add_argument("--clova_augment", type=int, default=None, help="copies for handwriting-style fonts (default: --augment)")
@@ -84,13 +91,16 @@ def ingest_real(args, placement) -> None:
         sets.append(("AIHub", ingest.read_aihub(args.AIHub_path, args.image_size, margin=args.margin, placement=placement)))
     if args.hgu1:
         sets.append(("HGU1", ingest.read_hgu1(args.hgu1, args.image_size, margin=args.margin, placement=placement)))
+    if args.images:
+        read = ingest.read_image_folder(args.images, args.image_size, margin=args.margin, placement=placement)
+        sets.append(("images", read))
     for name, (images, labels, stats) in sets:
         print(f"{name}: {stats}")
         if not len(labels):
             continue
         labels = np.asarray(labels, dtype="<U1")
         train_idx, val_idx = crawl.split_train_val(len(labels), args.val_ratio, args.seed)
-        prefix = f"handwritten_{name.lower()}"
+        prefix = f"{args.images_kind if name == 'images' else 'handwritten'}_{name.lower()}"
         for folder, idx in ((args.pickle_path, train_idx), (args.val_path, val_idx)):
             if len(idx):
                 crawl.write_source(folder, prefix, images[idx], labels[idx], args.pickle_size, args.seed)
@@ -126,10 +136,10 @@ def main(argv=None) -> int:
         )
         counts = crawl.crawl_fonts(cfg)
         print("samples:", counts)
-    if args.AIHub or args.hgu1:
+    if args.AIHub or args.hgu1 or args.images:
         ingest_real(args, placement)
-    if not (styles or args.AIHub or args.hgu1 or args.image_test):
-        print("Nothing to do: pass --printed, --clova, --AIHub, --hgu1 or --image_test", file=sys.stderr)
+    if not (styles or args.AIHub or args.hgu1 or args.images or args.image_test):
+        print("Nothing to do: pass --printed, --clova, --AIHub, --hgu1, --images or --image_test", file=sys.stderr)
         return 2
     for folder in (args.pickle_path, args.val_path):
         if os.path.isdir(folder) and patches.list_patches(folder):

@@ -5,6 +5,9 @@ reads its sources: nothing is moved, rewritten or deleted.
 
 * AIHub "한국어 글자체 이미지" (:func:`read_aihub`): a label JSON (``annotations`` of
   ``{image_id, text, attributes: {type}}``) and one PNG per annotation.
+* A folder of your own glyph images (:func:`read_image_folder`): each image labelled by a
+  ``.txt`` file of the same name (the layout ``tools/evaluate_pretrained.py --export_chars``
+  and the line sets use) or by the name of its folder (``가/001.png``).
 * PE92 / SERI95 in HGU1 format (:func:`read_hgu1`, :func:`write_hgu1`)::
 
       header   8 bytes   b"HGU1" + 4 bytes (ignored; the writer puts zeros)
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -125,7 +129,7 @@ def read_aihub(
         if attributes.get("type") != AIHUB_SYLLABLE_TYPE:
             stats["other_types"] += 1
             continue
-        text = str(ann.get("text", "")).strip()
+        text = unicodedata.normalize("NFC", str(ann.get("text", "")).strip())
         if not is_syllable(text):
             stats["skipped_labels"] += 1
             continue
@@ -142,6 +146,78 @@ def read_aihub(
     images, labels = _normalize_paths(
         todo, image_size, margin, placement, progress, stats, f"AIHub {kind}"
     )
+    stats["files"] = stats["samples"] = len(labels)
+    return images, labels, stats
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def read_image_folder(
+    folder: str | os.PathLike,
+    image_size: int = 48,
+    margin: float = 0.1,
+    placement: Placement | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[str], dict]:
+    """Reads a folder of single-syllable images, searched recursively, in sorted order.
+
+    An image's label is the text of the ``.txt`` file of the same name beside it
+    (``0001.png`` + ``0001.txt``), else the name of its folder when that is one syllable
+    (``가/001.png``). Labels are NFC-normalised (macOS stores Korean file names decomposed).
+
+    Args:
+        folder: the folder.
+        image_size: side of the normalised output.
+        margin: passed to :func:`koocr.preprocess.normalize`.
+        placement: passed to :func:`koocr.preprocess.normalize`.
+        limit: stop after this many labelled images.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``(images, labels, stats)``: uint8 (N, image_size, image_size), N syllables and
+        counts: ``images`` (image files found), ``unlabelled_images`` (no ``.txt``, and
+        the folder's name is not one syllable), ``skipped_labels`` (a ``.txt`` that does not
+        hold one Hangul syllable),
+        ``unreadable_images``, ``files`` (images read) and ``samples``.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist or holds no image file.
+
+    Example:
+        >>> x, y, stats = read_image_folder("my_glyphs", 48)  # doctest: +SKIP
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Image folder not found: {folder}")
+    found = sorted(
+        os.path.join(d, name)
+        for d, _, names in os.walk(folder)
+        for name in names
+        if name.lower().endswith(IMAGE_EXTENSIONS)
+    )
+    if not found:
+        raise FileNotFoundError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
+    stats = {"images": len(found), "unlabelled_images": 0, "skipped_labels": 0, "unreadable_images": 0}
+    todo: list[tuple[str, str]] = []
+    for path in found:
+        if limit is not None and len(todo) >= limit:
+            break
+        truth = os.path.splitext(path)[0] + ".txt"
+        if os.path.isfile(truth):
+            with open(truth, encoding="utf-8-sig") as fh:
+                text = unicodedata.normalize("NFC", fh.read().strip())
+            if not is_syllable(text):
+                stats["skipped_labels"] += 1
+                continue
+        else:
+            text = unicodedata.normalize("NFC", os.path.basename(os.path.dirname(path)))
+            if os.path.dirname(path) == folder or not is_syllable(text):  # "scans/" is no label
+                stats["unlabelled_images"] += 1
+                continue
+        todo.append((path, text))
+    images, labels = _normalize_paths(todo, image_size, margin, placement, progress, stats, "images")
     stats["files"] = stats["samples"] = len(labels)
     return images, labels, stats
 

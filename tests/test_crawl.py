@@ -128,5 +128,23 @@ def test_hgu1_and_aihub_ingest_to_handwritten_patches(tmp_path, render):
     assert before == after  # sources untouched
 
 
+def test_image_folder_ingests_to_patches(tmp_path, render):
+    for i, c in enumerate("가나다라"):
+        (tmp_path / "mine" / c).mkdir(parents=True)
+        Image.fromarray(render(c)).save(tmp_path / "mine" / c / f"{i}.png")
+    argv = ["--images", str(tmp_path / "mine"), "--image_size", "32", "--val_ratio", "0.25",
+            "--pickle_path", str(tmp_path / "d"), "--val_path", str(tmp_path / "v")]
+    assert crawl_data.main(argv) == 0
+    seen = {}
+    for folder in ("d", "v"):
+        for p in patches.list_patches(tmp_path / folder, "handwritten"):
+            assert os.path.basename(p).startswith("handwritten_images")
+            seen[folder] = [*seen.get(folder, []), *patches.load_patch(p)["label"]]
+    assert len(seen["d"]) == 3 and len(seen["v"]) == 1 and sorted(seen["d"] + seen["v"]) == list("가나다라")
+    assert crawl_data.main([*argv[:2], "--images_kind", "printed", *argv[2:6],
+                            "--pickle_path", str(tmp_path / "p"), "--val_path", str(tmp_path / "pv")]) == 0
+    assert [os.path.basename(p)[:14] for p in patches.list_patches(tmp_path / "p")] == ["printed_images"]
+
+
 def test_nothing_to_do_returns_2(tmp_path):
     assert crawl_data.main(["--pickle_path", str(tmp_path)]) == 2

@@ -2,12 +2,13 @@
 
 import json
 import os
+import unicodedata
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from koocr.ingest import iter_hgu1, read_aihub, read_hgu1, write_hgu1
+from koocr.ingest import iter_hgu1, read_aihub, read_hgu1, read_image_folder, write_hgu1
 
 NANUM = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf"
 SYLLABLE = "글자(음절)"
@@ -158,3 +159,43 @@ def test_write_hgu1_rejects_bad_input(tmp_path):
         write_hgu1(tmp_path / "x.hgu1", [np.full((300, 10), 255, np.uint8)], ["가"])
     with pytest.raises(FileNotFoundError):
         read_hgu1(tmp_path / "nowhere", progress=False)
+
+
+def test_read_image_folder_labels_from_txt_and_folder_names(tmp_path):
+    """Labels from NAME.txt (as --export_chars writes) or from the folder's name, NFD folder
+    names (macOS) included; everything else is counted, and nothing is changed."""
+    def save(rel, char, label=None):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_glyph(char)).save(path)
+        if label is not None:
+            path.with_suffix(".txt").write_text(label, encoding="utf-8")
+
+    save("chars/0000.png", "한", "한\n")
+    save("chars/0001.png", "글", "\ufeff글")  # a BOM, as Notepad writes
+    save("가/a.png", "가")
+    save(unicodedata.normalize("NFD", "나") + "/b.jpg", "나")
+    save("가/c.png", "다", "다")  # the .txt wins over the folder
+    save("chars/0002.png", "가", "AB")  # not one syllable
+    save("loose.png", "가")  # no label at all
+    save("scans/x.png", "가")  # a folder name that is not a syllable
+    (tmp_path / "chars" / "0003.png").write_bytes(b"not a png")
+    (tmp_path / "chars" / "0003.txt").write_text("라", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("no image", encoding="utf-8")
+    before = _snapshot(tmp_path)
+    images, labels, stats = read_image_folder(tmp_path, image_size=32, progress=False)
+    assert sorted(labels) == sorted(["한", "글", "가", "나", "다"])
+    assert images.shape == (5, 32, 32) and images.dtype == np.uint8
+    assert all(img.min() < 128 for img in images)  # ink survived normalisation
+    assert stats == {"images": 9, "unlabelled_images": 2, "skipped_labels": 1, "unreadable_images": 1,
+                     "files": 5, "samples": 5}
+    assert _snapshot(tmp_path) == before
+    assert read_image_folder(tmp_path, image_size=32, limit=2, progress=False)[2]["samples"] == 2
+
+
+def test_read_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Image folder not found"):
+        read_image_folder(tmp_path / "missing")
+    (tmp_path / "a.txt").write_text("가", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="No image files"):
+        read_image_folder(tmp_path)
