@@ -161,7 +161,8 @@ def read_image_folder(
     limit: int | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, list[str], dict]:
-    """Reads a folder of single-syllable images, searched recursively, in sorted order.
+    """Reads a folder of single-syllable images, searched recursively, in sorted order
+    (hidden files and folders and macOS's ``__MACOSX/`` copies left in zip files are skipped).
 
     An image's label is the text of the ``.txt`` file of the same name beside it
     (``0001.png`` + ``0001.txt``), else the name of its folder when that is one syllable
@@ -191,12 +192,11 @@ def read_image_folder(
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Image folder not found: {folder}")
-    found = sorted(
-        os.path.join(d, name)
-        for d, _, names in os.walk(folder)
-        for name in names
-        if name.lower().endswith(IMAGE_EXTENSIONS)
-    )
+    found = []
+    for d, dirs, names in os.walk(folder):
+        dirs[:] = [n for n in dirs if not n.startswith(".") and n != "__MACOSX"]  # archive litter
+        found += [os.path.join(d, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
+    found.sort()
     if not found:
         raise FileNotFoundError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
     stats = {"images": len(found), "unlabelled_images": 0, "skipped_labels": 0, "unreadable_images": 0}

@@ -182,6 +182,8 @@ def test_read_image_folder_labels_from_txt_and_folder_names(tmp_path):
     (tmp_path / "chars" / "0003.png").write_bytes(b"not a png")
     (tmp_path / "chars" / "0003.txt").write_text("라", encoding="utf-8")
     (tmp_path / "notes.txt").write_text("no image", encoding="utf-8")
+    save("__MACOSX/가/._a.png", "가")  # what a zip made on macOS leaves: skipped
+    save("가/.hidden.png", "가")
     before = _snapshot(tmp_path)
     images, labels, stats = read_image_folder(tmp_path, image_size=32, progress=False)
     assert sorted(labels) == sorted(["한", "글", "가", "나", "다"])
