@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from koocr import __version__
 from koocr.cli import add_lm_argument, read_kwargs
 
 DEFAULT_WEIGHTS = "compact48"
@@ -21,6 +22,7 @@ DEFAULT_WEIGHTS = "compact48"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="*", help="image files, one character each")
+    p.add_argument("--version", action="version", version=f"koocr {__version__}")
     p.add_argument("--line", action="append", default=[], metavar="IMAGE",
                    help="read a line (or block of lines) image and print its text; repeatable")
     p.add_argument("--boxes", action="store_true", help="with --line: also print each character's box")

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+import koocr
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, "samples", "03_printed_UnDotum.png")  # '어' in a held-out face
 SHIPPED = sorted(d for d in os.listdir(os.path.join(ROOT, "pretrained"))
@@ -28,6 +30,7 @@ def test_dependencies_match_requirements():
     extras = project["optional-dependencies"]
     declared = project["dependencies"] + extras["cpu"] + extras["dev"]
     assert {_name(r): r for r in declared} == pinned
+    assert project["version"] == koocr.__version__
 
 
 def test_wheel_installs_and_reads_outside_the_repository(tmp_path):
@@ -72,3 +75,6 @@ assert len(fonts) == 63 and all(os.path.isfile(f.path) for f in fonts)
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert cli.stdout.strip().splitlines()[-1].startswith(f"{SAMPLE}: 어 ")
+    version = subprocess.run([str(site / "bin" / "koocr"), "--version"], cwd=away, env=env,
+                             capture_output=True, text=True)
+    assert version.stdout.strip() == f"koocr {koocr.__version__}", version.stderr[-2000:]
