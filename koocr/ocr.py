@@ -152,6 +152,8 @@ class KoOCR:
             if shipped is not None:
                 self.litert_file, self.litert_quantize, self._litert_content = shipped
                 self._litert_of = self._weights_fingerprint()  # the weights it is a copy of
+        # The random initial weights, until they change: predictions from them are noise.
+        self._untrained = None if self.weights_path is not None else self._weights_fingerprint()
         self._forward = None
         self._forward_features = None
 
@@ -226,6 +228,17 @@ class KoOCR:
             kexport.write_litert(path, carried, meta["weights_sha256"], self.litert_quantize)
         return path
 
+    def _warn_if_untrained(self) -> None:
+        if self._weights_fingerprint() != self._untrained:  # trained or set since: stop checking
+            self._untrained = None
+            return
+        warnings.warn(
+            "This KoOCR network has random weights (no weights= given, not trained): its answers "
+            "are noise. For the shipped model use KoOCR(weights='compact48'); "
+            f"KoOCR.pretrained_models() lists them: {sorted(self.pretrained_models())}",
+            stacklevel=4,
+        )
+
     def _weights_fingerprint(self) -> str:
         """A checksum of the weight values (the file's checksum also covers layer names,
         which Keras numbers per process)."""
@@ -284,6 +297,8 @@ class KoOCR:
         ``"litert"`` / ``"onnx"`` run a float export of the current weights (made once, in
         a temp folder) with the LiteRT interpreter / ONNX Runtime (ONNX: no features).
         """
+        if self._untrained is not None:
+            self._warn_if_untrained()
         backend = self.resolve_backend(backend, features)
         if backend != "keras":
             return self._run_export(normalised, batch_size, backend, features)

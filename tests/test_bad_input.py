@@ -360,3 +360,18 @@ def test_named_arguments_the_weights_override_are_warned_about(render, tmp_path)
     assert not [w for w in record if " ignored: the weights at " in str(w.message)]
     with pytest.warns(UserWarning, match="image_size=64 ignored"):
         train.main([*argv, "--image_size", "64", "--log_dir", str(tmp_path / "logs2")])
+
+
+def test_an_untrained_network_warns_that_its_answers_are_noise(render, tmp_path):
+    """KoOCR() builds a network with random weights; the seed's users got random syllables
+    from predict() without a word."""
+    ocr = KoOCR(**TINY)
+    with pytest.warns(UserWarning, match=r"random weights .* KoOCR\(weights='compact48'\)"):
+        ocr.predict(render("가"), n=1)
+    with pytest.warns(UserWarning, match="random weights"):
+        ocr.read(render("가"))
+    ocr.model.set_weights([w + 0.01 for w in ocr.model.get_weights()])  # weights set by hand
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ocr.predict(render("가"), n=1)
+        KoOCR(weights=ocr.save(tmp_path / "w")).predict(render("가"), n=1)
