@@ -97,18 +97,21 @@ def ingest_real(args, placement) -> None:
     for name, (images, labels, stats) in sets:
         print(f"{name}: {stats}")
         if not len(labels):
-            continue
+            raise ValueError(f"{name}: no labelled sample was read ({stats})")
         labels = np.asarray(labels, dtype="<U1")
         train_idx, val_idx = crawl.split_train_val(len(labels), args.val_ratio, args.seed)
         prefix = f"{args.images_kind if name == 'images' else 'handwritten'}_{name.lower()}"
         for folder, idx in ((args.pickle_path, train_idx), (args.val_path, val_idx)):
-            if len(idx):
-                crawl.write_source(folder, prefix, images[idx], labels[idx], args.pickle_size, args.seed)
+            crawl.write_source(folder, prefix, images[idx], labels[idx], args.pickle_size, args.seed)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     placement = placement_from(args)
+    # Checked before any slow work (a font crawl can take minutes).
+    crawl.split_train_val(0, args.val_ratio, args.seed)
+    if args.images and not os.path.isdir(args.images):
+        raise FileNotFoundError(f"--images: image folder not found: {args.images}")
     start = time.time()
     if args.image_test:
         print("wrote", ", ".join(image_test(args, placement)))

@@ -195,10 +195,17 @@ def split_train_val(n: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np
 def write_source(
     folder: str, prefix: str, images: np.ndarray, labels: np.ndarray, pickle_size: int, seed: int
 ) -> list[str]:
-    """Shuffles and writes ``<prefix>_<i>.pickle`` patches, removing stale ones of that prefix."""
-    os.makedirs(folder, exist_ok=True)
-    order = np.random.default_rng(seed).permutation(len(labels))
-    paths = patches.write_patches(folder, prefix, images[order], labels[order], patch_size=pickle_size)
+    """Shuffles and writes ``<prefix>_<i>.pickle`` patches, removing stale ones of that prefix
+    (all of them when there is nothing to write: a re-run with a smaller split must not leave
+    the old patches behind, where they would overlap the other split)."""
+    if not len(labels):
+        if not os.path.isdir(folder):
+            return []
+        paths = []
+    else:
+        os.makedirs(folder, exist_ok=True)
+        order = np.random.default_rng(seed).permutation(len(labels))
+        paths = patches.write_patches(folder, prefix, images[order], labels[order], patch_size=pickle_size)
     keep = {os.path.abspath(p) for p in paths}
     pattern = re.compile(rf"^{re.escape(prefix)}_\d+\.pickle$")
     for old in glob.glob(os.path.join(folder, f"{prefix}_*.pickle")):
@@ -231,7 +238,6 @@ def crawl_fonts(cfg: CrawlConfig) -> dict[str, dict[str, int]]:
         else:
             train_idx, val_idx = split_train_val(len(labels), cfg.val_ratio, cfg.seed)
         for folder, idx, name in ((cfg.pickle_path, train_idx, "train"), (cfg.val_path, val_idx, "val")):
-            if len(idx):
-                write_source(folder, prefix, images[idx], labels[idx], cfg.pickle_size, cfg.seed)
+            write_source(folder, prefix, images[idx], labels[idx], cfg.pickle_size, cfg.seed)
             counts.setdefault(prefix, {})[name] = int(len(idx))
     return counts

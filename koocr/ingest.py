@@ -165,8 +165,10 @@ def read_image_folder(
     (hidden files and folders and macOS's ``__MACOSX/`` copies left in zip files are skipped).
 
     An image's label is the text of the ``.txt`` file of the same name beside it
-    (``0001.png`` + ``0001.txt``), else the name of its folder when that is one syllable
-    (``가/001.png``). Labels are NFC-normalised (macOS stores Korean file names decomposed).
+    (``0001.png`` + ``0001.txt``; UTF-8, UTF-16 with a BOM or CP949), else the name of the
+    nearest folder above it that is one syllable (``가/001.png``, ``가/batch1/002.png``).
+    Labels are NFC-normalised (macOS stores Korean file names decomposed). Linked folders
+    are followed (each real folder once).
 
     Args:
         folder: the folder.
@@ -179,8 +181,8 @@ def read_image_folder(
     Returns:
         ``(images, labels, stats)``: uint8 (N, image_size, image_size), N syllables and
         counts: ``images`` (image files found), ``unlabelled_images`` (no ``.txt``, and
-        the folder's name is not one syllable), ``skipped_labels`` (a ``.txt`` that does not
-        hold one Hangul syllable),
+        no folder above it is named by one syllable), ``skipped_labels`` (a ``.txt`` that
+        does not hold one Hangul syllable, or cannot be decoded),
         ``unreadable_images``, ``files`` (images read) and ``samples``.
 
     Raises:
@@ -189,37 +191,70 @@ def read_image_folder(
     Example:
         >>> x, y, stats = read_image_folder("my_glyphs", 48)  # doctest: +SKIP
     """
-    folder = os.fspath(folder)
+    folder = os.path.normpath(os.fspath(folder))  # "가/" and "가" read alike
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Image folder not found: {folder}")
-    found = []
-    for d, dirs, names in os.walk(folder):
-        dirs[:] = [n for n in dirs if not n.startswith(".") and n != "__MACOSX"]  # archive litter
-        found += [os.path.join(d, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
+    found: list[tuple[str, str | None]] = []  # (image, its .txt if any)
+    seen = set()  # real paths of the folders walked: linked folders are followed, once
+    for d, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(n for n in dirs if not n.startswith(".") and n != "__MACOSX")  # archive litter
+        texts = {n.lower(): n for n in names if n.lower().endswith(".txt")}  # x.TXT too
+        for n in names:
+            if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("."):
+                truth = texts.get(os.path.splitext(n)[0].lower() + ".txt")
+                found.append((os.path.join(d, n), os.path.join(d, truth) if truth else None))
     found.sort()
     if not found:
         raise FileNotFoundError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
     stats = {"images": len(found), "unlabelled_images": 0, "skipped_labels": 0, "unreadable_images": 0}
     todo: list[tuple[str, str]] = []
-    for path in found:
+    for path, truth in found:
         if limit is not None and len(todo) >= limit:
             break
-        truth = os.path.splitext(path)[0] + ".txt"
-        if os.path.isfile(truth):
-            with open(truth, encoding="utf-8-sig") as fh:
-                text = unicodedata.normalize("NFC", fh.read().strip())
-            if not is_syllable(text):
+        if truth is not None:
+            text = _read_label(truth)
+            if text is None or not is_syllable(text):
                 stats["skipped_labels"] += 1
                 continue
         else:
-            text = unicodedata.normalize("NFC", os.path.basename(os.path.dirname(path)))
-            if os.path.dirname(path) == folder or not is_syllable(text):  # "scans/" is no label
+            text = _folder_label(folder, path)
+            if text is None:  # no syllable folder above it ("scans/")
                 stats["unlabelled_images"] += 1
                 continue
         todo.append((path, text))
     images, labels = _normalize_paths(todo, image_size, margin, placement, progress, stats, "images")
     stats["files"] = stats["samples"] = len(labels)
     return images, labels, stats
+
+
+def _read_label(path: str) -> str | None:
+    """A label file's text, NFC, stripped: UTF-8 (with or without BOM), UTF-16 with a BOM
+    (Notepad's "Unicode") or CP949 (Korean Windows); None if it is none of these."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp949")
+    for encoding in encodings:
+        try:
+            return unicodedata.normalize("NFC", data.decode(encoding).strip())
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _folder_label(root: str, path: str) -> str | None:
+    """The nearest folder between ``path`` and ``root`` whose name is one syllable (NFC)."""
+    d = os.path.dirname(path)
+    while len(d) > len(root):
+        name = unicodedata.normalize("NFC", os.path.basename(d))
+        if is_syllable(name):
+            return name
+        d = os.path.dirname(d)
+    return None
 
 
 def _normalize_paths(todo, image_size, margin, placement, progress, stats, desc):

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import inspect
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -34,6 +35,16 @@ from koocr import weights as kweights
 from koocr.config import PENDING_METHODS, ModelConfig
 
 _SINGLE_TYPES = (str, os.PathLike, Image.Image)
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _outside_koocr() -> int:
+    """The ``stacklevel`` of the first caller outside this package, for warnings.warn in the
+    caller of this function (predict(), read() and tta reach it by different depths)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 TTA_MARGIN_STEP = 0.06  # predict(tta=True): margins of the model's margin -/+ this
 
 
@@ -236,7 +247,7 @@ class KoOCR:
             "This KoOCR network has random weights (no weights= given, not trained): its answers "
             "are noise. For the shipped model use KoOCR(weights='compact48'); "
             f"KoOCR.pretrained_models() lists them: {sorted(self.pretrained_models())}",
-            stacklevel=4,
+            stacklevel=_outside_koocr(),
         )
 
     def _weights_fingerprint(self) -> str:

@@ -18,10 +18,11 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from scipy import ndimage
 
 # The seed's fixed placement table: image_size -> (x_offset, y_offset, char_size).
+_EXIF_ORIENTATION = 0x0112  # the EXIF tag of how a photo is turned
 SEED_PLACEMENT = {64: (5, 5, 50), 96: (8, 8, 80), 128: (14, 10, 100), 256: (50, 10, 200)}
 
 
@@ -46,6 +47,8 @@ class Placement:
 def to_gray(image) -> np.ndarray:
     """Reads a path / PIL image / array into a float32 (H, W) grey image in 0..255.
 
+    A photo's EXIF orientation is applied (phones store it turned and say so).
+
     RGBA and grey + alpha are composited over white so transparent backgrounds become
     light. Input with max <= 1 is taken as 0..1; input above 255 (16-bit scans, 12-bit
     data in 16-bit containers) is scaled so its brightest value is 255.
@@ -58,8 +61,12 @@ def to_gray(image) -> np.ndarray:
             with Image.open(image) as im:
                 im.load()
                 image = im.copy()
+        except Image.DecompressionBombError as err:
+            raise ValueError(f"Image file {os.fspath(image)!r} is too large to read: {err}") from err
         except (OSError, ValueError) as err:
             raise ValueError(f"Cannot read image file {os.fspath(image)!r}: {err}") from err
+    if isinstance(image, Image.Image) and image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)  # a phone photo stored turned, upright
     if isinstance(image, Image.Image) and (image.mode in ("I", "F") or image.mode.startswith("I;16")):
         image = np.asarray(image)  # 16/32-bit grey: convert("L") would clip it at 255
     if isinstance(image, Image.Image):

@@ -366,12 +366,31 @@ def test_an_untrained_network_warns_that_its_answers_are_noise(render, tmp_path)
     """KoOCR() builds a network with random weights; the seed's users got random syllables
     from predict() without a word."""
     ocr = KoOCR(**TINY)
-    with pytest.warns(UserWarning, match=r"random weights .* KoOCR\(weights='compact48'\)"):
-        ocr.predict(render("가"), n=1)
-    with pytest.warns(UserWarning, match="random weights"):
-        ocr.read(render("가"))
+    for call in (lambda: ocr.predict(render("가"), n=1), lambda: ocr.predict(render("가"), tta=True),
+                 lambda: ocr.read(render("가"))):
+        with pytest.warns(UserWarning, match=r"random weights .* KoOCR\(weights='compact48'\)") as record:
+            call()
+        assert {w.filename for w in record if "random weights" in str(w.message)} == {__file__}  # the caller's line
     ocr.model.set_weights([w + 0.01 for w in ocr.model.get_weights()])  # weights set by hand
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         ocr.predict(render("가"), n=1)
         KoOCR(weights=ocr.save(tmp_path / "w")).predict(render("가"), n=1)
+
+
+def test_photos_are_turned_upright_and_huge_files_are_named(tmp_path, monkeypatch):
+    """Phones store a photo turned and say so in EXIF; PIL's decompression-bomb guard used
+    to escape as a traceback."""
+    from PIL import Image
+
+    from koocr.preprocess import to_gray
+
+    upright = np.full((40, 60), 255, np.uint8)
+    upright[5:10, :] = 0  # a bar along the top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view"
+    Image.fromarray(np.rot90(upright, 1)).save(tmp_path / "turned.png", exif=exif.tobytes())
+    np.testing.assert_array_equal(to_gray(tmp_path / "turned.png"), upright)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match="too large to read"):
+        to_gray(tmp_path / "turned.png")

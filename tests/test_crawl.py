@@ -146,5 +146,26 @@ def test_image_folder_ingests_to_patches(tmp_path, render):
     assert [os.path.basename(p)[:14] for p in patches.list_patches(tmp_path / "p")] == ["printed_images"]
 
 
+def test_image_folder_reruns_leave_no_stale_patches_and_errors_come_first(tmp_path, render):
+    for i, c in enumerate("가나다라마바"):
+        (tmp_path / "mine" / c).mkdir(parents=True)
+        Image.fromarray(render(c)).save(tmp_path / "mine" / c / f"{i}.png")
+    base = ["--images", str(tmp_path / "mine"), "--image_size", "32",
+            "--pickle_path", str(tmp_path / "d"), "--val_path", str(tmp_path / "v")]
+    assert crawl_data.main([*base, "--val_ratio", "0.5"]) == 0
+    assert len(patches.list_patches(tmp_path / "v")) == 1
+    assert crawl_data.main([*base, "--val_ratio", "0"]) == 0
+    assert patches.list_patches(tmp_path / "v") == []  # the old split would overlap data/
+    (tmp_path / "none" / "scans").mkdir(parents=True)
+    Image.fromarray(render("가")).save(tmp_path / "none" / "scans" / "x.png")
+    with pytest.raises(ValueError, match="no labelled sample"):
+        crawl_data.main(["--images", str(tmp_path / "none"), "--pickle_path", str(tmp_path / "d2")])
+    for bad in (["--images", str(tmp_path / "missing")], ["--images", str(tmp_path / "mine"), "--val_ratio", "1"]):
+        with pytest.raises((FileNotFoundError, ValueError)):  # before the font crawl
+            crawl_data.main(["--printed", "--charset", str(tmp_path / "no_charset"), *bad,
+                             "--pickle_path", str(tmp_path / "d3")])
+    assert not (tmp_path / "d3").exists()
+
+
 def test_nothing_to_do_returns_2(tmp_path):
     assert crawl_data.main(["--pickle_path", str(tmp_path)]) == 2

@@ -201,3 +201,30 @@ def test_read_image_folder_errors(tmp_path):
     (tmp_path / "a.txt").write_text("가", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="No image files"):
         read_image_folder(tmp_path)
+
+
+def test_read_image_folder_what_users_bring(tmp_path, monkeypatch):
+    """Labels saved on Korean Windows (CP949) or by Notepad (UTF-16), x.TXT, a syllable folder
+    with sub-folders, a linked folder (and a link loop), a trailing slash, an image too big."""
+    def save(rel, char="가"):
+        path = tmp_path / "set" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_glyph(char)).save(path)
+        return path
+
+    save("a/1.png", "라").with_suffix(".txt").write_bytes("라".encode("cp949"))
+    save("a/2.png", "마").with_suffix(".txt").write_bytes("마\r\n".encode("utf-16"))
+    save("a/3.png", "바")
+    (tmp_path / "set" / "a" / "3.TXT").write_text("바", encoding="utf-8")
+    save("a/4.png").with_suffix(".txt").write_bytes(b"\xff\x00\x81")  # no encoding fits
+    save("사/batch1/5.png", "사")
+    (tmp_path / "elsewhere" / "x").mkdir(parents=True)
+    Image.fromarray(_glyph("자")).save(tmp_path / "elsewhere" / "x" / "6.png")
+    os.symlink(tmp_path / "elsewhere" / "x", tmp_path / "set" / "자")  # a linked syllable folder
+    os.symlink(tmp_path / "set", tmp_path / "set" / "사" / "loop")  # walked once
+    images, labels, stats = read_image_folder(str(tmp_path / "set") + os.sep, image_size=32, progress=False)
+    assert sorted(labels) == sorted("라마바사자")
+    assert stats["skipped_labels"] == 1 and stats["unreadable_images"] == 0
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses images > 2x this
+    _, labels, stats = read_image_folder(tmp_path / "set" / "a", image_size=32, progress=False)
+    assert labels == [] and stats["unreadable_images"] == 3  # counted, not a traceback
