@@ -222,14 +222,14 @@ def test_quantized_litert_copy_is_recorded_and_served(trained, test_glyphs, tmp_
 def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_path):
     """save() of loaded weights keeps their LiteRT copy (elsewhere and in place); changed
     weights or litert=False write none (it used to be dropped, and predict() ran 3x slower)."""
-    folder = trained.save(str(tmp_path / "m"), litert="int8")
+    folder = trained.save(str(tmp_path / "m"), litert="dynamic")
     with open(os.path.join(folder, kexport.LITERT_FILE), "rb") as fh:
         shipped = fh.read()
     ocr = KoOCR(weights=folder)
     want = ocr.predict(test_glyphs[:8], n=2)
     for target in (str(tmp_path / "elsewhere"), folder):
         again = KoOCR(weights=ocr.save(target))
-        assert again.litert_quantize == "int8"
+        assert again.litert_quantize == "dynamic"
         with open(again.litert_file, "rb") as fh:
             assert fh.read() == shipped
         assert again.predict(test_glyphs[:8], n=2) == want
@@ -248,7 +248,7 @@ def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_p
     # A train() that fails before its first step keeps the copy (and the weights).
     with pytest.raises(FileNotFoundError):
         late.train(epochs=1, data_path=str(tmp_path / "no_such_data"), val_path=None, verbose=0)
-    assert late.litert_quantize == "int8"
+    assert late.litert_quantize == "dynamic"
     with open(os.path.join(late.save(str(tmp_path / "after_failed_train")), kexport.LITERT_FILE), "rb") as fh:
         assert fh.read() == shipped
     ocr.model.set_weights([w * 1.01 for w in ocr.model.get_weights()])
