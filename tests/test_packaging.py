@@ -67,14 +67,13 @@ assert ocr.litert_file.startswith({str(site)!r}) and ocr.segments is not None
 print(ocr.predict({SAMPLE!r}, n=3)[0])
 fonts = load_manifest()
 assert len(fonts) == 63 and all(os.path.isfile(f.path) for f in fonts)
+from koocr.predict import main  # what the koocr command runs
+assert main([{SAMPLE!r}, "--n", "2"]) == 0
 """
     run = subprocess.run([sys.executable, "-c", script], cwd=away, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.strip().splitlines()[-1] == "어"
-    cli = subprocess.run([sys.executable, "-m", "koocr", SAMPLE, "--n", "2"], cwd=away, env=env,
-                         capture_output=True, text=True)
-    assert cli.returncode == 0, cli.stderr[-2000:]
-    assert cli.stdout.strip().splitlines()[-1].startswith(f"{SAMPLE}: 어 ")
-    version = subprocess.run([str(site / "bin" / "koocr"), "--version"], cwd=away, env=env,
-                             capture_output=True, text=True)
-    assert version.stdout.strip() == f"koocr {koocr.__version__}", version.stderr[-2000:]
+    printed = run.stdout.strip().splitlines()
+    assert printed[-2] == "어" and printed[-1].startswith(f"{SAMPLE}: 어 ")
+    for command in ([str(site / "bin" / "koocr")], [sys.executable, "-m", "koocr"]):
+        version = subprocess.run([*command, "--version"], cwd=away, env=env, capture_output=True, text=True)
+        assert version.stdout.strip() == f"koocr {koocr.__version__}", version.stderr[-2000:]
