@@ -30,7 +30,7 @@ import numpy as np
 from koocr import hangul
 from koocr import preprocess as kpreprocess
 from koocr.config import ModelConfig, atomic_write_text
-from koocr.weights import sha256
+from koocr.patches import atomic_write_bytes
 
 FORMATS = ("tf_saved_model", "litert", "onnx")
 QUANTIZE = (None, "dynamic", "int8")
@@ -186,13 +186,12 @@ def ship_litert(
 def write_litert(folder: str, data: bytes, weights_sha256: str, quantize: str | None) -> str:
     """Writes LiteRT bytes as ``folder``'s copy of the weights with ``weights_sha256``
     (``model.tflite`` + ``litert.json``, each atomically); returns the file's path."""
+    import hashlib
     import json
 
     target = os.path.join(folder, LITERT_FILE)
-    with open(target + ".tmp", "wb") as fh:
-        fh.write(data)
-    os.replace(target + ".tmp", target)
-    meta = {"weights_sha256": weights_sha256, "quantize": quantize, "tflite_sha256": sha256(target)}
+    atomic_write_bytes(target, data)
+    meta = {"weights_sha256": weights_sha256, "quantize": quantize, "tflite_sha256": hashlib.sha256(data).hexdigest()}
     atomic_write_text(os.path.join(folder, LITERT_META), json.dumps(meta))
     return target
 

@@ -45,6 +45,8 @@ def _outside_koocr() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
         frame, level = frame.f_back, level + 1
     return level
+
+
 TTA_MARGIN_STEP = 0.06  # predict(tta=True): margins of the model's margin -/+ this
 
 

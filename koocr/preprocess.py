@@ -21,8 +21,9 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-# The seed's fixed placement table: image_size -> (x_offset, y_offset, char_size).
 _EXIF_ORIENTATION = 0x0112  # the EXIF tag of how a photo is turned
+
+# The seed's fixed placement table: image_size -> (x_offset, y_offset, char_size).
 SEED_PLACEMENT = {64: (5, 5, 50), 96: (8, 8, 80), 128: (14, 10, 100), 256: (50, 10, 200)}
 
 
