@@ -166,7 +166,10 @@ class KoOCR:
                 self.litert_file, self.litert_quantize, self._litert_content = shipped
                 self._litert_of = self._weights_fingerprint()  # the weights it is a copy of
         # The random initial weights, until they change: predictions from them are noise.
-        self._untrained = None if self.weights_path is not None else self._weights_fingerprint()
+        # A folder saved from such a network says so (save() marks it), and warns the same.
+        extra = meta.get("extra")
+        marked = isinstance(extra, dict) and extra.get("untrained") is True
+        self._untrained = self._weights_fingerprint() if self.weights_path is None or marked else None
         self._forward = None
         self._forward_features = None
 
@@ -230,6 +233,8 @@ class KoOCR:
                     "loaded (save(litert=True / 'int8') makes a copy of the new ones)",
                     stacklevel=2,
                 )
+        if self._untrained is not None and self._weights_fingerprint() == self._untrained:
+            extra = {**(extra or {}), "untrained": True}  # loading it warns as this network does
         path = kweights.save(self.model, self.config, path, extra)
         _, meta = kweights.read_config(path)
         if self.segments is not None:

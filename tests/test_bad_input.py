@@ -371,6 +371,9 @@ def test_an_untrained_network_warns_that_its_answers_are_noise(render, tmp_path)
         with pytest.warns(UserWarning, match=r"random weights .* KoOCR\(weights='compact48'\)") as record:
             call()
         assert {w.filename for w in record if "random weights" in str(w.message)} == {__file__}  # the caller's line
+    reloaded = KoOCR(weights=ocr.save(tmp_path / "random"))  # saving does not launder the weights
+    with pytest.warns(UserWarning, match="random weights"):
+        reloaded.predict(render("가"), n=1)
     ocr.model.set_weights([w + 0.01 for w in ocr.model.get_weights()])  # weights set by hand
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
