@@ -110,7 +110,7 @@ def read_kwargs(args: argparse.Namespace) -> dict:
 
 # What a script reports as one line instead of a traceback: bad arguments, files and data
 # (the library raises ValueError / FileNotFoundError subclasses with a full message).
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None, interrupted: str = "") -> int:

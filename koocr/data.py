@@ -60,9 +60,12 @@ def load_arrays(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
         sources.append(np.full(len(patch["label"]), patches.source_of(path)))
     if not images:
         raise ValueError("No patches to load")
-    sizes = {im.shape[1] for im in images}
+    sizes: dict[int, str] = {}  # size -> its first file, named in the error
+    for im, path in zip(images, paths, strict=True):
+        sizes.setdefault(im.shape[1], os.fspath(path))
     if len(sizes) > 1:
-        raise ValueError(f"Patches mix image sizes {sorted(sizes)}; rebuild them at one size")
+        examples = ", ".join(f"{size}px: {sizes[size]}" for size in sorted(sizes))
+        raise ValueError(f"Patches mix image sizes {sorted(sizes)} (e.g. {examples}); rebuild them at one size")
     return np.concatenate(images), np.concatenate(labels), np.concatenate(sources)
 
 
@@ -147,6 +150,10 @@ class PatchStream:
                 if self.with_source:
                     y[SOURCE_TARGET] = source_targets(sources[sel])
                 yield images[sel][..., None].astype(np.float32), y
+
+    def skip_passes(self, passes: int) -> None:
+        """Starts at pass ``passes`` over the data (a resumed run goes on with its order)."""
+        self._epoch = max(0, int(passes))
 
     def steps(self, batch_size: int) -> int:
         return math.ceil(self.num_samples / batch_size)

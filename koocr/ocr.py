@@ -156,7 +156,7 @@ class KoOCR:
         self.segments = None  # koocr.segments.SegmentClassifier used by read(), if shipped
         self.litert_file = None  # a shipped LiteRT copy of these weights: backend="auto" runs it
         self.litert_quantize = None  # its quantization: None (float32), "dynamic" or "int8"
-        self._litert_of = None  # the fingerprint of the weights it was made from
+        self._loaded = None  # the fingerprint of the loaded weights: the copy and classifier fit them
         self._litert_content = None  # its bytes, read once at load: it runs from these
         if self.weights_path is not None:
             kweights.load_weights(self.model, self.weights_path, meta.get("weights_sha256"))
@@ -164,7 +164,9 @@ class KoOCR:
             shipped = kexport.shipped_litert(self.weights_path, meta.get("weights_sha256", ""))
             if shipped is not None:
                 self.litert_file, self.litert_quantize, self._litert_content = shipped
-                self._litert_of = self._weights_fingerprint()  # the weights it is a copy of
+            if self.segments is not None or self.litert_file is not None:
+                self._loaded = self._weights_fingerprint()
+        self._watch_weights()
         # The random initial weights, until they change: predictions from them are noise.
         # A folder saved from such a network says so (save() marks it), and warns the same.
         extra = meta.get("extra")
@@ -223,16 +225,16 @@ class KoOCR:
         quantize = None if litert is None or isinstance(litert, bool) else litert
         if quantize not in kexport.QUANTIZE:
             raise ValueError(f"litert must be None, a bool, 'dynamic' or 'int8'. Received: litert={litert!r}")
-        carried = None
-        if litert is None and self.litert_file is not None:
-            if self._weights_fingerprint() == self._litert_of:
-                carried = self._litert_content  # as loaded: the file may have changed since
-            else:
-                warnings.warn(
-                    f"Not copying {self.litert_file!r} to {os.fspath(path)!r}: the weights changed since they were "
-                    "loaded (save(litert=True / 'int8') makes a copy of the new ones)",
-                    stacklevel=2,
-                )
+        tied = [name for name, v in (("LiteRT copy", self.litert_file), ("segment classifier", self.segments)) if v is not None]
+        if tied and self._loaded is not None and self._weights_fingerprint() != self._loaded:  # assigned by hand
+            warnings.warn(
+                f"Not saving the {' and '.join(tied)} of the loaded weights to {os.fspath(path)!r}: the weights "
+                "changed since they were loaded (save(litert=True / 'int8') makes a copy of the new ones, "
+                "tools/fit_segments.py refits the classifier)",
+                stacklevel=2,
+            )
+            self.weights_changed()
+        carried = self._litert_content if litert is None and self.litert_file is not None else None
         if self._untrained is not None and self._weights_fingerprint() == self._untrained:
             extra = {**(extra or {}), "untrained": True}  # loading it warns as this network does
         path = kweights.save(self.model, self.config, path, extra)
@@ -312,8 +314,9 @@ class KoOCR:
         ``features=True`` appends the pooled features (the ``"pool"`` layer, (N, C)) from
         the same forward pass. ``backend``: ``"auto"`` (default) runs the shipped LiteRT
         copy if there is one (see :meth:`save`), else ``"keras"`` (the compiled graph);
-        ``"litert"`` / ``"onnx"`` run a float export of the current weights (made once, in
-        a temp folder) with the LiteRT interpreter / ONNX Runtime (ONNX: no features).
+        ``"litert"`` runs that shipped copy too (it may be int8), and without one a float
+        export of the current weights (made once, in a temp folder) with the LiteRT
+        interpreter; ``"onnx"`` runs such a float export with ONNX Runtime (no features).
         """
         if self._untrained is not None:
             self._warn_if_untrained()
@@ -469,7 +472,8 @@ class KoOCR:
             batch_size: images per forward pass.
             backend: ``auto`` (default): the shipped LiteRT copy (``model.tflite``, see
                 :meth:`save`) if there is one, else the compiled Keras network; ``keras``;
-                ``litert`` or ``onnx`` run a float export (see :meth:`probabilities`).
+                ``litert``: the shipped copy, else a float export; ``onnx``: a float
+                export (see :meth:`probabilities`).
             tta: test-time augmentation: average the probabilities of the glyph placed with
                 three margins (:meth:`tta_margins`); ~3x the time, a little more accurate
                 on unseen fonts (README).
@@ -548,11 +552,7 @@ class KoOCR:
             targets = kdata.charset_targets(self.charset)
         before = self._weights_fingerprint()
         kept = {k: self.__dict__[k] for k in self._WEIGHTS_STATE if k in self.__dict__}
-        self._forward = self._forward_features = None
-        self.segments = None  # fitted on the old features: refit with tools/fit_segments.py
-        self.litert_file = self.litert_quantize = None  # a copy of the old weights
-        self.__dict__.pop("_runners", None)  # exports of the old weights
-        self.__dict__.pop("_head_weights", None)
+        self.weights_changed()
         try:
             return self._fit(cfg, targets, callbacks, adversarial)
         except BaseException:
@@ -561,7 +561,35 @@ class KoOCR:
             raise
 
     # What belongs to the current weights (train() drops it once they change).
-    _WEIGHTS_STATE = ("segments", "litert_file", "litert_quantize", "_runners", "_head_weights")
+    _WEIGHTS_STATE = ("segments", "litert_file", "litert_quantize", "_runners", "_head_weights", "_loaded")
+
+    def weights_changed(self) -> None:
+        """Drops what belonged to the old weights: the LiteRT copy, exports made for the
+        ``litert`` / ``onnx`` backends and the segment classifier of :meth:`read`.
+
+        ``train()``, ``self.model.set_weights()`` and ``self.model.load_weights()`` call it.
+        Call it yourself after assigning to single variables or layers by hand: checking
+        the weights on every call would cost more than a prediction.
+        """
+        self._forward = self._forward_features = None
+        self.segments = None  # fitted on the old features: refit with tools/fit_segments.py
+        self.litert_file = self.litert_quantize = None  # a copy of the old weights
+        self.__dict__.pop("_runners", None)  # exports of the old weights
+        self.__dict__.pop("_head_weights", None)
+        self._loaded = None  # a classifier attached from now on is taken to fit the new weights
+
+    def _watch_weights(self) -> None:
+        """Makes ``self.model.set_weights`` / ``load_weights`` call :meth:`weights_changed`."""
+        model = self.model
+        for name in ("set_weights", "load_weights"):
+            method = getattr(model, name)
+
+            def changing(*args, _method=method, **kwargs):
+                result = _method(*args, **kwargs)
+                self.weights_changed()
+                return result
+
+            object.__setattr__(model, name, changing)
 
     def _fit(self, cfg, targets, callbacks, adversarial):
         run = lambda: training.fit(  # noqa: E731

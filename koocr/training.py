@@ -143,10 +143,16 @@ def parse_duration(text: str | float) -> float:
         seconds = float(text)
     else:
         number = r"(\d+(?:\.\d*)?)"
-        parts = re.fullmatch(rf"(?:{number}h)?(?:{number}m)?(?:{number}s?)?", str(text).strip().lower())
+        clean = str(text).strip().lower()
+        # A bare number is seconds; after a unit it needs its own ('1h30' was 1 h 30 s).
+        parts = re.fullmatch(number, clean) or re.fullmatch(rf"(?:{number}h)?(?:{number}m)?(?:{number}s)?", clean)
         if not parts or not any(parts.groups()):
-            raise ValueError(f"Expected a duration such as 600, 90s, 10m, 1.5h. Received: {text!r}")
-        h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
+            raise ValueError(
+                f"Expected a duration such as 600, 90s, 10m, 1.5h or 1h30m (every number after the first "
+                f"with its unit). Received: {text!r}"
+            )
+        *hm, sec = (float(g) if g else 0.0 for g in parts.groups())
+        h, m = hm if hm else (0.0, 0.0)
         seconds = 3600 * h + 60 * m + sec
     if seconds <= 0:
         raise ValueError(f"A time budget must be > 0 seconds. Received: {text!r}")
@@ -341,15 +347,42 @@ class _BackupAndRestore(keras.callbacks.BackupAndRestore):
             ) from err
 
 
+def _resuming(log_dir: str) -> bool:
+    """Whether ``log_dir`` holds the backup of an interrupted run (Keras deletes it when a run ends)."""
+    return os.path.isfile(os.path.join(log_dir, "backup", "training_metadata.json"))
+
+
+def _saved_extra(log_dir: str, which: str, key: str, default: float) -> float:
+    """``extra[key]`` of ``<log_dir>/<which>/config.json``, or ``default``."""
+    try:
+        with open(os.path.join(log_dir, which, "config.json"), encoding="utf-8") as fh:
+            return float(json.load(fh)["extra"][key])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+
+
 def _spent_before(log_dir: str) -> float:
     """Budget seconds a killed run had spent (its last checkpoint), if it left a backup."""
-    if not os.path.isfile(os.path.join(log_dir, "backup", "training_metadata.json")):
-        return 0.0  # a fresh run: Keras deletes the backup when a run ends
-    try:
-        with open(os.path.join(log_dir, "checkpoint", "config.json"), encoding="utf-8") as fh:
-            return float(json.load(fh)["extra"]["elapsed_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
+    return _saved_extra(log_dir, "checkpoint", "elapsed_s", 0.0) if _resuming(log_dir) else 0.0
+
+
+class _KeepLearningRate(keras.callbacks.Callback):
+    """After a resume, a constant learning rate is the one asked for now: Keras' backup
+    restores the interrupted run's (a schedule is rebuilt from the settings anyway)."""
+
+    def __init__(self, lr: float, verbose: int):
+        super().__init__()
+        self.lr, self.verbose = lr, verbose
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return
+        restored = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        if not math.isclose(restored, self.lr, rel_tol=1e-6):
+            optimizer.learning_rate = self.lr
+            if self.verbose:
+                print(f"Resuming with learning rate {self.lr:g} (the interrupted run used {restored:g})")
 
 
 def fit(
@@ -390,6 +423,18 @@ def fit(
         with_source=adversarial,
     )
     steps = cfg.steps_per_epoch or train.steps(cfg.batch_size)
+    resuming = _resuming(cfg.log_dir)
+    if resuming:  # go on with the pass over the data the interrupted run had reached, not the first
+        done = int(_saved_extra(cfg.log_dir, "checkpoint", "epoch", 0))
+        train.skip_passes(done * steps * cfg.batch_size // train.num_samples)
+    elif os.path.isfile(os.path.join(cfg.log_dir, "checkpoint", "config.json")):
+        warnings.warn(
+            f"{cfg.log_dir!r} holds the checkpoint of a finished run (epoch "
+            f"{int(_saved_extra(cfg.log_dir, 'checkpoint', 'epoch', 0))}); this run starts afresh and replaces "
+            "its checkpoint/ and best/ (training.csv gets its rows after the old ones). Use another "
+            "log_dir to keep both",
+            stacklevel=3,
+        )
     trainer = model
     if adversarial:
         from koocr import adversarial as kadv  # imports koocr.networks
@@ -436,9 +481,13 @@ def fit(
             info = {**info, "stopped_by_budget": budget.stopped_by_budget}
         save_fn(path, info)
 
+    checkpoints = CheckpointCallback(save, cfg.log_dir, monitor)
+    if resuming and monitor:  # best/ so far stays unless an epoch beats it
+        checkpoints.best = _saved_extra(cfg.log_dir, "best", monitor, -math.inf)
     callbacks += [
-        CheckpointCallback(save, cfg.log_dir, monitor),
+        checkpoints,
         _BackupAndRestore(os.path.join(cfg.log_dir, "backup")),
+        _KeepLearningRate(cfg.lr, cfg.verbose),
         # after the restore (a resumed run keeps its zeros pruned), before the CSV log
         *([pruner] if pruner is not None else []),
         keras.callbacks.CSVLogger(os.path.join(cfg.log_dir, "training.csv"), append=True),

@@ -57,6 +57,13 @@ def test_run_turns_user_errors_into_one_line(capsys, monkeypatch):
     with pytest.raises(ValueError, match="batch_size"):
         cli.run(bad)
     assert cli.run(lambda argv: 0, ["x"]) == 0
+    monkeypatch.delenv("KOOCR_TRACEBACK")
+
+    def makes_a_folder_where_a_file_is(argv):  # an output path that is a file (--log_dir x.txt)
+        raise FileExistsError(17, "File exists", "x.txt")
+
+    assert cli.run(makes_a_folder_where_a_file_is) == 1
+    assert capsys.readouterr().err == "error: [Errno 17] File exists: 'x.txt'\n"
 
 
 def test_scripts_use_run():

@@ -251,7 +251,20 @@ def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_p
     assert late.litert_quantize == "dynamic"
     with open(os.path.join(late.save(str(tmp_path / "after_failed_train")), kexport.LITERT_FILE), "rb") as fh:
         assert fh.read() == shipped
-    ocr.model.set_weights([w * 1.01 for w in ocr.model.get_weights()])
+    # Weights changed by hand: set_weights() / load_weights() retire the copy at once (it
+    # used to go on answering with the old weights); a variable assigned directly is
+    # caught when saving.
+    new = [w * 1.01 for w in ocr.model.get_weights()]
+    ocr.model.set_weights(new)
+    assert ocr.litert_file is None and ocr.resolve_backend("auto") == "keras"
+    assert ocr.predict(test_glyphs[:8], n=2, return_probs=True) == ocr.predict(
+        test_glyphs[:8], n=2, return_probs=True, backend="keras")
+    again = KoOCR(weights=folder)
+    again.model.load_weights(os.path.join(plain, "model.weights.h5"))
+    assert again.litert_file is None
+    again = KoOCR(weights=folder)
+    again.model.weights[0].assign(new[0])
     with pytest.warns(UserWarning, match="the weights changed since they were loaded"):
-        changed = ocr.save(str(tmp_path / "changed"))
+        changed = again.save(str(tmp_path / "changed"))
     assert not os.path.exists(os.path.join(changed, kexport.LITERT_FILE))
+    assert again.resolve_backend("auto") == "keras"

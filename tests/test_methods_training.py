@@ -214,6 +214,10 @@ def test_methods_that_need_one_process():
     assert train.parse_args(["--time_budget", "10m"]).time_budget == "10m"
     with pytest.raises(ValueError, match="10x"):
         training.parse_duration("10x")
+    assert training.parse_duration("600") == training.parse_duration("10m") == 600
+    for ambiguous in ("1h30", "2m30"):  # '1h30' was read as 1 h 30 s
+        with pytest.raises(ValueError, match="with its unit"):
+            training.parse_duration(ambiguous)
 
 
 def test_train_script_with_method_flags(data, render, tmp_path):

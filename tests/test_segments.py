@@ -200,3 +200,25 @@ def test_training_drops_the_classifier(tiny_ocr, tmp_path):
                    log_dir=str(tmp_path / "logs"), patch_size=1, val_path="")  # fmt: skip
     assert tiny_ocr.segments is None
     assert tiny_ocr.litert_file is None
+
+
+def test_weights_changed_by_hand_drop_the_classifier(tmp_path):
+    """A classifier fitted on the loaded weights' features no longer fits changed weights:
+    set_weights() drops it, and save() drops it after a variable assigned directly (it was
+    saved re-tied to the new weights' checksum)."""
+    from model import KoOCR
+
+    tiny_ocr = KoOCR(network_type="compact", image_size=32)
+    tiny_ocr.segments = segments.SegmentClassifier(np.zeros(1), np.ones(1), np.zeros((1, 3)), np.zeros(3))
+    folder = tiny_ocr.save(tmp_path / "w")
+    loaded = KoOCR(weights=folder)
+    assert loaded.segments is not None
+    loaded.model.set_weights(loaded.model.get_weights())
+    assert loaded.segments is None
+    loaded = KoOCR(weights=folder)
+    variable = loaded.model.weights[0]
+    variable.assign(variable + 0.5)
+    with pytest.warns(UserWarning, match="segment classifier of the loaded weights"):
+        saved = loaded.save(tmp_path / "changed")
+    assert loaded.segments is None and not os.path.exists(os.path.join(saved, segments.FILE))
+    assert KoOCR(weights=folder).segments is not None  # the untouched folder keeps it
