@@ -5,7 +5,8 @@
         --data_sha256=<hex> --val_sha256=<hex>
 
 Archives are cached in --cache_dir (a verified one is not fetched again), unpacked
-safely into a temporary folder, validated patch by patch, and only then moved into
+safely into a temporary folder and validated patch by patch; only when both archives
+are good are their patches (the *.pickle files; other members are skipped) moved into
 place, so a failed run leaves existing data as it was.
 """
 
@@ -21,7 +22,7 @@ from koocr.download import (
     DiskFullError,
     DownloadError,
     TargetError,
-    download_dataset,
+    download_datasets,
     format_summary,
 )
 from koocr.patches import PatchError
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    jobs = []
+    datasets = []
     for name in ("data", "val"):
         file_id, url = getattr(args, f"{name}_id"), getattr(args, f"{name}_url")
         if (file_id is None) == (url is None):
@@ -68,23 +69,28 @@ def main(argv: list[str] | None = None) -> int:
                 f"(any download URL) for the {name} archive. Received: "
                 f"--{name}_id={file_id}, --{name}_url={url}"
             )
-        jobs.append((name, file_id, url))
-    for name, file_id, url in jobs:
-        try:
-            summary = download_dataset(
-                getattr(args, f"{name}_path"),
-                url=url,
-                file_id=file_id,
-                sevenzip=args.sevenzip,
-                sha256=getattr(args, f"{name}_sha256"),
-                cache_dir=args.cache_dir,
-                force=args.force_download,
-                quiet=args.quiet,
-                timeout=args.timeout,
-            )
-        except (DownloadError, ArchiveError, PatchError, DiskFullError, TargetError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        datasets.append(
+            {
+                "target": getattr(args, f"{name}_path"),
+                "url": url,
+                "file_id": file_id,
+                "sha256": getattr(args, f"{name}_sha256"),
+            }
+        )
+    try:
+        # Both archives are fetched and validated before either folder is replaced.
+        summaries = download_datasets(
+            datasets,
+            sevenzip=args.sevenzip,
+            cache_dir=args.cache_dir,
+            force=args.force_download,
+            quiet=args.quiet,
+            timeout=args.timeout,
+        )
+    except (DownloadError, ArchiveError, PatchError, DiskFullError, TargetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for summary in summaries:
         print(format_summary(summary))
     return 0
 

@@ -44,7 +44,7 @@ def charset_targets(charset: Sequence[str]) -> TargetFn:
             return {"syllable": np.array([index[c] for c in labels], dtype=np.int32)}
         except KeyError as err:
             raise ValueError(
-                f"Label {err.args[0]!r} is not in the model's charset ({len(charset)} syllables)"
+                f"Label {str(err.args[0])!r} is not in the model's charset ({len(charset)} syllables)"
             ) from None
 
     return targets
@@ -118,13 +118,22 @@ class PatchStream:
                 f"Patches in {folder!r} are {self.image_size}px but the model expects "
                 f"{image_size}px. Rebuild them with crawl_data.py --image_size {image_size}."
             )
+        # Labels the targets cannot take (outside a single-softmax charset) fail here, naming
+        # their file, not mid-epoch inside tf.data.
         if self.patch_size == len(self.paths):
             self._cache = load_arrays(self.paths)  # everything fits: load once, reuse
             self.num_samples = len(self._cache[1])
+            try:
+                targets(self._cache[1])
+            except ValueError:
+                for path in self.paths:
+                    self._check_labels(path, patches.load_patch(path)["label"])
         else:
+            self._check_labels(self.paths[0], first["label"])
             self.num_samples = 0
             for path in self.paths[1:]:
                 patch = patches.load_patch(path)
+                self._check_labels(path, patch["label"])
                 if patch["image"].shape[1] != self.image_size:  # would fail mid-epoch inside tf.data
                     raise ValueError(
                         f"Patches in {folder!r} differ in size: {os.path.basename(self.paths[0])!r} is "
@@ -150,6 +159,12 @@ class PatchStream:
                 if self.with_source:
                     y[SOURCE_TARGET] = source_targets(sources[sel])
                 yield images[sel][..., None].astype(np.float32), y
+
+    def _check_labels(self, path: str, labels: np.ndarray) -> None:
+        try:
+            self.targets(labels)
+        except ValueError as err:
+            raise ValueError(f"{os.fspath(path)!r}: {err}") from None
 
     def skip_passes(self, passes: int) -> None:
         """Starts at pass ``passes`` over the data (a resumed run goes on with its order)."""

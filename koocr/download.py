@@ -6,9 +6,11 @@ The flow for one dataset (``./data`` or ``./val_data``):
    folder (skipped when a verified copy is already there), checks the magic bytes
    (a Drive quota page is HTML, not an archive) and the optional SHA-256.
 2. :func:`install_archive` extracts into a hidden temporary folder next to the target,
-   refusing absolute paths, ``..`` and links that leave it, validates every patch with
-   :func:`koocr.patches.load_patch`, and only then swaps the folder into place, so a
-   failed or interrupted run leaves the previous data intact.
+   refusing absolute paths, ``..`` and links that leave it, keeps only the ``*.pickle``
+   patches, validates every one with :func:`koocr.patches.load_patch`, and only then
+   swaps the folder into place, so a failed or interrupted run leaves the previous data
+   intact. :func:`download_datasets` fetches and validates ``./data`` and ``./val_data``
+   both before it replaces either.
 
 Example:
     >>> summary = download_dataset("./data", file_id="<drive id>")  # doctest: +SKIP
@@ -27,6 +29,8 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import gdown
 import py7zr
@@ -34,13 +38,15 @@ import requests
 from gdown.exceptions import DownloadError as _GdownDownloadError
 from gdown.exceptions import FileURLRetrievalError
 
-from koocr.patches import entries_besides, format_summary, list_patches, summarize, umask_mode
+from koocr.patches import PatchError, entries_besides, list_patches, summarize, umask_mode
+from koocr.patches import format_summary as _format_patches
 
 __all__ = [
     "ArchiveError",
     "DiskFullError",
     "DownloadError",
     "download_dataset",
+    "download_datasets",
     "extract_archive",
     "fetch",
     "format_summary",
@@ -85,7 +91,9 @@ def check_target(target: str | os.PathLike) -> None:
         target = os.path.realpath(target)
     if not os.path.isdir(target):
         raise TargetError(f"{target!r} is a file, not a patch folder; choose another path")
-    shown = entries_besides(target, lambda e: e.is_file(follow_symlinks=False) and e.name.endswith(".pickle"))
+    shown = entries_besides(
+        target, lambda e: e.is_file(follow_symlinks=False) and e.name.endswith(".pickle")
+    )
     if shown:
         raise TargetError(
             f"{target!r} holds more than patches ({shown}); installing replaces the whole folder. "
@@ -260,7 +268,20 @@ def _gdown(out, *, url, file_id, quiet, timeout, source) -> None:
             f"Google Drive refused {source} (quota exceeded or not shared publicly): {error}"
         ) from error
     except (_GdownDownloadError, requests.RequestException) as error:
-        raise DownloadError(f"Download of {source} failed: {error}") from error
+        incomplete = re.match(
+            r"Download is incomplete: received (\d+) bytes(?: but the server announced (\d+))?",
+            str(error),
+        )
+        if incomplete is None:
+            raise DownloadError(f"Download of {source} failed: {error}") from error
+        # gdown's message points at its .part file and a --continue flag; fetch deletes
+        # the one and load_data.py has not the other.
+        received, announced = incomplete.groups()
+        expected = f" of the {announced} bytes the server announced" if announced else " bytes"
+        raise DownloadError(
+            f"Download of {source} was cut off: received {received}{expected}. Nothing was "
+            "kept; run the same command again to retry"
+        ) from error
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -396,23 +417,47 @@ def _recover(target: str) -> None:
         _remove(stale)
 
 
-def install_archive(archive: str | os.PathLike, target: str | os.PathLike, quiet=False) -> dict:
-    """Extracts, validates every patch, then replaces ``target`` with the result.
-
-    Until the final rename ``target`` is untouched, so any error leaves it as it was.
-
-    Returns:
-        :func:`koocr.patches.summarize` of the installed folder.
-
-    Raises:
-        ArchiveError, DiskFullError, TargetError, koocr.patches.PatchError.
-    """
-    archive = os.fspath(archive)
+def _resolve_target(target: str | os.PathLike) -> str:
+    """The absolute folder to install into, once :func:`check_target` accepted it."""
     target = os.fspath(target)
     check_target(target)
     if os.path.islink(target):  # keep a symlinked data folder where it really lives
         target = os.path.realpath(target)
-    target = os.path.abspath(target)
+    return os.path.abspath(target)
+
+
+def _is_patch(entry: os.DirEntry) -> bool:
+    # What list_patches validates and check_target accepts, so the next run is not refused.
+    return (
+        entry.is_file(follow_symlinks=False)
+        and entry.name.endswith(".pickle")
+        and not entry.name.startswith(".")
+    )
+
+
+def _keep_patches_only(stage: str, root: str) -> list[str]:
+    """Deletes all but the patch files of ``root``; returns the members that were skipped."""
+    kept = {entry.path for entry in os.scandir(root) if _is_patch(entry)}
+    skipped = []
+    for folder, dirs, files in os.walk(stage):
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        for name in files + links:
+            path = os.path.join(folder, name)
+            if path not in kept:
+                skipped.append(os.path.relpath(path, stage).replace(os.sep, "/"))
+    for entry in os.scandir(root):
+        if entry.path not in kept:
+            _remove(entry.path)
+    return sorted(skipped)
+
+
+def _stage(archive: str, target: str, label: str, quiet: bool) -> tuple[str, str, dict]:
+    """Extracts ``archive`` beside ``target`` and validates its patches; touches neither.
+
+    Returns:
+        ``(stage, root, summary)``: the private folder to delete afterwards, the folder
+        of patches inside it to rename to ``target``, and their summary.
+    """
     parent, name = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
     _recover(target)
@@ -422,27 +467,144 @@ def install_archive(archive: str | os.PathLike, target: str | os.PathLike, quiet
             print(f"Unpacking {archive} ...")
         extract_archive(archive, stage)
         root = _patch_root(stage, archive)
+        skipped = _keep_patches_only(stage, root)
+        if not os.listdir(root):
+            raise ArchiveError(f"{archive}: holds no *.pickle patch files")
         if not quiet:
             print(f"Validating {len(list_patches(root))} patches ...")
-        summary = summarize(root)
-        with _disk_full_guard(f"moving the patches into {target}", parent):
-            os.chmod(root, umask_mode(0o777))  # mkdtemp made it private (0700)
-            backup = None
-            if os.path.lexists(target):
-                backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
-                os.replace(target, backup)
+        try:
+            summary = summarize(root)
+        except PatchError as error:
+            # Name the archive member, not the temporary folder deleted below.
+            member = str(error).removeprefix(stage + os.sep)
+            raise PatchError(f"{label}: {member}") from error
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    summary.update(folder=target, skipped=skipped)
+    return stage, root, summary
+
+
+def _swap(root: str, target: str) -> str | None:
+    """Renames ``root`` to ``target``; returns the old ``target``'s backup (None if none).
+
+    A run killed between the two renames is repaired by :func:`_recover` on the next one.
+    """
+    parent, name = os.path.split(target)
+    with _disk_full_guard(f"moving the patches into {target}", parent):
+        os.chmod(root, umask_mode(0o777))  # mkdtemp made it private (0700)
+        backup = None
+        if os.path.lexists(target):
+            backup = os.path.join(parent, f".{name}.old-{os.getpid()}")
+            os.replace(target, backup)
+        try:
+            os.replace(root, target)
+        except BaseException:
+            if backup is not None:
+                os.replace(backup, target)
+            raise
+    return backup
+
+
+def _install(jobs: list[tuple[str, str, str]], quiet: bool, drop_broken: bool) -> list[dict]:
+    """Stages every ``(archive, target, label)``, then swaps them all into place, or none."""
+    staged, swapped = [], []
+    try:
+        for archive, target, label in jobs:
             try:
-                os.replace(root, target)
-            except BaseException:
+                staged.append(_stage(archive, target, label, quiet))
+            except (ArchiveError, PatchError):
+                if drop_broken:
+                    os.remove(archive)  # a broken archive must not be reused from the cache
+                raise
+        try:
+            for _, root, summary in staged:
+                swapped.append((root, summary["folder"], _swap(root, summary["folder"])))
+        except BaseException:
+            for root, target, backup in reversed(swapped):  # the earlier folders go back too
+                os.replace(target, root)
                 if backup is not None:
                     os.replace(backup, target)
-                raise
-        if backup is not None:
-            _remove(backup)
+            raise
+        for _, _, backup in swapped:
+            if backup is not None:
+                _remove(backup)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    summary["folder"] = target
-    return summary
+        for stage, _, _ in staged:
+            shutil.rmtree(stage, ignore_errors=True)
+    return [summary for _, _, summary in staged]
+
+
+def install_archive(archive: str | os.PathLike, target: str | os.PathLike, quiet=False) -> dict:
+    """Extracts, validates every patch, then replaces ``target`` with the patch files.
+
+    Until the final rename ``target`` is untouched, so any error leaves it as it was.
+    Only the ``*.pickle`` patches are installed; other members (a README, ...) are
+    skipped and listed in the summary's ``"skipped"``.
+
+    Returns:
+        :func:`koocr.patches.summarize` of the installed folder, plus ``"skipped"``.
+
+    Raises:
+        ArchiveError, DiskFullError, TargetError, koocr.patches.PatchError.
+    """
+    archive = os.fspath(archive)
+    target = _resolve_target(target)
+    return _install([(archive, target, os.path.basename(archive))], quiet, drop_broken=False)[0]
+
+
+def _archive_name(url: str | None, file_id: str | None) -> str:
+    """How messages name an archive: its file name in the URL (``data.7z``), else the source."""
+    name = os.path.basename(urlsplit(url).path) if url else ""
+    return name if "." in name else _source_name(url, file_id)
+
+
+def download_datasets(
+    datasets: Sequence[dict],
+    *,
+    sevenzip: bool = True,
+    cache_dir: str | os.PathLike = "downloads",
+    force: bool = False,
+    quiet: bool = False,
+    timeout: float = 60.0,
+) -> list[dict]:
+    """Fetches several archives and installs each as its folder: all of them, or none.
+
+    Every archive is downloaded, unpacked and validated before any folder is replaced,
+    so a bad validation archive leaves ``./data`` as it was too.
+
+    Args:
+        datasets: one dict per folder, with ``target`` and exactly one of ``url`` or
+            ``file_id``, optionally ``sha256`` (see :func:`download_dataset`).
+        sevenzip, cache_dir, force, quiet, timeout: as for :func:`download_dataset`.
+
+    Returns:
+        The summaries of the installed folders, in order.
+    """
+    targets = [_resolve_target(dataset["target"]) for dataset in datasets]  # before downloading
+    for index, target in enumerate(targets):
+        if target in targets[:index]:
+            raise TargetError(
+                f"two datasets would be installed into {target!r}; give each its own folder"
+            )
+    jobs = []
+    for dataset, target in zip(datasets, targets, strict=True):
+        url, file_id = dataset.get("url"), dataset.get("file_id")
+        name = os.path.basename(os.path.normpath(os.fspath(dataset["target"])))
+        key = file_id if file_id else hashlib.sha256(str(url).encode()).hexdigest()[:12]
+        key = re.sub(r"[^A-Za-z0-9_-]", "_", key)
+        dest = os.path.join(os.fspath(cache_dir), f"{name}-{key}.{'7z' if sevenzip else 'zip'}")
+        fetch(
+            dest,
+            url=url,
+            file_id=file_id,
+            sha256=dataset.get("sha256"),
+            force=force,
+            quiet=quiet,
+            timeout=timeout,
+        )
+        jobs.append((dest, target, _archive_name(url, file_id)))
+    return _install(jobs, quiet, drop_broken=True)
 
 
 def download_dataset(
@@ -469,16 +631,25 @@ def download_dataset(
         force: download even if a verified copy is cached.
 
     Returns:
-        The summary of the installed patches (files and samples per source).
+        The summary of the installed patches (files and samples per source), with
+        ``"skipped"``: the archive members that are not patches and were not installed.
     """
-    check_target(target)  # before the download, not after it
-    name = os.path.basename(os.path.normpath(os.fspath(target)))
-    key = file_id if file_id else hashlib.sha256(str(url).encode()).hexdigest()[:12]
-    key = re.sub(r"[^A-Za-z0-9_-]", "_", key)
-    dest = os.path.join(os.fspath(cache_dir), f"{name}-{key}.{'7z' if sevenzip else 'zip'}")
-    fetch(dest, url=url, file_id=file_id, sha256=sha256, force=force, quiet=quiet, timeout=timeout)
-    try:
-        return install_archive(dest, target, quiet=quiet)
-    except ArchiveError:
-        os.remove(dest)  # a broken archive must not be reused from the cache
-        raise
+    dataset = {"target": target, "url": url, "file_id": file_id, "sha256": sha256}
+    return download_datasets(
+        [dataset],
+        sevenzip=sevenzip,
+        cache_dir=cache_dir,
+        force=force,
+        quiet=quiet,
+        timeout=timeout,
+    )[0]
+
+
+def format_summary(summary: dict) -> str:
+    """:func:`koocr.patches.format_summary`, plus the archive members left out."""
+    text = _format_patches(summary)
+    skipped = summary.get("skipped") or []
+    if skipped:
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        text += f"\n  skipped {len(skipped)} non-patch file(s): {', '.join(skipped[:5])}{more}"
+    return text

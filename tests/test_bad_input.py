@@ -404,3 +404,19 @@ def test_photos_are_turned_upright_and_huge_files_are_named(tmp_path, monkeypatc
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(ValueError, match="too large to read"):
         to_gray(tmp_path / "turned.png")
+
+
+def test_labels_outside_the_charset_are_named_before_training(tmp_path):
+    """A single-softmax model's charset lacks '갂': training stopped mid-epoch with a long
+    TensorFlow traceback that named no file."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 32, 32), dtype=np.uint8)
+    for patch_size in (None, 1):  # everything loaded at once, or patch by patch
+        folder = tmp_path / f"data{patch_size}"
+        patches.write_patches(str(folder), "printed", images, ["가"] * 8, patch_size=8)
+        patches.write_patches(str(folder), "clova", images, ["가"] * 7 + ["갂"], patch_size=8)
+        ocr = KoOCR(network_type="compact", image_size=32, split_components=False)
+        with pytest.raises(ValueError, match=r"clova_0\.pickle'?: Label '갂' is not in the model's charset"):
+            ocr.train(epochs=1, data_path=str(folder), val_path=None, batch_size=4, patch_size=patch_size,
+                      log_dir=str(tmp_path / "logs"), verbose=0)
+        assert not os.path.exists(tmp_path / "logs" / "training.csv")

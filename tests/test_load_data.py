@@ -243,7 +243,6 @@ def test_a_folder_holding_more_than_patches_is_not_replaced(server, source, work
     assert sorted(os.listdir(workdir / "data")) == sorted(name for name, _ in source)
 
 
-
 def test_sha256_mismatch(server, source, workdir):
     before = _existing_data(workdir)
     url = server.add("/d.zip", _zip_bytes(source))
@@ -288,11 +287,16 @@ def test_network_failure(workdir, server):
 
 
 def test_incomplete_transfer(server, source, workdir):
-    body = _7z_bytes(source)
+    body = _7z_bytes(source) + bytes(3 << 20)  # over gdown's 512 KiB chunks: some arrive
     url = server.add("/d.7z", body[:-50], **{"Content-Length": str(len(body))})
-    with pytest.raises(DownloadError):
+    with pytest.raises(DownloadError) as info:
         download.fetch(workdir / "a.7z", url=url, quiet=True)
     assert os.listdir(workdir) == []
+    # gdown's own message points at a .part file that fetch deletes and at --continue
+    message = str(info.value)
+    assert "bytes the server announced" in message and f"of the {len(body)} " in message
+    assert "Nothing was kept; run the same command again" in message
+    assert ".part" not in message and "--continue" not in message and "\n" not in message
 
 
 @pytest.mark.parametrize("fmt", ["7z", "zip"])
@@ -357,6 +361,110 @@ def test_invalid_patch_inside_archive_keeps_data(server, source, workdir):
     url = server.add("/d.zip", _zip_bytes([*source, ("printed_9.pickle", raw)]))
     assert load_data.main(_args(workdir, url, url, "--sevenzip=0")) == 1
     _assert_unchanged(workdir, before)
+
+
+def _corrupt_patch(source):
+    return source[0][1][: len(source[0][1]) // 2]
+
+
+@pytest.mark.parametrize("bad", ["not an archive", "truncated", "corrupt patch"])
+def test_a_bad_validation_archive_leaves_both_folders(server, source, workdir, capsys, bad):
+    """Both archives are validated before either folder is replaced."""
+    before = _existing_data(workdir)
+    write_patches(workdir / "val_data", "printed", np.zeros((1, 4, 4), np.uint8), ["허"])
+    val_before = {p: Path(p).read_bytes() for p in list_patches(workdir / "val_data")}
+    body = {
+        "not an archive": b"plain text, not an archive",
+        "truncated": _zip_bytes(source)[:200],
+        "corrupt patch": _zip_bytes([("printed_0.pickle", _corrupt_patch(source))]),
+    }[bad]
+    data_url = server.add("/big.zip", _zip_bytes(source))
+    val_url = server.add("/v.zip", body)
+    assert load_data.main(_args(workdir, data_url, val_url, "--sevenzip=no")) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    _assert_unchanged(workdir, before)
+    assert {p: Path(p).read_bytes() for p in list_patches(workdir / "val_data")} == val_before
+
+
+def test_a_failed_second_swap_puts_the_first_folder_back(server, source, workdir, monkeypatch):
+    before = _existing_data(workdir)
+    url = server.add("/d.zip", _zip_bytes(source))
+    swap = download._swap
+
+    def interrupted(root, target):
+        if target.endswith("val_data"):
+            raise KeyboardInterrupt  # Ctrl-C between the two folders
+        return swap(root, target)
+
+    monkeypatch.setattr(download, "_swap", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_data.main(_args(workdir, url, url, "--sevenzip=no"))
+    monkeypatch.undo()
+    _assert_unchanged(workdir, before)
+    assert not (workdir / "val_data").exists()
+    assert load_data.main(_args(workdir, url, url, "--sevenzip=no")) == 0
+
+
+def test_same_folder_for_both_datasets_is_refused(server, source, workdir, capsys):
+    url = server.add("/d.zip", _zip_bytes(source))
+    args = _args(workdir, url, url, "--sevenzip=no", f"--val_path={workdir / 'data'}")
+    assert load_data.main(args) == 1
+    assert "two datasets would be installed into" in capsys.readouterr().err
+    assert server.hits == []
+
+
+def test_only_patch_files_are_installed(server, source, workdir, capsys):
+    """A README in the archive is skipped (and said so), so the next run is not refused."""
+    members = [
+        *_members_with_prefix(source, "data/"),
+        ("data/README.txt", b"how these patches were made"),
+        ("data/.hidden.pickle", b"not validated, so not installed"),
+        ("data/notes/more.txt", b"x"),
+        ("__MACOSX/data/._printed_0.pickle", b"resource fork"),
+    ]
+    url = server.add("/d.zip", _zip_bytes(members))
+    args = _args(workdir, url, url, "--sevenzip=no")
+    assert load_data.main(args) == 0
+    out = capsys.readouterr().out
+    assert "skipped 4 non-patch file(s): __MACOSX/data/._printed_0.pickle, " in out
+    assert "data/README.txt" in out
+    for folder in ("data", "val_data"):
+        assert sorted(os.listdir(workdir / folder)) == sorted(name for name, _ in source)
+    assert load_data.main(args) == 0  # the folders hold only patches, so they are replaced
+    summary = download.install_archive(
+        next((workdir / "downloads").glob("data-*")), workdir / "data", quiet=True
+    )
+    assert summary["files"] == 2 and len(summary["skipped"]) == 4
+
+
+def test_an_archive_of_no_patch_files_is_refused(server, workdir):
+    before = _existing_data(workdir)
+    url = server.add("/d.zip", _zip_bytes([("x.pickle/README.txt", b"a folder, not a patch")]))
+    with pytest.raises(ArchiveError, match="holds no"):
+        download.download_dataset(
+            workdir / "data", url=url, sevenzip=False, cache_dir=workdir / "dl", quiet=True
+        )
+    _assert_unchanged(workdir, before)
+
+
+@pytest.mark.parametrize("member", ["printed_9.pickle", "data/printed_9.pickle"])
+def test_a_corrupt_patch_drops_the_cached_archive(server, source, workdir, capsys, member):
+    before = _existing_data(workdir)
+    prefix = member[: -len("printed_9.pickle")]
+    members = [*_members_with_prefix(source, prefix), (member, _corrupt_patch(source))]
+    url = server.add("/big.zip", _zip_bytes(members))
+    args = _args(workdir, url, server.add("/v.zip", _zip_bytes(source)), "--sevenzip=no")
+    assert load_data.main(args) == 1
+    err = capsys.readouterr().err
+    assert f"error: big.zip: {member}: corrupt or truncated patch (" in err
+    assert str(workdir) not in err  # not the temporary folder, already deleted
+    _assert_unchanged(workdir, before)
+    assert not list((workdir / "downloads").glob("data-*"))  # not reused from the cache
+    server.add("/big.zip", _zip_bytes(source))  # the server's file is fixed
+    assert load_data.main(args) == 0
+    assert "Using cached" not in capsys.readouterr().out
+    assert server.hits == ["/big.zip", "/v.zip", "/big.zip"]
+    assert sorted(os.listdir(workdir / "data")) == sorted(name for name, _ in source)
 
 
 def test_disk_full_while_unpacking(server, source, workdir, monkeypatch):
