@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import numbers
 import os
 import sys
 import tempfile
@@ -176,7 +177,11 @@ class KoOCR:
         self._forward_features = None
 
     def _load_segments(self, weights_sha256: str):
-        clf = ksegments.SegmentClassifier.load(self.weights_path)
+        try:
+            clf = ksegments.SegmentClassifier.load(self.weights_path)
+        except ValueError as err:  # predict() does not need it: load the weights anyway
+            warnings.warn(f"{err}; read() runs without it (refit it with tools/fit_segments.py)", stacklevel=3)
+            return None
         if clf is not None and clf.weights_sha256 != weights_sha256:
             warnings.warn(
                 f"Ignoring {ksegments.FILE} in {self.weights_path!r}: it was fitted on other "
@@ -280,7 +285,11 @@ class KoOCR:
         with a few margins, see :meth:`tta_margins`).
         """
         size, place = self.config.image_size, self._placement
-        margin = self.config.margin if margin is None else float(margin)
+        if margin is None:
+            margin = self.config.margin
+        elif isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not 0 <= margin < 0.5:
+            raise ValueError(f"margin must be a number in [0, 0.5) (a fraction of the side). Received: margin={margin!r}")
+        margin = float(margin)
         if isinstance(image, _SINGLE_TYPES):
             return preprocess.normalize(image, size, margin, place)[None], True
         if isinstance(image, (list, tuple)):
@@ -320,6 +329,18 @@ class KoOCR:
         """
         if self._untrained is not None:
             self._warn_if_untrained()
+        size = self.config.image_size
+        shape = np.shape(normalised)
+        if len(shape) != 3 or shape[1:] != (size, size):
+            raise ValueError(
+                f"probabilities() takes normalised glyphs of shape (N, {size}, {size}) (see preprocess()). "
+                f"Received shape {shape}"
+            )
+        if not shape[0]:  # one empty array per output, as for a batch
+            empty = [np.zeros((0, n), np.float32) for n in self.heads.values()]
+            if features:
+                empty.append(np.zeros((0, self.model.get_layer(networks.POOL_LAYER).output.shape[-1]), np.float32))
+            return empty
         backend = self.resolve_backend(backend, features)
         if backend != "keras":
             return self._run_export(normalised, batch_size, backend, features)

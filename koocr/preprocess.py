@@ -45,13 +45,19 @@ class Placement:
         return cls(*SEED_PLACEMENT[image_size])
 
 
+# The brightest value up to which a float image is still taken as 0..1 (see to_gray).
+FLOAT_OVERSHOOT = 1.5
+
+
 def to_gray(image) -> np.ndarray:
     """Reads a path / PIL image / array into a float32 (H, W) grey image in 0..255.
 
     A photo's EXIF orientation is applied (phones store it turned and say so).
 
     RGBA and grey + alpha are composited over white so transparent backgrounds become
-    light. Input with max <= 1 is taken as 0..1; input above 255 (16-bit scans, 12-bit
+    light. Input with max <= 1 is taken as 0..1, and so is a float image with max <=
+    :data:`FLOAT_OVERSHOOT` (a 0..1 image after bicubic resizing overshoots 1; a 0..255
+    image that dark would hold no visible ink), clipped to 0..1; input above 255 (16-bit scans, 12-bit
     data in 16-bit containers) is scaled so its brightest value is 255.
 
     Raises:
@@ -66,6 +72,16 @@ def to_gray(image) -> np.ndarray:
             raise ValueError(f"Image file {os.fspath(image)!r} is too large to read: {err}") from err
         except (OSError, ValueError) as err:
             raise ValueError(f"Cannot read image file {os.fspath(image)!r}: {err}") from err
+    if isinstance(image, Image.Image):
+        try:  # a lazily opened image reads its file only now
+            image.load()
+        except Image.DecompressionBombError as err:
+            raise ValueError(f"This PIL image is too large to read: {err}") from err
+        except (OSError, ValueError, AssertionError) as err:  # PIL asserts on a closed file
+            raise ValueError(
+                f"Cannot read this PIL image ({type(err).__name__}: {err}); a truncated file, or one "
+                "closed before use (call .load() inside its 'with Image.open(...)' block)"
+            ) from err
     if isinstance(image, Image.Image) and image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
         image = ImageOps.exif_transpose(image)  # a phone photo stored turned, upright
     if isinstance(image, Image.Image) and (image.mode in ("I", "F") or image.mode.startswith("I;16")):
@@ -83,6 +99,7 @@ def to_gray(image) -> np.ndarray:
             raise ValueError(f"Expected an image path, PIL image or array. Received: {type(image)}") from err
         if arr.dtype == object or arr.dtype.kind not in "uifb":
             raise ValueError(f"Expected a numeric image array. Received dtype={arr.dtype}")
+        is_float = arr.dtype.kind == "f"
         arr = arr.astype(np.float32)
         if arr.ndim == 3:
             channels = arr.shape[-1]
@@ -101,6 +118,8 @@ def to_gray(image) -> np.ndarray:
         top = float(arr.max()) if arr.size and np.isfinite(arr).all() else None
         if top is not None and top <= 1.0:
             arr = arr * 255.0
+        elif top is not None and is_float and top <= FLOAT_OVERSHOOT:  # 0..1 resized: a little over 1
+            arr = np.clip(arr, 0.0, 1.0) * 255.0
         elif top is not None and top > 255.0:
             # 16-bit (or 12-bit in 16) scans: scale by the brightest value, never clip
             arr = arr * (255.0 / top)

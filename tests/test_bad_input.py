@@ -420,3 +420,45 @@ def test_labels_outside_the_charset_are_named_before_training(tmp_path):
             ocr.train(epochs=1, data_path=str(folder), val_path=None, batch_size=4, patch_size=patch_size,
                       log_dir=str(tmp_path / "logs"), verbose=0)
         assert not os.path.exists(tmp_path / "logs" / "training.csv")
+
+
+def test_inputs_checked_where_they_enter(tmp_path):
+    """A 0..1 float image that overshoots 1 (bicubic resizing) was taken as 0..255 and read
+    blank; a lazily opened PIL image of a truncated or closed file escaped as OSError /
+    AssertionError; preprocess(margin=...) and probabilities() took anything."""
+    from PIL import Image
+
+    from koocr.preprocess import to_gray
+
+    glyph = np.ones((40, 40), np.float32)
+    glyph[10:30, 18:22] = 0.0
+    over = glyph.copy()
+    over[0, 0], over[5, 5] = 1.02, -0.11
+    np.testing.assert_array_equal(to_gray(over), np.clip(over, 0, 1) * 255)  # it was over / 1.02 * 255
+    Image.fromarray((glyph * 255).astype(np.uint8)).save(tmp_path / "g.png")
+    data = (tmp_path / "g.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="Cannot read this PIL image .*truncated"):
+        to_gray(Image.open(tmp_path / "cut.png"))
+    with Image.open(tmp_path / "g.png") as closed:
+        pass
+    with pytest.raises(ValueError, match="Cannot read this PIL image"):
+        to_gray(closed)
+    ocr = KoOCR(**TINY)
+    for margin in (-1, 0.5, float("nan"), True):
+        with pytest.raises(ValueError, match="margin must be a number in"):
+            ocr.preprocess(glyph, margin=margin)
+    with pytest.raises(ValueError, match=r"shape \(N, 32, 32\).* Received shape \(1, 96, 96\)"):
+        ocr.probabilities(np.zeros((1, 96, 96), np.uint8))
+    empty = ocr.probabilities(np.zeros((0, 32, 32), np.uint8), features=True)
+    assert [a.shape[0] for a in empty] == [0, 0, 0, 0] and [a.shape[1] for a in empty[:3]] == [19, 21, 28]
+
+
+def test_a_corrupt_segment_classifier_does_not_stop_predict(tmp_path):
+    from koocr import segments
+
+    saved = KoOCR(**TINY).save(tmp_path / "w")
+    (tmp_path / "w" / segments.FILE).write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match="Cannot read segment classifier .*read\\(\\) runs without it"):
+        ocr = KoOCR(weights=saved)
+    assert ocr.segments is None and len(ocr.predict(np.full((32, 32), 255, np.uint8), n=2)) == 2
