@@ -85,6 +85,29 @@ def image_test(args, placement) -> list[str]:
     return out
 
 
+def real_sets(args) -> list[str]:
+    """The real sets this run reads, by name: AIHub, HGU1, images."""
+    return [name for name, on in (("AIHub", args.AIHub), ("HGU1", args.hgu1), ("images", args.images)) if on]
+
+
+def real_prefix(args, name: str) -> str:
+    """The file prefix of a real set's patches: handwritten_aihub, handwritten_hgu1, handwritten_images."""
+    return f"{args.images_kind if name == 'images' else 'handwritten'}_{name.lower()}"
+
+
+def note_kept(args, prefix: str, train: int, val: int) -> None:
+    """Names the earlier ``prefix`` patches left in an output folder this run wrote none of them to
+    (a split with no sample leaves its folder untouched: it may be another run's)."""
+    written = {os.path.realpath(f) for f, n in ((args.pickle_path, train), (args.val_path, val)) if n}
+    for folder in dict.fromkeys((args.pickle_path, args.val_path)):
+        kept = [] if os.path.realpath(folder) in written else crawl.series_patches(folder, prefix)
+        if kept:
+            print(
+                f"note: {folder} keeps {len(kept)} {prefix}_*.pickle patch(es) of an earlier run (this run "
+                "wrote none there); if they came from the same samples they overlap this run's: remove them"
+            )
+
+
 def ingest_real(args, placement) -> None:
     sets = []
     if args.AIHub:
@@ -100,22 +123,38 @@ def ingest_real(args, placement) -> None:
             raise ValueError(f"{name}: no labelled sample was read ({stats})")
         labels = np.asarray(labels, dtype="<U1")
         train_idx, val_idx = crawl.split_train_val(len(labels), args.val_ratio, args.seed)
-        prefix = f"{args.images_kind if name == 'images' else 'handwritten'}_{name.lower()}"
+        prefix = real_prefix(args, name)
         for folder, idx in ((args.pickle_path, train_idx), (args.val_path, val_idx)):
             crawl.write_source(folder, prefix, images[idx], labels[idx], args.pickle_size, args.seed)
+        note_kept(args, prefix, len(train_idx), len(val_idx))
+
+
+def check_outputs(args, styles) -> None:
+    """Refuses, before any slow work, outputs that would break train.py: one folder for both
+    splits, or patches of another image size left beside this run's."""
+    fonts = [crawl.SOURCE_PREFIX[s] for s in styles]
+    real = [real_prefix(args, name) for name in real_sets(args)]
+    val = (fonts if args.val_ratio > 0 or args.val_fonts.strip(",") else []) + (real if args.val_ratio > 0 else [])
+    crawl.check_split_folders(args.pickle_path, args.val_path, bool(val))
+    crawl.check_patch_size(args.pickle_path, args.image_size, fonts + real)
+    if val:
+        crawl.check_patch_size(args.val_path, args.image_size, val)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     placement = placement_from(args)
-    # Checked before any slow work (a font crawl can take minutes).
+    styles = [s for s, on in (("printed", args.printed), ("handwriting", args.clova)) if on]
+    # Checked before any slow work (a font crawl can take minutes, reading a real set too).
     crawl.split_train_val(0, args.val_ratio, args.seed)
     if args.images and not os.path.isdir(args.images):
         raise FileNotFoundError(f"--images: image folder not found: {args.images}")
+    if styles or real_sets(args):
+        crawl.check_patch_settings(args.image_size, args.margin, args.pickle_size)
+        check_outputs(args, styles)
     start = time.time()
     if args.image_test:
         print("wrote", ", ".join(image_test(args, placement)))
-    styles = [s for s, on in (("printed", args.printed), ("handwriting", args.clova)) if on]
     if styles:
         cfg = crawl.CrawlConfig(
             font_dir=args.font_path,
@@ -139,9 +178,11 @@ def main(argv=None) -> int:
         )
         counts = crawl.crawl_fonts(cfg)
         print("samples:", counts)
-    if args.AIHub or args.hgu1 or args.images:
+        for prefix, split in counts.items():
+            note_kept(args, prefix, split["train"], split["val"])
+    if real_sets(args):
         ingest_real(args, placement)
-    if not (styles or args.AIHub or args.hgu1 or args.images or args.image_test):
+    if not (styles or real_sets(args) or args.image_test):
         print("Nothing to do: pass --printed, --clova, --AIHub, --hgu1, --images or --image_test", file=sys.stderr)
         return 2
     for folder in (args.pickle_path, args.val_path):

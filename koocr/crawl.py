@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Sequence
@@ -80,17 +79,41 @@ class CrawlConfig:
     def __post_init__(self):
         # image_size 0 wrote (N, 0, 0) patches and augment -1 failed with an IndexError
         # deep in the renderer.
+        check_patch_settings(self.image_size, self.margin, self.pickle_size)
         check_settings(vars(self), {
-            "image_size": (is_int(self.image_size, 8), "an integer >= 8"),
             "render_size": (self.render_size is None or is_int(self.render_size, 8), "None or an integer >= 8"),
             "augment": (is_int(self.augment, 0), "an integer >= 0"),
             "augment_handwriting": (
                 self.augment_handwriting is None or is_int(self.augment_handwriting, 0), "None or an integer >= 0"
             ),
-            "pickle_size": (is_int(self.pickle_size), "an integer >= 1"),
             "workers": (is_int(self.workers), "an integer >= 1"),
-            "margin": (0 <= self.margin < 0.5, "in [0, 0.5)"),
         })
+        check_split_folders(self.pickle_path, self.val_path, self.val_ratio > 0 or bool(self.val_fonts))
+
+
+def check_patch_settings(image_size: int, margin: float, pickle_size: int) -> None:
+    """The checks of every patch writer, the font crawl and the real sets alike (``crawl_data.py
+    --images`` wrote (N, 0, 0) patches for ``--image_size 0`` and blank glyphs for ``--margin -1``).
+
+    Raises:
+        ValueError: naming the first setting out of range, what was expected and its value.
+    """
+    check_settings({"image_size": image_size, "margin": margin, "pickle_size": pickle_size}, {
+        "image_size": (is_int(image_size, 8), "an integer >= 8"),
+        "pickle_size": (is_int(pickle_size), "an integer >= 1"),
+        "margin": (0 <= margin < 0.5, "in [0, 0.5)"),
+    })
+
+
+def check_split_folders(pickle_path: str, val_path: str, writes_val: bool) -> None:
+    """Refuses one folder for both splits when the validation split is written: its patches
+    (same file names) would replace the training ones."""
+    if writes_val and os.path.realpath(pickle_path) == os.path.realpath(val_path):
+        raise ValueError(
+            f"--pickle_path and --val_path are the same folder ({pickle_path}): the validation patches "
+            "would replace the training ones. Give --val_path another folder, or write no validation split "
+            "(--val_ratio 0, no --val_fonts)"
+        )
 
 
 def _render_task(task) -> tuple[np.ndarray, list[str]]:
@@ -195,23 +218,71 @@ def split_train_val(n: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np
 def write_source(
     folder: str, prefix: str, images: np.ndarray, labels: np.ndarray, pickle_size: int, seed: int
 ) -> list[str]:
-    """Shuffles and writes ``<prefix>_<i>.pickle`` patches, removing stale ones of that prefix
-    (all of them when there is nothing to write: a re-run with a smaller split must not leave
-    the old patches behind, where they would overlap the other split)."""
+    """Shuffles and writes ``<prefix>_<i>.pickle`` patches, removing that prefix's other patches
+    in ``folder`` (a previous, larger crawl must not leak into this one).
+
+    With nothing to write, ``folder`` is left untouched: it may hold another run's patches
+    (``--val_ratio 0 --pickle_path my_eval`` used to empty ./val_data).
+    """
     if not len(labels):
-        if not os.path.isdir(folder):
-            return []
-        paths = []
-    else:
-        os.makedirs(folder, exist_ok=True)
-        order = np.random.default_rng(seed).permutation(len(labels))
-        paths = patches.write_patches(folder, prefix, images[order], labels[order], patch_size=pickle_size)
+        return []
+    os.makedirs(folder, exist_ok=True)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    paths = patches.write_patches(folder, prefix, images[order], labels[order], patch_size=pickle_size)
     keep = {os.path.abspath(p) for p in paths}
-    pattern = re.compile(rf"^{re.escape(prefix)}_\d+\.pickle$")
-    for old in glob.glob(os.path.join(folder, f"{prefix}_*.pickle")):
-        if pattern.match(os.path.basename(old)) and os.path.abspath(old) not in keep:
-            os.remove(old)  # a previous, larger crawl must not leak into this one
+    for old in series_patches(folder, prefix):
+        if os.path.abspath(old) not in keep:
+            os.remove(old)
     return paths
+
+
+_SERIES = re.compile(r"^(.+)_\d+\.pickle$")
+
+
+def series_patches(folder: str, prefix: str) -> list[str]:
+    """The ``<prefix>_<i>.pickle`` patches in ``folder`` (``printed_images_0`` is not ``printed``'s)."""
+    if not os.path.isdir(folder):
+        return []
+    return [p for p in patches.list_patches(folder) if _series_of(p) == prefix]
+
+
+def _series_of(path: str) -> str:
+    match = _SERIES.match(os.path.basename(path))
+    return match.group(1) if match else os.path.basename(path)
+
+
+def check_patch_size(folder: str, image_size: int, replaced: Sequence[str]) -> None:
+    """Refuses to add ``image_size`` patches to ``folder`` when it keeps patches of another size
+    (``train.py`` cannot read a folder of mixed sizes).
+
+    Args:
+        folder: an output folder of this run.
+        image_size: the side of the patches this run writes there.
+        replaced: the prefixes this run writes there; their old patches go (:func:`write_source`).
+
+    Raises:
+        ValueError: naming the folder, the sizes and the files kept at another size.
+    """
+    if not os.path.isdir(folder):
+        return
+    kept: dict[str, list[str]] = {}
+    for path in patches.list_patches(folder):
+        if _series_of(path) not in replaced:
+            kept.setdefault(_series_of(path), []).append(path)
+    other: dict[int, list[str]] = {}
+    for series in kept.values():  # one crawl writes a series at one size: read one file of each
+        size = int(patches.load_patch(series[0])["image"].shape[1])
+        if size != image_size:
+            other.setdefault(size, []).extend(os.path.basename(p) for p in series)
+    if other:
+        found = "; ".join(
+            f"{size}px: " + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            for size, names in sorted(other.items())
+        )
+        raise ValueError(
+            f"{folder} holds patches of another image size than this run's {image_size}px ({found}); "
+            "train.py reads one size per folder: write to another folder, or rebuild or remove those patches"
+        )
 
 
 def crawl_fonts(cfg: CrawlConfig) -> dict[str, dict[str, int]]:

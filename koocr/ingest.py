@@ -217,7 +217,7 @@ def read_image_folder(
         if limit is not None and len(todo) >= limit:
             break
         if truth is not None:
-            text = _read_label(truth)
+            text = read_label(truth)
             if text is None or not is_syllable(text):
                 stats["skipped_labels"] += 1
                 continue
@@ -232,9 +232,12 @@ def read_image_folder(
     return images, labels, stats
 
 
-def _read_label(path: str) -> str | None:
+def read_label(path: str) -> str | None:
     """A label file's text, NFC, stripped: UTF-8 (with or without BOM), UTF-16 with a BOM
-    (Notepad's "Unicode") or CP949 (Korean Windows); None if it is none of these."""
+    (Notepad's "Unicode") or CP949 (Korean Windows); None if it is none of these.
+
+    Also reads the ground truth of the line sets (:func:`koocr.lines.load_line_set`).
+    """
     with open(path, "rb") as fh:
         data = fh.read()
     encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp949")

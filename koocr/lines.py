@@ -1456,20 +1456,26 @@ def cer(truths: Sequence[str], hypotheses: Sequence[str], spaces: bool = True) -
 
 
 def load_line_set(folder: str) -> list[tuple[str, str]]:
-    """(image path, truth text) for each ``*.png`` / ``*.jpg`` with a ``.txt`` beside it, sorted."""
+    """(image path, truth text) for each ``*.png`` / ``*.jpg`` with a ``.txt`` (or ``.TXT``) beside it,
+    sorted. Truth files are read like ``crawl_data.py --images`` labels: UTF-8, UTF-16 with a BOM or CP949."""
+    from koocr.ingest import read_label
+
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No line folder {folder!r} (make one with tools/make_line_set.py)")
+    names = sorted(os.listdir(folder))
+    texts = {n.lower(): n for n in names if n.lower().endswith(".txt")}  # 0000.TXT too
     pairs, untruthed = [], []
-    for name in sorted(os.listdir(folder)):
+    for name in names:
         stem, ext = os.path.splitext(name)
-        truth = os.path.join(folder, stem + ".txt")
         if ext.lower() not in (".png", ".jpg", ".jpeg"):
             continue
+        truth = os.path.join(folder, texts.get(stem.lower() + ".txt", stem + ".txt"))
         if not os.path.isfile(truth):
             untruthed.append(name)
             continue
-        with open(truth, encoding="utf-8-sig") as fh:
-            text = fh.read().strip()
+        text = read_label(truth)
+        if text is None:
+            raise ValueError(f"Cannot decode ground truth {truth!r}: save it as UTF-8, UTF-16 or CP949")
         if not text:  # a CER over zero characters means nothing
             raise ValueError(f"Empty ground truth {truth!r}: write the image's text in it, or remove the image")
         pairs.append((os.path.join(folder, name), text))
@@ -1489,7 +1495,7 @@ def line_folders(folder: str) -> list[str]:
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No line folder {folder!r} (make one with tools/make_line_set.py)")
     def has_truth(path: str) -> bool:
-        return any(n.endswith(".txt") for n in os.listdir(path))
+        return any(n.lower().endswith(".txt") for n in os.listdir(path))
 
     if has_truth(folder):
         return [folder]

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import crawl_data
-from koocr import crawl, ingest, patches
+from koocr import cli, crawl, ingest, patches
 from koocr.fonts import load_manifest
 
 
@@ -146,16 +146,21 @@ def test_image_folder_ingests_to_patches(tmp_path, render):
     assert [os.path.basename(p)[:14] for p in patches.list_patches(tmp_path / "p")] == ["printed_images"]
 
 
-def test_image_folder_reruns_leave_no_stale_patches_and_errors_come_first(tmp_path, render):
+def test_image_folder_reruns_leave_no_stale_patches_and_errors_come_first(tmp_path, render, capsys):
     for i, c in enumerate("가나다라마바"):
         (tmp_path / "mine" / c).mkdir(parents=True)
         Image.fromarray(render(c)).save(tmp_path / "mine" / c / f"{i}.png")
     base = ["--images", str(tmp_path / "mine"), "--image_size", "32",
             "--pickle_path", str(tmp_path / "d"), "--val_path", str(tmp_path / "v")]
-    assert crawl_data.main([*base, "--val_ratio", "0.5"]) == 0
-    assert len(patches.list_patches(tmp_path / "v")) == 1
+    assert crawl_data.main([*base, "--val_ratio", "0.5", "--pickle_size", "1"]) == 0
+    assert len(patches.list_patches(tmp_path / "v")) == 3
+    assert crawl_data.main([*base, "--val_ratio", "0.2"]) == 0
+    assert [os.path.basename(p) for p in patches.list_patches(tmp_path / "v")] == ["handwritten_images_0.pickle"]
+    capsys.readouterr()
+    # A split with nothing to write leaves its folder alone (it may be another run's), and says so.
     assert crawl_data.main([*base, "--val_ratio", "0"]) == 0
-    assert patches.list_patches(tmp_path / "v") == []  # the old split would overlap data/
+    assert len(patches.list_patches(tmp_path / "v")) == 1
+    assert f"note: {tmp_path / 'v'} keeps 1 handwritten_images_*.pickle" in capsys.readouterr().out
     (tmp_path / "none" / "scans").mkdir(parents=True)
     Image.fromarray(render("가")).save(tmp_path / "none" / "scans" / "x.png")
     with pytest.raises(ValueError, match="no labelled sample"):
@@ -165,6 +170,106 @@ def test_image_folder_reruns_leave_no_stale_patches_and_errors_come_first(tmp_pa
             crawl_data.main(["--printed", "--charset", str(tmp_path / "no_charset"), *bad,
                              "--pickle_path", str(tmp_path / "d3")])
     assert not (tmp_path / "d3").exists()
+
+
+def _glyph_folder(root, render, chars="가나다라마"):
+    for i, c in enumerate(chars):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(render(c)).save(root / c / f"{i}.png")
+    return str(root)
+
+
+def _no_reading(monkeypatch):
+    def read(*args, **kwargs):
+        raise AssertionError("an image was read before the settings were checked")
+
+    monkeypatch.setattr(ingest, "read_image_folder", read)
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("image_size", "0"), ("image_size", "1"), ("image_size", "7"), ("image_size", "-5"),
+     ("margin", "-1"), ("margin", "0.5"), ("pickle_size", "-1"), ("pickle_size", "0")],
+)
+def test_image_folder_checks_numbers_like_the_font_crawl(tmp_path, render, monkeypatch, capsys, flag, value):
+    mine = _glyph_folder(tmp_path / "mine", render)
+    _no_reading(monkeypatch)
+    argv = ["--images", mine, f"--{flag}", value, "--pickle_path", str(tmp_path / "d"), "--val_path", str(tmp_path / "v")]
+    assert cli.run(crawl_data.main, argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Invalid {flag}: expected ") and err.count("\n") == 1
+    assert f"Received: {flag}=" in err
+    assert not (tmp_path / "d").exists() and not (tmp_path / "v").exists()
+    with pytest.raises(ValueError, match=f"Invalid {flag}"):  # the font crawl's message
+        crawl.CrawlConfig(**{flag: float(value) if flag == "margin" else int(value)})
+
+
+def test_a_split_not_written_leaves_its_folder_alone(tmp_path, render, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    imgs, imgs2 = _glyph_folder(tmp_path / "imgs", render), _glyph_folder(tmp_path / "imgs2", render, "바사")
+    assert crawl_data.main(["--images", imgs, "--image_size", "32", "--val_ratio", "0.2"]) == 0
+    before = {p: open(p, "rb").read() for p in patches.list_patches("val_data")}
+    assert len(before) == 1
+    capsys.readouterr()
+    assert crawl_data.main(["--images", imgs2, "--image_size", "32", "--val_ratio", "0", "--pickle_path", "my_eval"]) == 0
+    assert {p: open(p, "rb").read() for p in patches.list_patches("val_data")} == before
+    assert "note: ./val_data keeps 1 handwritten_images_*.pickle" in capsys.readouterr().out
+    assert sorted(patches.load_patch(patches.list_patches("my_eval")[0])["label"]) == ["바", "사"]
+    # One folder for both splits: refused when validation patches would replace the training ones ...
+    data = {p: open(p, "rb").read() for p in patches.list_patches("data")}
+    with pytest.raises(ValueError, match=r"--pickle_path and --val_path are the same folder \(\./data\)"):
+        crawl_data.main(["--images", imgs2, "--image_size", "32", "--val_ratio", "0.2", "--val_path", "data"])
+    assert {p: open(p, "rb").read() for p in patches.list_patches("data")} == data
+    with pytest.raises(ValueError, match="same folder"):
+        crawl.CrawlConfig(pickle_path="x", val_path="./x/", val_ratio=0.1)
+    # ... and fine without a validation split (which used to delete the training patches just written).
+    assert crawl_data.main(["--images", imgs, "--image_size", "32", "--val_ratio", "0",
+                            "--pickle_path", "same", "--val_path", "same"]) == 0
+    assert patches.summarize("same")["total"] == 5
+
+
+def test_font_crawl_without_validation_leaves_val_folder_alone(fonts, tmp_path):
+    cs = _tiny_charset(tmp_path)
+    v = tmp_path / "v"
+    patches.write_patches(v, "printed", np.full((2, 32, 32), 255, np.uint8), ["가", "나"])
+    before = patches.list_patches(v)
+    argv = ["--printed", "--charset", cs, "--image_size", "32", "--val_ratio", "0", "--workers", "1",
+            "--pickle_path", str(tmp_path / "d"), "--val_path", str(v)]
+    assert crawl_data.main(argv) == 0
+    assert patches.list_patches(v) == before and patches.summarize(v)["total"] == 2
+    assert patches.list_patches(tmp_path / "d", "printed")
+
+
+def test_patches_of_another_size_are_refused_before_reading(tmp_path, render, monkeypatch):
+    imgs = _glyph_folder(tmp_path / "imgs", render)
+    d, v = str(tmp_path / "d"), str(tmp_path / "v")
+    base = ["--images", imgs, "--pickle_path", d, "--val_path", v]
+    assert crawl_data.main([*base, "--image_size", "48", "--val_ratio", "0.2"]) == 0
+    with monkeypatch.context() as m:
+        _no_reading(m)
+        with pytest.raises(ValueError) as err:
+            crawl_data.main([*base, "--images_kind", "printed", "--image_size", "32", "--val_ratio", "0"])
+    message = str(err.value)
+    assert d in message and "32px" in message and "48px: handwritten_images_0.pickle" in message
+    assert [os.path.basename(p) for p in patches.list_patches(d)] == ["handwritten_images_0.pickle"]
+    with monkeypatch.context() as m:
+        _no_reading(m)
+        with pytest.raises(ValueError, match=f"{v} holds patches"):  # the val folder is checked too
+            crawl_data.main([*base, "--images_kind", "printed", "--image_size", "32", "--val_path", v,
+                             "--pickle_path", str(tmp_path / "d2"), "--val_ratio", "0.2"])
+    # Patches this run replaces may differ in size; a folder it does not write is not checked.
+    assert crawl_data.main([*base, "--image_size", "32", "--val_ratio", "0"]) == 0
+    assert patches.summarize(d)["image_size"] == 32 and patches.summarize(v)["image_size"] == 48
+
+
+def test_mixed_size_error_names_a_file_of_each_size(tmp_path):
+    from koocr import data
+
+    small = patches.write_patches(tmp_path, "printed", np.full((1, 32, 32), 255, np.uint8), ["가"])
+    big = patches.write_patches(tmp_path, "clova", np.full((1, 48, 48), 255, np.uint8), ["가"])
+    with pytest.raises(ValueError, match="Patches mix image sizes") as err:
+        data.load_arrays(small + big)
+    assert f"32px: {small[0]}" in str(err.value) and f"48px: {big[0]}" in str(err.value)
 
 
 def test_nothing_to_do_returns_2(tmp_path):

@@ -541,6 +541,24 @@ def test_load_line_set_pairs_images_with_truth(tmp_path):
         lines.load_line_set(str(tmp_path / "missing"))
 
 
+def test_load_line_set_reads_truth_like_image_labels(tmp_path):
+    """CP949, UTF-16 (BOM) and .TXT truth, as crawl_data.py --images reads labels."""
+    for stem, name, data in (("0000", "0000.txt", "가나 다".encode("cp949")),
+                             ("0001", "0001.txt", "라마\n바".encode("utf-16")),
+                             ("0002", "0002.TXT", "사아".encode("utf-8-sig"))):
+        Image.new("L", (20, 10), 255).save(tmp_path / f"{stem}.png")
+        (tmp_path / name).write_bytes(data)
+    assert [t for _, t in lines.load_line_set(str(tmp_path))] == ["가나 다", "라마\n바", "사아"]
+    (tmp_path / "0001.txt").write_bytes(b"\xff\xff\xfe\x80")  # none of UTF-8, UTF-16, CP949
+    with pytest.raises(ValueError, match="Cannot decode ground truth .*0001.txt"):
+        lines.load_line_set(str(tmp_path))
+    only_upper = tmp_path / "set" / "upper"  # a folder whose truth files are all .TXT is a line folder
+    only_upper.mkdir(parents=True)
+    Image.new("L", (20, 10), 255).save(only_upper / "0000.png")
+    (only_upper / "0000.TXT").write_text("자", encoding="utf-8")
+    assert lines.line_folders(str(tmp_path / "set")) == [str(only_upper)]
+
+
 # ---------------------------------------------------------------------- with the shipped model
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "compact48")
 
