@@ -153,6 +153,28 @@ class ReadConfig:
             )
         if len(self.syl_width) != 2 or not 0 < self.syl_width[0] <= self.syl_width[1]:
             raise ValueError(f"syl_width must be (low, high) with 0 < low <= high. Received: {self.syl_width!r}")
+        # Out of range, these failed deep inside (shape_scale=0: ZeroDivisionError) or read
+        # silently wrong (negative weights reward what they should penalise).
+        for name, low, high, low_open in _READ_RANGES:
+            value = getattr(self, name)
+            if value is not None and (value < low or (low_open and value == low) or value > high):
+                bracket = "(" if low_open else "["
+                raise ValueError(f"read() setting {name} must lie in {bracket}{low}, {high}]. Received: {name}={value!r}")
+
+
+# (setting, low, high, low excluded) of ReadConfig's numbers that have a range.
+_READ_RANGES = (
+    *((n, 0.0, math.inf, True) for n in (
+        "max_width", "cut_width", "bridge_width", "syl_min_height", "unknown_max_width", "shape_scale",
+        "pitch_max", "lm_beam", "one_line_higher", "one_line_aspect", "valley_tall")),
+    *((n, 0.0, math.inf, False) for n in (
+        "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
+        "space_pitch", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
+        "rule_search", "one_line_gap", "valley_heights", "valley_fill")),
+    *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance")),
+    ("line_min_height", 0.0, 1.0, True),
+    ("pitch_percentile", 0.0, 100.0, False),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

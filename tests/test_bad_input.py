@@ -323,6 +323,12 @@ def test_predict_and_read_reject_bad_arguments(render):
     for kwargs, message in (
         ({"max_merge": 0}, "max_merge must be an integer >= 1"), ({"max_skew": 90}, "max_skew < 45"),
         ({"char_bonus": float("nan")}, "char_bonus must be a finite number"), ({"syl_width": (1.0, 0.5)}, "syl_width"),
+        # these failed deep inside (ZeroDivisionError, argmin of an empty sequence, numpy's
+        # percentile range) or were taken silently
+        ({"shape_scale": 0}, r"shape_scale must lie in \(0.0, inf\]"), ({"line_min_height": 2}, "line_min_height"),
+        ({"pitch_percentile": 150}, r"pitch_percentile must lie in \[0.0, 100.0\]"),
+        ({"lm_weight": -1}, "lm_weight"), ({"class_weight": -1}, "class_weight"), ({"space_pitch": -0.1}, "space_pitch"),
+        ({"max_width": -1}, "max_width"),
     ):
         with pytest.raises(ValueError, match=message):
             ocr.read(glyph, **kwargs)
