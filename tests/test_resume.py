@@ -10,26 +10,13 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from test_model import _Stop, _StopAfter
 
 from koocr import data as kdata
 from koocr import patches
 from model import KoOCR
 
 TINY = dict(network_type="compact", image_size=32, fc_link="GAP", network_args={"width": 0.25})
-
-
-class _Stop(Exception):
-    pass
-
-
-class _StopAfter(keras.callbacks.Callback):
-    def __init__(self, n):
-        super().__init__()
-        self.n = n
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.n:
-            raise _Stop
 
 
 @pytest.fixture(scope="module")
