@@ -218,15 +218,23 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     """Any image of text -> (ink mask, level): level is 0 (ink) .. 255 (paper), float32.
 
     The background is the majority class (true of any text line or page), so either
-    polarity works, unless light paper runs all round ink that fills most of the image
-    (a bold word cropped close); the contrast stretch is the one of
+    polarity works, unless paper, light or dark, runs all round ink that fills most of the
+    image (a bold word cropped close); the contrast stretch is the one of
     :func:`koocr.preprocess.normalize`.
     """
     gray = preprocess.to_gray(image)
     if float(np.ptp(gray)) < 16.0:  # blank: no ink at all
         return np.zeros(gray.shape, bool), np.full(gray.shape, 255.0, np.float32)
     thr = preprocess.otsu_threshold(gray)
-    if not preprocess.light_background(gray, thr, by_border=False) and not _paper_all_round(gray, thr):
+    light = preprocess.light_background(gray, thr, by_border=False)
+    # Ink over most of the image with paper all round it that reaches between the strokes
+    # is a heavy word cropped close, in either polarity: light text on dark paper is the
+    # mirror of dark text on light paper (what predict() decides by the border).
+    if light and _paper_all_round(255.0 - gray, 255.0 - thr):
+        light = False
+    elif not light and _paper_all_round(gray, thr):
+        light = True
+    if not light:
         gray = 255.0 - gray
         thr = 255.0 - thr
     gray, _ = preprocess.clean_background(gray, thr)
@@ -368,6 +376,29 @@ def deskew(mask: np.ndarray, level: np.ndarray, angle: float):
     return new_mask, new_level.copy(), to_input
 
 
+def find_verticals(mask: np.ndarray, span: float = 0.8, thin: float = 0.2) -> np.ndarray:
+    """Ink of vertical rules and dark side edges that join the lines of a block: a bool mask.
+
+    Components of ink at least ``span`` of the ink's height and at most ``thin`` times as
+    wide as high that touch no text (a margin rule, a scanner's dark border). They are
+    taken only when the block without them splits into more lines (:func:`split_lines`):
+    the 'ㅣ' strokes of a single line, or of a lone '니' cropped tight, are read as they are.
+    """
+    out = np.zeros_like(mask)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return out
+    min_len = max(8, span * (rows[-1] + 1 - rows[0]))
+    labels, boxes = _components(mask)
+    tall = [lab for lab, x0, x1, y0, y1, _ in boxes if y1 - y0 >= min_len and x1 - x0 <= thin * (y1 - y0)]
+    if not tall:
+        return out
+    out = _member(labels, tall)
+    if len(split_lines(mask & ~out)) <= len(split_lines(mask)):
+        return np.zeros_like(mask)
+    return out
+
+
 def _long_runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
     """``(row, start, end)`` of each run of ``mask`` at least ``min_len`` long."""
     rows = np.flatnonzero(mask.sum(axis=1) >= min_len)
@@ -439,13 +470,18 @@ def find_rules(mask: np.ndarray, ratio: float = 3.0, level: np.ndarray | None = 
     # A run in a band of its own with text just beside it (closer than that text is tall) is
     # judged against both: the bar of a lone '드' or '으' is set apart from the rest of its
     # syllable much as an underline is from its line.
+    # Only a band that holds little but long runs is the run's own: a band that holds a
+    # line of text too (an underline or a scan edge joined to the line it lies by) is
+    # measure enough, and its neighbour, another line, would double the reference.
     bands = split_lines(mask)
+    other_ink = (mask & ~rules).any(axis=1)
     for r, a, b in runs:
         if bands:
             dist = np.array([max(r0 - r, r - r1 + 1, 0) for r0, r1 in bands])
             order = np.argsort(dist, kind="stable")
             r0, r1 = bands[order[0]]
-            if dist[order[0]] == 0 and len(bands) > 1:
+            own = other_ink[r0:r1].sum() < 0.5 * (r1 - r0)
+            if dist[order[0]] == 0 and len(bands) > 1 and own:
                 s0, s1 = bands[order[1]]
                 if max(s0 - r1, r0 - s1, 0) < s1 - s0:
                     r0, r1 = min(r0, s0), max(r1, s1)
@@ -551,7 +587,9 @@ def split_lines(
     """Rows ``[r0, r1)`` of each text line, from the horizontal projection of ``mask``.
 
     Bands lower than ``min_height`` times the tallest (dots, stray marks, a jamo that
-    sits apart) join the nearest band when close to it, and are dropped otherwise. Bands
+    sits apart) join the nearest band when close to it, and are dropped otherwise, unless
+    they lie beyond ``attach_gap`` of it and hold a line of smaller text (body text under a
+    title; see :func:`_small_line`). Bands
     lower than ``attach_height`` times the tallest that lie within ``attach_gap`` times
     the tallest of a taller band join it too: the final consonants of a face that sets
     them well below the rest of the syllable (AleeBangwool, AleeBandal) form such a band,
@@ -580,7 +618,9 @@ def split_lines(
         k = int(np.argmin(dist))
         la, lb = lines[k]
         top, bottom = min(la, a), max(lb, b)
-        if dist[k] <= 0.6 * tallest or _syllable_parts(mask, (la, lb), (a, b), flat_aspect, syllable_aspect):
+        if dist[k] > attach_gap * tallest and _small_line(mask[a:b]):
+            lines.append((a, b))  # a line of smaller text (body text under a title)
+        elif dist[k] <= 0.6 * tallest or _syllable_parts(mask, (la, lb), (a, b), flat_aspect, syllable_aspect):
             lines[k] = (top, bottom)
     lines.sort()
     merged: list[tuple[int, int]] = []
@@ -603,6 +643,21 @@ def split_lines(
         else:
             k += 1
     return merged
+
+
+def _small_line(band: np.ndarray, min_pixels: int = 8, pieces: int = 4) -> bool:
+    """Is a low band a line of smaller text? At least ``min_pixels`` high, at least four
+    times as wide as high, and at least ``pieces`` runs of inked columns that are on median
+    at least half as high as the band (characters, not specks or a row of dots)."""
+    h = band.shape[0]
+    cols = np.flatnonzero(band.any(axis=0))
+    if h < min_pixels or cols.size == 0 or cols[-1] + 1 - cols[0] < 4 * h:
+        return False
+    runs = _runs(band.any(axis=0))
+    if len(runs) < pieces:
+        return False
+    heights = [np.flatnonzero(band[:, a:b].any(axis=1)).size for a, b in runs]
+    return float(np.median(heights)) >= 0.5 * h
 
 
 def _cut_valleys(mask: np.ndarray, band: tuple[int, int], depth: float, balance: float) -> list[tuple[int, int]]:
@@ -1205,9 +1260,24 @@ def read_image(
     cfg = config or ReadConfig()
     mask, level = binarize(image)
     to_input = None
+    inner = _box_interior(mask)
+    if inner is not None:  # a box drawn round the whole input: read what it holds
+        r0, r1, c0, c1 = inner
+        mask, level = mask[r0:r1, c0:c1].copy(), level[r0:r1, c0:c1].copy()
+        if not mask.any():
+            return ReadResult("", [])
+
+        def to_input(box, dx=c0, dy=r0):
+            return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+    verticals = find_verticals(mask)
+    if verticals.any():  # a margin rule or a dark side edge running down the block
+        mask &= ~verticals
+        level[verticals] = 255.0
     angle = estimate_skew(mask, cfg.max_skew) if cfg.max_skew > 0 else 0.0
     if angle and abs(angle) >= cfg.min_skew and skew_matters(mask, angle, cfg.line_min_height):
-        mask, level, to_input = deskew(mask, level, angle)
+        mask, level, levelled_to_input = deskew(mask, level, angle)
+        to_input = levelled_to_input if to_input is None else (lambda box, f=to_input, g=levelled_to_input: f(g(box)))
         angle = 0.0  # levelled
     rules = find_all_rules(mask, level, angle, cfg.rule_search)
     if rules.any():
@@ -1279,6 +1349,25 @@ def read_image(
             box = (x0, y0, x1, y1)
             return ReadResult(syllable, [CharBox(syllable, to_input(box) if to_input else box, prob, 0)])
     return ReadResult("\n".join(texts), chars)
+
+
+def _box_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Rows and columns ``(r0, r1, c0, c1)`` inside a closed box drawn round all the ink
+    (:func:`koocr.preprocess._frame_interior`, what ``predict()`` strips), or None. A row
+    of boxes is no such box: the lines between its cells run across what the outer box
+    holds (:func:`find_rules` reads it)."""
+    inner = preprocess._frame_interior(mask)
+    if inner is None:
+        return None
+    r0, r1, c0, c1 = inner
+    labels = ndimage.label(mask, structure=np.ones((3, 3), bool))[0]
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    frame = labels[rows[0], cols[0] : cols[-1] + 1]
+    frame = np.bincount(frame[frame > 0]).argmax()
+    inside = labels[r0:r1, c0:c1] == frame
+    if (inside.sum(axis=0) >= 0.9 * (r1 - r0)).any() or (inside.sum(axis=1) >= 0.9 * (c1 - c0)).any():
+        return None  # a grid: lines of the frame run on across its inside
+    return inner
 
 
 def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: list) -> list[tuple | None]:

@@ -858,3 +858,88 @@ def test_valley_candidates_are_wide_bands_taller_than_the_other_lines():
     assert lines._valley_candidates(block, [(0, 58), (70, 98)], cfg) == {0: [(0, 28), (28, 58)]}
     assert lines._valley_candidates(block, [(0, 58), (70, 98)], lines.ReadConfig(valley_tall=2.5)) == {}
     assert lines._valley_candidates(two, [(0, 58)], lines.ReadConfig(valley_depth=0)) == {}
+
+
+# ---------------------------------------------------------------------- found by review (2026-11-27)
+def _undotum_line(text: str, size: int) -> np.ndarray:
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    font = next(f for f in load_manifest() if f.name == "UnDotum")
+    return render_line(text, font, size, 0.05, np.random.default_rng(0), None)
+
+
+def test_a_vertical_rule_or_dark_side_edge_does_not_join_the_lines_of_a_block(shipped_ocr, font_path):
+    rows = ["오늘은 날씨가", "소고기"]
+    block = np.pad(_draw(font_path, rows, leading=10), ((0, 0), (40, 0)), constant_values=255)
+    edge, rule = block.copy(), block.copy()
+    edge[:, :8] = 0  # a scanner's dark border
+    rule[:, 20:23] = 0  # a margin rule, clear of the text
+    for name, image in {"edge": edge, "rule": rule}.items():
+        mask, _ = lines.binarize(image)
+        assert len(lines.split_lines(mask)) == 1, name  # the run joins the lines
+        assert shipped_ocr.read(image).text == "\n".join(rows), name
+        assert lines.find_verticals(mask)[:, :24].any(), name
+    # One line: its full-height strokes split nothing, and the edge stays as it was.
+    line = np.pad(_draw(font_path, ["나비 기린"]), ((0, 0), (40, 0)), constant_values=255)
+    line[:, :8] = 0
+    assert not lines.find_verticals(lines.binarize(line)[0]).any()
+
+
+def test_a_scan_edge_or_underline_in_a_narrow_block_of_short_lines_is_a_rule(shipped_ocr):
+    from koocr.linegen import stack
+
+    rows = ["우리 집 앞에", "작은 공원이", "있다 정말로"]
+    block = stack([_undotum_line(t, 40) for t in rows], 70)  # 218 x 318
+    edge, under = block.copy(), block.copy()
+    edge[:3] = 0  # a dark scan edge along the top
+    under[62:64, 10:300] = 0  # an underline under the first line
+    for name, image, at in (("edge", edge, slice(0, 3)), ("underline", under, slice(62, 64))):
+        mask, level = lines.binarize(image)
+        rules = lines.find_rules(mask, level=level)
+        assert rules[at].sum() > 0.9 * rules[at].size * (0.9 if name == "underline" else 1.0), name
+        assert shipped_ocr.read(image).text == "\n".join(rows), name
+
+
+def test_lines_of_small_text_under_a_large_title_are_read(shipped_ocr):
+    title, body = _undotum_line("공지사항", 96), _undotum_line("오늘은 날씨가 맑고 바람이 시원합니다", 24)
+    width = max(title.shape[1], body.shape[1])
+    pad = lambda x: np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=255)  # noqa: E731
+    page = np.vstack([pad(title), np.full((40, width), 255, np.uint8), pad(body), pad(body)])
+    assert shipped_ocr.read(page).text == "\n".join(["공지사항"] + 2 * ["오늘은 날씨가 맑고 바람이 시원합니다"])
+    # Specks far from the text are still no line.
+    specks = page.copy()
+    specks[-6:-3, 10:13] = 0
+    specks[-6:-3, 60:63] = 0
+    assert len(lines.split_lines(lines.binarize(specks)[0])) == 3
+
+
+def test_light_heavy_text_cropped_close_reads_as_its_dark_twin(shipped_ocr):
+    from koocr.fonts import load_manifest
+    from koocr.linegen import render_line
+
+    font = next(f for f in load_manifest() if f.name == "BlackHanSans")
+    for word in ("글", "한국"):
+        line = render_line(word, font, 48, 0.02, np.random.default_rng(0), None)
+        ink = np.argwhere(line < 128)
+        (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+        crop = line[r0 - 2 : r1 + 2, c0 - 2 : c1 + 2]  # 2 px of paper: ink over most of it
+        inverted = 255 - crop
+        assert np.array_equal(lines.binarize(crop)[0], lines.binarize(inverted)[0]), word
+        assert shipped_ocr.read(inverted).text == word
+
+
+def test_a_glyph_in_a_drawn_box_is_read_without_the_box(shipped_ocr, font_path):
+    sample = os.path.join(os.path.dirname(__file__), "..", "samples", "13_grid_cell.png")
+    result = shipped_ocr.read(sample)
+    assert result.text == "글"
+    x0, y0, x1, y1 = result.chars[0].box  # in the input image, inside the box
+    image = np.asarray(Image.open(sample).convert("L"))
+    assert 0 < x0 < x1 < image.shape[1] and 0 < y0 < y1 < image.shape[0]
+    drawn = Image.new("L", (90, 90), 255)
+    ImageDraw.Draw(drawn).rectangle((4, 4, 85, 85), outline=0, width=2)
+    ImageDraw.Draw(drawn).text((45, 45), "한", font=ImageFont.truetype(font_path, 48), fill=0, anchor="mm")
+    assert shipped_ocr.read(np.asarray(drawn)).text == "한"
+    empty = Image.new("L", (90, 90), 255)
+    ImageDraw.Draw(empty).rectangle((4, 4, 85, 85), outline=0, width=2)
+    assert shipped_ocr.read(np.asarray(empty)).text == ""
