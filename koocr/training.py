@@ -352,11 +352,11 @@ def _resuming(log_dir: str) -> bool:
     return os.path.isfile(os.path.join(log_dir, "backup", "training_metadata.json"))
 
 
-def _saved_extra(log_dir: str, which: str, key: str, default: float) -> float:
-    """``extra[key]`` of ``<log_dir>/<which>/config.json``, or ``default``."""
+def _saved_extra(log_dir: str, which: str, key: str, default, kind: type = float):
+    """``kind(extra[key])`` of ``<log_dir>/<which>/config.json``, or ``default``."""
     try:
         with open(os.path.join(log_dir, which, "config.json"), encoding="utf-8") as fh:
-            return float(json.load(fh)["extra"][key])
+            return kind(json.load(fh)["extra"][key])
     except (OSError, ValueError, KeyError, TypeError):
         return default
 
@@ -425,6 +425,13 @@ def fit(
     steps = cfg.steps_per_epoch or train.steps(cfg.batch_size)
     resuming = _resuming(cfg.log_dir)
     if resuming:  # go on with the pass over the data the interrupted run had reached, not the first
+        before = _saved_extra(cfg.log_dir, "checkpoint", "optimizer", None, str)
+        if before is not None and before != cfg.optimizer:  # Keras would only warn and start it afresh
+            raise ValueError(
+                f"{cfg.log_dir!r} holds the backup of an interrupted run with optimizer={before!r}, not "
+                f"{cfg.optimizer!r}. To resume it, repeat that run's settings; to start afresh, use another "
+                "log_dir or delete its backup folder"
+            )
         done = int(_saved_extra(cfg.log_dir, "checkpoint", "epoch", 0))
         train.skip_passes(done * steps * cfg.batch_size // train.num_samples)
     elif os.path.isfile(os.path.join(cfg.log_dir, "checkpoint", "config.json")):
@@ -475,6 +482,7 @@ def fit(
         )
 
     def save(path: str, info: dict) -> None:
+        info = {**info, "optimizer": cfg.optimizer}  # a resume with another one is refused
         if pruner is not None:
             info = {**info, "drop_weight": pruner.report()}
         if budget is not None:

@@ -94,3 +94,15 @@ def test_saving_through_a_link_keeps_the_link(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["current", "v1"]  # a '.current.*.old' link was left behind
     assert sorted(os.listdir(tmp_path / "v1")) == ["config.json", "model.weights.h5"]
     KoOCR(weights=str(tmp_path / "current"))
+
+
+def test_resuming_with_another_optimizer_is_refused(folders, tmp_path):
+    """Keras' backup only warned and started the new optimizer afresh."""
+    logs = tmp_path / "logs"
+    with pytest.raises(_Stop):
+        KoOCR(**TINY).train(epochs=3, lr=0.002, callbacks=[_StopAfter(1)], **_kw(folders, logs))
+    assert _extra(logs, "checkpoint")["optimizer"] == "adam"
+    kw = {**_kw(folders, logs), "optimizer": "sgd"}
+    with pytest.raises(ValueError, match="interrupted run with optimizer='adam', not 'sgd'"):
+        KoOCR(**TINY).train(epochs=3, lr=0.002, **kw)
+    assert KoOCR(**TINY).train(epochs=3, lr=0.002, **_kw(folders, logs)).epoch == [1, 2]
