@@ -97,6 +97,10 @@ def validate(chars: Iterable[str]) -> list[str]:
     return out
 
 
+# The names load_charset knows: KS X 1001's 2,350 (the first three), all 11,172 (the rest).
+CHARSET_NAMES = ("ks2350", "ksx1001", "ks", "all", "11172", "unicode")
+
+
 def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
     """Resolves a charset by name (``ks2350``, ``all``), file path or iterable.
 
@@ -105,9 +109,9 @@ def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
     """
     if isinstance(spec, str):
         name = spec.lower()
-        if name in ("ks2350", "ksx1001", "ks"):
+        if name in CHARSET_NAMES[:3]:
             return ks2350()
-        if name in ("all", "11172", "unicode"):
+        if name in CHARSET_NAMES[3:]:
             return all_syllables()
         if os.path.isfile(spec):
             with open(spec, encoding="utf-8-sig") as fh:  # -sig: a BOM as Notepad writes it

@@ -143,7 +143,9 @@ class KoOCR:
                         stacklevel=2,
                     )
         else:
-            if not isinstance(charset, str):
+            if not isinstance(charset, str) or charset.lower() not in hangul.CHARSET_NAMES:
+                # a list or a file: config.json keeps the syllables, so the weights folder
+                # loads anywhere and an edited file cannot renumber the classes
                 given["charset"] = hangul.load_charset(charset)
             self.config = ModelConfig(**given)
         for method in PENDING_METHODS:

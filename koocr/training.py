@@ -11,6 +11,7 @@ budget (:mod:`koocr.timebudget`, a callback that replaces the epoch-based schedu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -197,6 +198,8 @@ def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int) ->
     names = model.output_names
     loss = head_loss(cfg)
     opt_kwargs = {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
+    if cfg.optimizer.lower() == "adabound":  # final_lr refers to the peak rate, not a warm-up's 0
+        opt_kwargs["base_learning_rate"] = cfg.lr
     source = kdata.SOURCE_TARGET
     model.compile(
         optimizer=get_optimizer(
@@ -481,8 +484,15 @@ def fit(
             verbose=cfg.verbose,
         )
 
+    settings = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in dataclasses.asdict(cfg).items()
+        if isinstance(v, (str, int, float, bool, tuple, type(None)))
+    }
+
     def save(path: str, info: dict) -> None:
-        info = {**info, "optimizer": cfg.optimizer}  # a resume with another one is refused
+        # the run's settings (hybrid loss, time budget ...); a resume with another optimizer is refused
+        info = {**info, "optimizer": cfg.optimizer, "settings": settings}
         if pruner is not None:
             info = {**info, "drop_weight": pruner.report()}
         if budget is not None:
@@ -495,7 +505,8 @@ def fit(
     callbacks += [
         checkpoints,
         _BackupAndRestore(os.path.join(cfg.log_dir, "backup")),
-        _KeepLearningRate(cfg.lr, cfg.verbose),
+        # a time budget sets the rate itself at every step
+        *([_KeepLearningRate(cfg.lr, cfg.verbose)] if resuming and not cfg.time_budget_s else []),
         # after the restore (a resumed run keeps its zeros pruned), before the CSV log
         *([pruner] if pruner is not None else []),
         keras.callbacks.CSVLogger(os.path.join(cfg.log_dir, "training.csv"), append=True),

@@ -102,7 +102,25 @@ def test_resuming_with_another_optimizer_is_refused(folders, tmp_path):
     with pytest.raises(_Stop):
         KoOCR(**TINY).train(epochs=3, lr=0.002, callbacks=[_StopAfter(1)], **_kw(folders, logs))
     assert _extra(logs, "checkpoint")["optimizer"] == "adam"
+    settings = _extra(logs, "checkpoint")["settings"]  # the run's settings, hybrid loss included
+    assert settings["lr"] == 0.002 and settings["batch_size"] == 8 and settings["hybrid_loss"] == 0
     kw = {**_kw(folders, logs), "optimizer": "sgd"}
     with pytest.raises(ValueError, match="interrupted run with optimizer='adam', not 'sgd'"):
         KoOCR(**TINY).train(epochs=3, lr=0.002, **kw)
     assert KoOCR(**TINY).train(epochs=3, lr=0.002, **_kw(folders, logs)).epoch == [1, 2]
+
+
+def test_settings_that_used_to_break(folders, tmp_path, capsys):
+    """A charset file was stored as its path (the folder loaded only from where it was
+    trained); AdaBound with a warm-up refused to start; every time-budget run said
+    'Resuming with learning rate ...'."""
+    chars = tmp_path / "chars.txt"
+    chars.write_text("가\n나\n", encoding="utf-8")
+    single = {**TINY, "split_components": False, "charset": str(chars)}
+    saved = KoOCR(**single).save(tmp_path / "single")
+    chars.unlink()
+    assert KoOCR(weights=saved).charset == ["가", "나"]
+    kw = {**_kw(folders, tmp_path / "ab"), "optimizer": "adabound", "verbose": 2}
+    KoOCR(**TINY).train(epochs=1, lr=0.01, lr_schedule="cosine", warmup_epochs=0.5, **kw)
+    KoOCR(**TINY).train(epochs=1, lr=0.01, time_budget_s=30, **{**kw, "log_dir": str(tmp_path / "tb")})
+    assert "Resuming" not in capsys.readouterr().out
