@@ -29,6 +29,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -250,9 +251,18 @@ def fit(
         backup_dir = os.path.join(backup_dir, f"{kind}-{index}")
     state = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
     manager = tf.train.CheckpointManager(state, backup_dir, max_to_keep=1)
-    if manager.latest_checkpoint:
+    resuming = manager.latest_checkpoint is not None
+    if chief:
+        training.check_resume(cfg, resuming)
+    if resuming:
         state.restore(manager.latest_checkpoint).expect_partial()
     start = int(epoch_var.numpy())
+    if chief and start >= cfg.epochs:  # the backup stays after a run, so a larger --epochs goes on
+        warnings.warn(
+            f"{cfg.log_dir!r} holds a run that has trained {start} epochs, and epochs={cfg.epochs}: nothing to "
+            "train. Raise --epochs to go on with it, or use another log_dir for a new run",
+            stacklevel=2,
+        )
     _check_in_sync(strategy, float(start), "the epoch to resume from")
     _check_in_sync(strategy, float(sum(np.sum(w, dtype=np.float64) for w in model.get_weights())), "the initial weights")
 
@@ -261,7 +271,15 @@ def fit(
     validation = training.validation_callback(cfg, targets, image_size) if chief else None
     if validation is not None:
         callbacks.append(validation)
-    callbacks.append(training.CheckpointCallback(save_fn, write_dir, "val_syllable_accuracy" if validation else None))
+    record = training.run_record(cfg)
+    callbacks.append(
+        training.CheckpointCallback(
+            lambda path, info: save_fn(path, {**info, **record}),
+            write_dir,
+            "val_syllable_accuracy" if validation else None,
+            resuming,
+        )
+    )
     if chief:
         callbacks.append(keras.callbacks.CSVLogger(os.path.join(cfg.log_dir, "training.csv"), append=True))
     history = keras.callbacks.History()

@@ -296,10 +296,12 @@ class ValidationCallback(keras.callbacks.Callback):
 class CheckpointCallback(keras.callbacks.Callback):
     """Saves weights + config each epoch (and the best by ``monitor``) through ``save_fn``."""
 
-    def __init__(self, save_fn: Callable[[str, dict], None], log_dir: str, monitor: str | None):
+    def __init__(self, save_fn: Callable[[str, dict], None], log_dir: str, monitor: str | None, resuming: bool = False):
         super().__init__()
         self.save_fn, self.log_dir, self.monitor = save_fn, log_dir, monitor
         self.best = -math.inf
+        if resuming and monitor:  # best/ so far stays unless an epoch beats it
+            self.best = _saved_extra(log_dir, "best", monitor, -math.inf)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -362,6 +364,37 @@ def _saved_extra(log_dir: str, which: str, key: str, default, kind: type = float
             return kind(json.load(fh)["extra"][key])
     except (OSError, ValueError, KeyError, TypeError):
         return default
+
+
+def check_resume(cfg: TrainConfig, resuming: bool) -> None:
+    """Refuses to resume with another optimizer; warns that a finished run's log_dir is reused."""
+    if resuming:
+        before = _saved_extra(cfg.log_dir, "checkpoint", "optimizer", None, str)
+        if before is not None and before != cfg.optimizer:  # Keras would only warn and start it afresh
+            raise ValueError(
+                f"{cfg.log_dir!r} holds the backup of an interrupted run with optimizer={before!r}, not "
+                f"{cfg.optimizer!r}. To resume it, repeat that run's settings; to start afresh, use another "
+                "log_dir or delete its backup folder"
+            )
+    elif os.path.isfile(os.path.join(cfg.log_dir, "checkpoint", "config.json")):
+        warnings.warn(
+            f"{cfg.log_dir!r} holds the checkpoint of a finished run (epoch "
+            f"{int(_saved_extra(cfg.log_dir, 'checkpoint', 'epoch', 0))}); this run starts afresh and replaces "
+            "its checkpoint/ and best/ (training.csv gets its rows after the old ones). Use another "
+            "log_dir to keep both",
+            stacklevel=4,
+        )
+
+
+def run_record(cfg: TrainConfig) -> dict:
+    """What every checkpoint records of its run: the optimizer (a resume with another one
+    is refused) and the settings (hybrid loss, time budget ...)."""
+    settings = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in dataclasses.asdict(cfg).items()
+        if isinstance(v, (str, int, float, bool, tuple, type(None)))
+    }
+    return {"optimizer": cfg.optimizer, "settings": settings}
 
 
 def _spent_before(log_dir: str) -> float:
@@ -427,24 +460,10 @@ def fit(
     )
     steps = cfg.steps_per_epoch or train.steps(cfg.batch_size)
     resuming = _resuming(cfg.log_dir)
+    check_resume(cfg, resuming)
     if resuming:  # go on with the pass over the data the interrupted run had reached, not the first
-        before = _saved_extra(cfg.log_dir, "checkpoint", "optimizer", None, str)
-        if before is not None and before != cfg.optimizer:  # Keras would only warn and start it afresh
-            raise ValueError(
-                f"{cfg.log_dir!r} holds the backup of an interrupted run with optimizer={before!r}, not "
-                f"{cfg.optimizer!r}. To resume it, repeat that run's settings; to start afresh, use another "
-                "log_dir or delete its backup folder"
-            )
         done = int(_saved_extra(cfg.log_dir, "checkpoint", "epoch", 0))
         train.skip_passes(done * steps * cfg.batch_size // train.num_samples)
-    elif os.path.isfile(os.path.join(cfg.log_dir, "checkpoint", "config.json")):
-        warnings.warn(
-            f"{cfg.log_dir!r} holds the checkpoint of a finished run (epoch "
-            f"{int(_saved_extra(cfg.log_dir, 'checkpoint', 'epoch', 0))}); this run starts afresh and replaces "
-            "its checkpoint/ and best/ (training.csv gets its rows after the old ones). Use another "
-            "log_dir to keep both",
-            stacklevel=3,
-        )
     trainer = model
     if adversarial:
         from koocr import adversarial as kadv  # imports koocr.networks
@@ -484,24 +503,17 @@ def fit(
             verbose=cfg.verbose,
         )
 
-    settings = {
-        k: list(v) if isinstance(v, tuple) else v
-        for k, v in dataclasses.asdict(cfg).items()
-        if isinstance(v, (str, int, float, bool, tuple, type(None)))
-    }
+    record = run_record(cfg)
 
     def save(path: str, info: dict) -> None:
-        # the run's settings (hybrid loss, time budget ...); a resume with another optimizer is refused
-        info = {**info, "optimizer": cfg.optimizer, "settings": settings}
+        info = {**info, **record}
         if pruner is not None:
             info = {**info, "drop_weight": pruner.report()}
         if budget is not None:
             info = {**info, "stopped_by_budget": budget.stopped_by_budget}
         save_fn(path, info)
 
-    checkpoints = CheckpointCallback(save, cfg.log_dir, monitor)
-    if resuming and monitor:  # best/ so far stays unless an epoch beats it
-        checkpoints.best = _saved_extra(cfg.log_dir, "best", monitor, -math.inf)
+    checkpoints = CheckpointCallback(save, cfg.log_dir, monitor, resuming)
     callbacks += [
         checkpoints,
         _BackupAndRestore(os.path.join(cfg.log_dir, "backup")),
