@@ -26,14 +26,20 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
     p.add_argument("--backends", default=None, help="also compare predict backends, e.g. keras,litert,onnx")
     args = p.parse_args(argv)
+    for flag in ("repeats", "batch"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag} must be >= 1. Received: {getattr(args, flag)}")
+    chosen = {"--network", "--image_size"} & {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
+    if args.weights and chosen:
+        p.error(f"{' and '.join(sorted(chosen))} describe an untrained network; they do not go with --weights")
 
     from koocr.benchmark import benchmark, compare_backends, format_backends, format_report
     from koocr.fonts import load_manifest, render_glyph
     from model import KoOCR
 
     weights = args.weights
-    if weights is None and "compact48" in KoOCR.pretrained_models():
-        weights = "compact48"
+    if weights is None and not chosen and "compact48" in KoOCR.pretrained_models():
+        weights = "compact48"  # --network / --image_size ask for an untrained network instead
     ocr = KoOCR(weights=weights) if weights else KoOCR(network_type=args.network, image_size=args.image_size)
     font = load_manifest(split="test")[0]
     import numpy as np

@@ -31,6 +31,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.lines < 10:
         p.error(f"--lines must be >= 10. Received: {args.lines}")
+    if not args.l2 >= 0:  # a negative penalty fitted a worse classifier and replaced the good one
+        p.error(f"--l2 must be >= 0. Received: {args.l2}")
+    if args.hidden < 0:
+        p.error(f"--hidden must be >= 0 (0: logistic regression). Received: {args.hidden}")
 
     from koocr import segments
     from koocr import weights as kweights

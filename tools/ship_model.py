@@ -35,6 +35,10 @@ def main(argv=None) -> int:
     from koocr import weights as kweights
     from model import KoOCR
 
+    if args.quantize and not (args.litert or args.litert_only):
+        p.error("--quantize needs --litert (or --litert_only): without it no LiteRT copy is shipped")
+    if args.litert_only and (args.checkpoint is not None or args.note):
+        p.error("--litert_only re-makes the LiteRT copy of the shipped weights: it takes no checkpoint or --note")
     if args.litert_only:
         folder = os.path.join(kweights.pretrained_dir(), args.name)
         ocr = KoOCR(weights=folder)
