@@ -121,6 +121,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not (args.lines or args.chars or args.benchmark):
         p.error("give --lines DIR, --chars DIR and/or --benchmark")
+    if args.limit is not None and args.limit < 1:
+        p.error(f"--limit must be >= 1 (leave it out for all). Received: {args.limit}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1. Received: {args.repeats}")
+    if os.path.isdir(args.output):  # found before the work, not when writing the JSON
+        p.error(f"--output must be a JSON file path, not a folder. Received: {args.output!r}")
     from koocr import lines, tesseract
     from model import KoOCR
 

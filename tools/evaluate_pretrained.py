@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -48,7 +49,19 @@ def build_set(name: str, fonts, seed: int, max_outside: int):
     raise ValueError(f"Unknown set {name!r}; expected one of {SETS}")
 
 
-def main(argv=None) -> int:
+def command_line(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The command that reproduces the run: ``--weights`` and every flag that differs from its default."""
+    words = ["python", "tools/evaluate_pretrained.py", "--weights", args.weights]
+    for name in ("backend", "sets", "max_outside", "seed", "export_chars", "output"):
+        value = getattr(args, name)
+        if value != parser.get_default(name):
+            words += [f"--{name}", str(value)]
+    if args.tta:
+        words.append("--tta")
+    return shlex.join(words)
+
+
+def build_parser() -> argparse.ArgumentParser:
     from koocr.cli import add_bool_argument
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,7 +76,20 @@ def main(argv=None) -> int:
         help="what runs the network: auto (the shipped LiteRT copy if any, as predict() does) or keras",
     )
     add_bool_argument(p, "tta", default=False, help="test-time augmentation (predict(tta=True))")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
+    set_names = [s for s in args.sets.split(",") if s]
+    unknown = [s for s in set_names if s not in SETS]
+    if unknown or not set_names:  # checked before any work, not when the set is reached
+        p.error(f"--sets takes comma-separated names from {','.join(SETS)}. Received: {args.sets!r}")
+    if args.max_outside < 1:
+        p.error(f"--max_outside must be >= 1. Received: {args.max_outside}")
+    if args.export_chars < 0:
+        p.error(f"--export_chars must be >= 0. Received: {args.export_chars}")
 
     import numpy as np
     from PIL import Image
@@ -78,7 +104,7 @@ def main(argv=None) -> int:
     fonts = load_manifest(split="test")
     runs = ocr.resolve_backend(args.backend)
     summary = {"weights": args.weights, "backend": runs, "tta": args.tta, "test_fonts": {f.name: f.style for f in fonts}, "sets": {}}
-    for i, set_name in enumerate(s for s in args.sets.split(",") if s):
+    for i, set_name in enumerate(set_names):
         start = time.time()
         images, labels, groups = build_set(set_name, fonts, args.seed, args.max_outside)
         methods = ["accuracy", "confusion_matrix", "class_activation"]
@@ -110,12 +136,11 @@ def main(argv=None) -> int:
         lines.append(
             f"| {set_name} | {r['samples']} | {100 * r['top1']:.2f} % | {100 * r['top5']:.2f} % | {', '.join(r['fonts'])} |"
         )
-    flag = ("" if args.backend == "auto" else f" --backend {args.backend}") + (" --tta" if args.tta else "")
     if runs == "litert":
         runs += f" ({ocr.litert_copy})"
     if args.tta:
         runs += f", test-time augmentation over margins {', '.join(f'{m:.2f}' for m in ocr.tta_margins())}"
-    lines += ["", f"Network run by: {runs}.", "", f"Command: `python tools/evaluate_pretrained.py --weights {args.weights}{flag}`", ""]
+    lines += ["", f"Network run by: {runs}.", "", f"Command: `{command_line(p, args)}`", ""]
     with open(os.path.join(output, "summary.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
     print("\n".join(lines))

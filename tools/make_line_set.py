@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
@@ -192,6 +193,18 @@ def make_blocks(sentences: list[str], words: list[str], count: int, seed: int) -
     return out
 
 
+NUMBERED = re.compile(r"\d{4,}\.(png|txt)")  # what this tool writes: 0000.png + 0000.txt
+
+
+def clear_set(folder: str) -> None:
+    """Removes a previous run's numbered files, so a shorter re-run leaves no stale lines."""
+    old = [n for n in os.listdir(folder) if NUMBERED.fullmatch(n)]
+    for name in old:
+        os.remove(os.path.join(folder, name))
+    if old:
+        print(f"{folder}: removed {len(old)} files of the previous set")
+
+
 def covering(fonts, text: str, rng):
     usable = [f for f in fonts if all(c.isspace() or f.covers(c) for c in text)]
     return usable[rng.integers(len(usable))] if usable else None
@@ -202,7 +215,7 @@ def main(argv=None) -> int:
     p.add_argument("--output", default="val_data/lines", help="folder for printed/ and handwriting/")
     p.add_argument("--count", type=int, default=300, help="sentences (each rendered once per style)")
     p.add_argument("--split", default="test", choices=["test", "train"], help="font split; test = held out")
-    p.add_argument("--chars", type=int, default=0, help="also write this many single-glyph images per style")
+    p.add_argument("--chars", type=int, default=None, help="also write this many single-glyph images per style")
     p.add_argument("--chars_output", default="val_data/chars", help="folder for the single glyphs")
     p.add_argument(
         "--capture", default="clean", choices=["clean", "photo"],
@@ -225,6 +238,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.count < 1:
         p.error(f"--count must be >= 1. Received: {args.count}")
+    if args.chars is not None and args.chars < 1:
+        p.error(f"--chars must be >= 1 (leave it out for none). Received: {args.chars}")
     if not 0 < args.pitch[0] <= args.pitch[1]:
         p.error(f"--pitch needs 0 < LOW <= HIGH. Received: {args.pitch}")
     if args.words or args.blocks:  # cut from a larger pool of sentences: enough distinct words
@@ -241,6 +256,7 @@ def main(argv=None) -> int:
             return 2
         folder = os.path.join(args.output, style)
         os.makedirs(folder, exist_ok=True)
+        clear_set(folder)
         written = 0
         for text in sentences:
             font = covering(fonts, text, rng)
@@ -274,6 +290,7 @@ def write_chars(args, style, fonts, distortion, rng) -> None:
     """Single syllables (KS X 1001) for the character-mode comparison."""
     folder = os.path.join(args.chars_output, style)
     os.makedirs(folder, exist_ok=True)
+    clear_set(folder)
     charset = hangul.ks2350()
     for k in range(args.chars):
         char = charset[rng.integers(len(charset))]

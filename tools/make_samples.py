@@ -1,6 +1,7 @@
 """Writes the sample images of ``samples/`` (what ``python predict.py samples/*.png`` reads).
 
-    python tools/make_samples.py
+    python tools/make_samples.py                       # the repository's samples/
+    python tools/make_samples.py --output /tmp/samples  # anywhere else
 
 Glyphs come only from fonts held out of training (manifest split ``test``): clean
 renders at several sizes, white-on-black, a grey scan with JPEG artefacts, a phone-photo
@@ -12,6 +13,7 @@ handwriting-style line, each char distorted on its own), each with its text in `
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import sys
@@ -19,7 +21,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 from koocr import linegen  # noqa: E402
 from koocr.fonts import load_manifest, render_glyph  # noqa: E402
 
@@ -64,8 +67,11 @@ def in_box(glyph: np.ndarray) -> Image.Image:
     return Image.fromarray(cell)
 
 
-def main() -> int:
-    out = "samples"
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = os.path.join(ROOT, "samples")  # beside this script, not under the cwd
+    p.add_argument("--output", default=default, help=f"folder for the samples and lines/ (default: {default})")
+    out = p.parse_args(argv).output
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(7)
     fonts = {f.name: f for f in load_manifest(split="test")}
@@ -116,4 +122,6 @@ def write_lines(folder: str, printed, hand, rng) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from koocr.cli import run
+
+    sys.exit(run(main))
