@@ -97,8 +97,10 @@ def validate(chars: Iterable[str]) -> list[str]:
     return out
 
 
-# The names load_charset knows: KS X 1001's 2,350 (the first three), all 11,172 (the rest).
-CHARSET_NAMES = ("ks2350", "ksx1001", "ks", "all", "11172", "unicode")
+# The names load_charset knows, for KS X 1001's 2,350 syllables and for all 11,172.
+KS_NAMES = ("ks2350", "ksx1001", "ks")
+ALL_NAMES = ("all", "11172", "unicode")
+CHARSET_NAMES = KS_NAMES + ALL_NAMES
 
 
 def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
@@ -109,9 +111,9 @@ def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
     """
     if isinstance(spec, str):
         name = spec.lower()
-        if name in CHARSET_NAMES[:3]:
+        if name in KS_NAMES:
             return ks2350()
-        if name in CHARSET_NAMES[3:]:
+        if name in ALL_NAMES:
             return all_syllables()
         if os.path.isfile(spec):
             with open(spec, encoding="utf-8-sig") as fh:  # -sig: a BOM as Notepad writes it

@@ -232,8 +232,9 @@ class KoOCR:
         quantize = None if litert is None or isinstance(litert, bool) else litert
         if quantize not in kexport.QUANTIZE:
             raise ValueError(f"litert must be None, a bool, 'dynamic' or 'int8'. Received: litert={litert!r}")
+        fingerprint = functools.cache(self._weights_fingerprint)  # hashes every weight: once per save
         tied = [name for name, v in (("LiteRT copy", self.litert_file), ("segment classifier", self.segments)) if v is not None]
-        if tied and self._loaded is not None and self._weights_fingerprint() != self._loaded:  # assigned by hand
+        if tied and self._loaded is not None and fingerprint() != self._loaded:  # assigned by hand
             warnings.warn(
                 f"Not saving the {' and '.join(tied)} of the loaded weights to {os.fspath(path)!r}: the weights "
                 "changed since they were loaded (save(litert=True / 'int8') makes a copy of the new ones, "
@@ -242,7 +243,7 @@ class KoOCR:
             )
             self.weights_changed()
         carried = self._litert_content if litert is None and self.litert_file is not None else None
-        if self._untrained is not None and self._weights_fingerprint() == self._untrained:
+        if self._untrained is not None and fingerprint() == self._untrained:
             extra = {**(extra or {}), "untrained": True}  # loading it warns as this network does
         path = kweights.save(self.model, self.config, path, extra)
         _, meta = kweights.read_config(path)
