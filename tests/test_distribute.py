@@ -53,7 +53,7 @@ def _start(mode, data, log_dir, out, epochs=1, tf_config=None):
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc):
+def _finish(proc, stderr_too=False):
     try:
         stdout, stderr = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -61,7 +61,8 @@ def _finish(proc):
         stdout, stderr = proc.communicate()
         pytest.fail(f"{proc.args[2]} run timed out after {TIMEOUT}s:\n{stderr[-3000:]}")
     assert proc.returncode == 0, f"{proc.args[2]} run failed:\n{stderr[-3000:]}"
-    return json.loads(stdout.strip().splitlines()[-1])
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return (result, stderr) if stderr_too else result
 
 
 def _weights(path):
@@ -120,6 +121,8 @@ def test_custom_loop_resumes_exactly(tiny_data, tmp_path):
     straight = _start("reference", tiny_data, tmp_path / "a", tmp_path / "a.npz", epochs=2)
     first = _start("reference", tiny_data, tmp_path / "b", tmp_path / "b1.npz", epochs=1)
     assert _finish(first)["epochs"] == [0]
+    done, stderr = _finish(_start("reference", tiny_data, tmp_path / "b", tmp_path / "b0.npz", epochs=1), True)
+    assert done["epochs"] == [] and "nothing to train" in stderr  # a finished run rerun says so
     again = _start("reference", tiny_data, tmp_path / "b", tmp_path / "b2.npz", epochs=2)
     assert _finish(again)["epochs"] == [1]  # resumed from <log_dir>/backup
     assert _finish(straight)["epochs"] == [0, 1]
