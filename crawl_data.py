@@ -117,16 +117,20 @@ def ingest_real(args, placement) -> None:
     if args.images:
         read = ingest.read_image_folder(args.images, args.image_size, margin=args.margin, placement=placement)
         sets.append(("images", read))
-    for name, (images, labels, stats) in sets:
-        print(f"{name}: {stats}")
-        if not len(labels):
-            raise ValueError(f"{name}: no labelled sample was read ({stats})")
-        labels = np.asarray(labels, dtype="<U1")
-        train_idx, val_idx = crawl.split_train_val(len(labels), args.val_ratio, args.seed)
-        prefix = real_prefix(args, name)
-        for folder, idx in ((args.pickle_path, train_idx), (args.val_path, val_idx)):
-            crawl.write_source(folder, prefix, images[idx], labels[idx], args.pickle_size, args.seed)
-        note_kept(args, prefix, len(train_idx), len(val_idx))
+    written = []
+    with crawl.PatchSet() as out:  # every set's train and val patches replaced together, or none
+        for name, (images, labels, stats) in sets:
+            print(f"{name}: {stats}")
+            if not len(labels):
+                raise ValueError(f"{name}: no labelled sample was read ({stats})")
+            labels = np.asarray(labels, dtype="<U1")
+            train_idx, val_idx = crawl.split_train_val(len(labels), args.val_ratio, args.seed)
+            prefix = real_prefix(args, name)
+            for folder, idx in ((args.pickle_path, train_idx), (args.val_path, val_idx)):
+                out.add(folder, prefix, images[idx], labels[idx], args.pickle_size, args.seed)
+            written.append((prefix, len(train_idx), len(val_idx)))
+    for prefix, train, val in written:
+        note_kept(args, prefix, train, val)
 
 
 def check_outputs(args, styles) -> None:

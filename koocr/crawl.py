@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from koocr import augment as aug
 from koocr import hangul, patches
 from koocr.config import check_settings, is_int
+from koocr.download import _alive, _private_tmpdir, _remove
 from koocr.fonts import FontInfo, load_manifest, render_glyph
 from koocr.preprocess import Placement, normalize
 
@@ -215,25 +217,138 @@ def split_train_val(n: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np
     return order[n_val:], order[:n_val]
 
 
-def write_source(
-    folder: str, prefix: str, images: np.ndarray, labels: np.ndarray, pickle_size: int, seed: int
-) -> list[str]:
-    """Shuffles and writes ``<prefix>_<i>.pickle`` patches, removing that prefix's other patches
-    in ``folder`` (a previous, larger crawl must not leak into this one).
+# Hidden folders inside a patch folder (list_patches and PatchStream skip hidden names and
+# folders): a run's new series while they are written, and the old ones while they are swapped.
+STAGE_PREFIX = ".crawl-new-"
+BACKUP_PREFIX = ".crawl-old-"
+# Written into a backup once the old series are all in it: the prefixes it replaces, one a line.
+_BACKUP_SERIES = "series.txt"
 
-    With nothing to write, ``folder`` is left untouched: it may hold another run's patches
-    (``--val_ratio 0 --pickle_path my_eval`` used to empty ./val_data).
+
+class PatchSet:
+    """The patch series of one run, written all together or not at all.
+
+    Each series replaces the earlier ``<prefix>_*.pickle`` of its folder (a larger crawl's extra
+    patches must not leak into a smaller rerun). Writing a big crawl's patches takes minutes,
+    and a Ctrl-C in the middle of a rerun used to leave old and new patches mixed: samples
+    twice in training, validation samples in the training folder. So each series is written
+    into a hidden staging folder inside its target folder (the same file system, so moving a
+    file in is a rename, as in :mod:`koocr.download`'s swap), and only once every series is
+    complete are the old ones moved aside and the new ones moved in; an exception or Ctrl-C
+    before or during that swap leaves every folder as it was. The staging folders of a run that
+    was killed are removed by the next one, and an old series it had moved aside is put back.
+    Old and new patches are both on disk until the swap.
+
+    Example:
+        >>> with PatchSet() as out:  # doctest: +SKIP
+        ...     out.add("data", "clova", train_x, train_y, 5000, seed=0)
+        ...     out.add("val_data", "clova", val_x, val_y, 5000, seed=0)
     """
-    if not len(labels):
-        return []
-    os.makedirs(folder, exist_ok=True)
-    order = np.random.default_rng(seed).permutation(len(labels))
-    paths = patches.write_patches(folder, prefix, images[order], labels[order], patch_size=pickle_size)
-    keep = {os.path.abspath(p) for p in paths}
-    for old in series_patches(folder, prefix):
-        if os.path.abspath(old) not in keep:
-            os.remove(old)
-    return paths
+
+    def __init__(self):
+        self.paths: list[str] = []  # the patches in place after the swap
+        self._stages: dict[str, tuple[str, str]] = {}  # real folder -> (folder, its staging folder)
+        self._series: dict[str, list[str]] = {}  # real folder -> the prefixes written there
+
+    def add(
+        self,
+        folder: str,
+        prefix: str,
+        images: np.ndarray,
+        labels: np.ndarray,
+        pickle_size: int,
+        seed: int,
+    ) -> int:
+        """Stages ``<prefix>_<i>.pickle`` patches of the shuffled samples for ``folder``; returns
+        how many samples. No sample leaves ``folder`` untouched (it may hold another run's series)."""
+        if not len(labels):
+            return 0
+        key = os.path.realpath(folder)
+        if prefix in self._series.get(key, []):
+            raise ValueError(f"{prefix}_*.pickle is written to {folder} twice in one run")
+        if key not in self._stages:
+            os.makedirs(folder, exist_ok=True)
+            _recover_series(folder)
+            self._stages[key] = (folder, _private_tmpdir(folder, STAGE_PREFIX))
+        order = np.random.default_rng(seed).permutation(len(labels))
+        stage = self._stages[key][1]
+        patches.write_patches(stage, prefix, images[order], labels[order], patch_size=pickle_size)
+        self._series.setdefault(key, []).append(prefix)
+        return int(len(labels))
+
+    def commit(self) -> None:
+        """Moves the old series of every staged prefix aside and the new ones in, or none."""
+        done: list[tuple[str, str]] = []  # renames (from, to), undone in reverse on failure
+        backups, paths = [], []
+        try:
+            for key, (folder, stage) in self._stages.items():
+                backup = _private_tmpdir(folder, BACKUP_PREFIX)
+                backups.append(backup)
+                for prefix in self._series[key]:
+                    for old in series_patches(folder, prefix):
+                        aside = os.path.join(backup, os.path.basename(old))
+                        os.replace(old, aside)
+                        done.append((old, aside))
+                with open(os.path.join(backup, _BACKUP_SERIES), "w", encoding="utf-8") as fh:
+                    fh.write("".join(f"{prefix}\n" for prefix in self._series[key]))
+                for path in patches.list_patches(stage):
+                    paths.append(os.path.join(folder, os.path.basename(path)))
+                    os.replace(path, paths[-1])
+                    done.append((path, paths[-1]))
+            swapped = True
+        except BaseException:
+            swapped = False
+            for source, target in reversed(done):
+                os.replace(target, source)
+            raise
+        finally:
+            for backup in backups:
+                if not swapped and any(name.endswith(".pickle") for name in os.listdir(backup)):
+                    continue  # the undo failed: the next run puts these back (_recover_series)
+                # Renamed before it is deleted: a run killed mid-delete leaves no backup to restore.
+                head, name = os.path.split(backup)
+                trash = os.path.join(head, f"{STAGE_PREFIX}{name.removeprefix(BACKUP_PREFIX)}-done")
+                os.replace(backup, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            self.discard()
+        self.paths = paths
+
+    def discard(self) -> None:
+        """Deletes what was staged; the folders keep what they held."""
+        for _, stage in self._stages.values():
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def __enter__(self) -> PatchSet:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def _recover_series(folder: str) -> None:
+    """Puts back the old series that a run killed in the middle of its swap had moved aside."""
+    for backup in sorted(os.listdir(folder)):
+        pid = re.match(rf"{re.escape(BACKUP_PREFIX)}(\d+)-", backup)
+        path = os.path.join(folder, backup)
+        if pid is None or _alive(int(pid.group(1))) or not os.path.isdir(path):
+            continue
+        try:
+            with open(os.path.join(path, _BACKUP_SERIES), encoding="utf-8") as fh:
+                prefixes = fh.read().split()
+        except OSError:
+            prefixes = []  # killed while moving the old series aside: no new patch came in yet
+        for prefix in prefixes:  # the new patches it had moved in, maybe not all
+            for partial in series_patches(folder, prefix):
+                os.remove(partial)
+        old = [name for name in os.listdir(path) if name.endswith(".pickle")]
+        for name in old:
+            os.replace(os.path.join(path, name), os.path.join(folder, name))
+        if old:
+            print(f"Restored {len(old)} patch(es) in {folder} that an interrupted run moved aside")
+        _remove(path)
 
 
 _SERIES = re.compile(r"^(.+)_\d+\.pickle$")
@@ -286,29 +401,74 @@ def check_patch_size(folder: str, image_size: int, replaced: Sequence[str]) -> N
 
 
 def crawl_fonts(cfg: CrawlConfig) -> dict[str, dict[str, int]]:
-    """Renders the selected fonts and writes train/val patches; returns sample counts."""
+    """Renders the selected fonts and writes train/val patches; returns sample counts.
+
+    Every series (train and val, per style) is replaced together or not at all (:class:`PatchSet`).
+
+    Raises:
+        ValueError: no font selected, or ``cfg.val_fonts`` names a font not in the manifest or
+            one this run does not render (another style, or a held-out test font).
+    """
+    manifest = load_manifest(cfg.font_dir)
     fonts = [
         f
-        for f in load_manifest(cfg.font_dir)
+        for f in manifest
         if f.style in cfg.styles and (cfg.include_test_fonts or f.split == "train")
     ]
-    known = {f.name for f in load_manifest(cfg.font_dir)}
-    unknown = [name for name in cfg.val_fonts if name not in known]
-    if unknown:
-        raise ValueError(f"--val_fonts names fonts not in the manifest: {unknown}")
+    check_val_fonts(cfg, manifest, fonts)
     if not fonts:
         raise ValueError(f"No fonts selected (styles={list(cfg.styles)}) in {cfg.font_dir or 'fonts/'}")
     rendered = render_fonts(fonts, cfg)
     counts: dict[str, dict[str, int]] = {}
     val_font_ids = {i for i, f in enumerate(fonts) if f.name in set(cfg.val_fonts)}
-    for style, (images, labels, owner) in rendered.items():
-        prefix = SOURCE_PREFIX[style]
-        if val_font_ids:
-            is_val = np.isin(owner, list(val_font_ids))
-            train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
-        else:
-            train_idx, val_idx = split_train_val(len(labels), cfg.val_ratio, cfg.seed)
-        for folder, idx, name in ((cfg.pickle_path, train_idx, "train"), (cfg.val_path, val_idx, "val")):
-            write_source(folder, prefix, images[idx], labels[idx], cfg.pickle_size, cfg.seed)
-            counts.setdefault(prefix, {})[name] = int(len(idx))
+    with PatchSet() as out:
+        for style, (images, labels, owner) in rendered.items():
+            prefix = SOURCE_PREFIX[style]
+            if val_font_ids:
+                is_val = np.isin(owner, list(val_font_ids))
+                train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+            else:
+                train_idx, val_idx = split_train_val(len(labels), cfg.val_ratio, cfg.seed)
+            for folder, idx, name in (
+                (cfg.pickle_path, train_idx, "train"),
+                (cfg.val_path, val_idx, "val"),
+            ):
+                out.add(folder, prefix, images[idx], labels[idx], cfg.pickle_size, cfg.seed)
+                counts.setdefault(prefix, {})[name] = int(len(idx))
     return counts
+
+
+def check_val_fonts(
+    cfg: CrawlConfig, manifest: Sequence[FontInfo], fonts: Sequence[FontInfo]
+) -> None:
+    """Refuses ``cfg.val_fonts`` naming a font that is unknown or that this run does not render
+    (a printed font in a ``--clova`` run, a held-out test font): holding out nothing, the crawl
+    used to fall back silently to a random per-glyph ``--val_ratio`` split.
+
+    Raises:
+        ValueError: naming each such font and why it is not rendered.
+    """
+    known = {f.name: f for f in manifest}
+    unknown = [name for name in cfg.val_fonts if name not in known]
+    if unknown:
+        raise ValueError(f"--val_fonts names fonts not in the manifest: {unknown}")
+    rendered = {f.name for f in fonts}
+    reasons = []
+    for name in dict.fromkeys(cfg.val_fonts):
+        font = known[name]
+        if name in rendered:
+            continue
+        if font.style not in cfg.styles:
+            reasons.append(
+                f"{name} is a {font.style} font and this run renders only {' and '.join(cfg.styles)} "
+                f"fonts (add --{SOURCE_PREFIX[font.style]})"
+            )
+        else:
+            reasons.append(
+                f"{name} is held out for evaluation (split {font.split!r}; add --include_test_fonts)"
+            )
+    if reasons:
+        raise ValueError(
+            "--val_fonts names fonts this run does not render, so they would hold nothing out: "
+            + "; ".join(reasons)
+        )

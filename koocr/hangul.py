@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -103,11 +104,42 @@ ALL_NAMES = ("all", "11172", "unicode")
 CHARSET_NAMES = KS_NAMES + ALL_NAMES
 
 
+def decode_text(data: bytes) -> str | None:
+    """The text of a small file saved by a Korean user: UTF-8 (with or without BOM), UTF-16
+    with a BOM (Notepad's "Unicode") or CP949 (Korean Windows' "ANSI"); None if none fits.
+
+    Many CP949 syllables are also valid UTF-8 bytes ('징' is ``C2 A1``, UTF-8 for '¡'), so
+    when both decodings succeed the one that holds Hangul syllables wins.
+
+    Example:
+        >>> decode_text("징".encode("cp949")), decode_text("징".encode("utf-8"))
+        ('징', '징')
+    """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encodings: tuple[str, ...] = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "cp949")
+    texts = []
+    for encoding in encodings:
+        try:
+            texts.append(data.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    if not texts:
+        return None
+    return next((t for t in texts if any(is_syllable(c) for c in t)), texts[0])
+
+
 def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
     """Resolves a charset by name (``ks2350``, ``all``), file path or iterable.
 
-    A file holds one syllable per line (blank lines and ``#`` comments ignored).
+    A file holds one syllable per line (blank lines and ``#`` comments ignored), in UTF-8,
+    UTF-16 with a BOM or CP949 (:func:`decode_text`); lines are NFC-normalised.
     Order is kept and duplicates are dropped, so class indices are stable.
+
+    Raises:
+        ValueError: an unknown name, an empty charset, a file in none of those encodings,
+            or a line that is not one syllable (naming the file and the line number).
     """
     if isinstance(spec, str):
         name = spec.lower()
@@ -116,19 +148,39 @@ def load_charset(spec: str | Iterable[str] = "ks2350") -> list[str]:
         if name in ALL_NAMES:
             return all_syllables()
         if os.path.isfile(spec):
-            with open(spec, encoding="utf-8-sig") as fh:  # -sig: a BOM as Notepad writes it
-                lines = [ln.strip() for ln in fh]
-            chars = [ln for ln in lines if ln and not ln.startswith("#")]
-        else:
-            raise ValueError(
-                "charset must be 'ks2350', 'all', a file with one syllable per line, "
-                f"or a list of syllables. Received: {spec!r}"
-            )
-    else:
-        chars = list(spec)
+            return _charset_file(spec)
+        raise ValueError(
+            "charset must be 'ks2350', 'all', a file with one syllable per line, "
+            f"or a list of syllables. Received: {spec!r}"
+        )
+    chars = list(spec)
     if not chars:
         raise ValueError(f"charset is empty: it needs at least one syllable. Received: {spec!r}")
     return list(dict.fromkeys(validate(chars)))
+
+
+def _charset_file(path: str) -> list[str]:
+    """:func:`load_charset` of a file; errors name the file (and the line)."""
+    with open(path, "rb") as fh:
+        text = decode_text(fh.read())
+    if text is None:
+        raise ValueError(
+            f"{path}: cannot decode the charset file; expected UTF-8, UTF-16 with a BOM or CP949"
+        )
+    chars = []
+    for number, line in enumerate(text.splitlines(), 1):
+        char = unicodedata.normalize("NFC", line.strip())  # macOS editors may save jamo (NFD)
+        if not char or char.startswith("#"):
+            continue
+        if not is_syllable(char):
+            raise ValueError(
+                f"{path}, line {number}: expected one Hangul syllable (U+AC00-U+D7A3) per line. "
+                f"Received: {char!r}"
+            )
+        chars.append(char)
+    if not chars:
+        raise ValueError(f"charset is empty: it needs at least one syllable. Received: {path!r}")
+    return list(dict.fromkeys(chars))
 
 
 def is_ks_x_1001(char: str) -> bool:

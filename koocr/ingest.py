@@ -31,12 +31,13 @@ import json
 import os
 import struct
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .hangul import is_syllable
+from .hangul import decode_text, is_syllable
 from .preprocess import Placement, normalize
 
 AIHUB_SYLLABLE_TYPE = "글자(음절)"
@@ -48,6 +49,20 @@ AIHUB_LAYOUT = {
 HGU1_MAGIC = b"HGU1"
 HGU1_HEADER_SIZE = 8
 _RECORD = struct.Struct(">2sBBBB")  # code, width, height, type, reserved
+
+
+def _read_json(path: str):
+    """A JSON file as saved by hand or by Korean Windows tools (BOM, CP949); errors name it."""
+    with open(path, "rb") as fh:
+        text = decode_text(fh.read())
+    if text is None:
+        raise ValueError(
+            f"{path}: cannot decode the label file; expected UTF-8, UTF-16 with a BOM or CP949"
+        )
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def _index_folder(folder: str) -> dict[str, str]:
@@ -83,13 +98,18 @@ def read_aihub(
 
     Returns:
         ``(images, labels, stats)``: uint8 (N, image_size, image_size), N syllables and
-        counts: ``annotations``, ``other_types`` (words / sentences), ``skipped_labels``
-        (text not one Hangul syllable), ``missing_images``, ``unreadable_images``,
+        counts: ``annotations``, ``bad_annotations`` (entries that are not JSON objects,
+        or whose ``attributes`` is not one), ``duplicate_image_ids`` (annotations sharing
+        an ``image_id`` with another: one file for several texts, so all are skipped),
+        ``other_types`` (words / sentences), ``skipped_labels`` (text not one Hangul
+        syllable), ``missing_images``, ``unreadable_images``, ``blank_images`` (no ink),
         ``files`` (images read) and ``samples``.
 
     Raises:
         FileNotFoundError: the label JSON does not exist.
-        ValueError: unknown ``kind`` or a label JSON without an ``annotations`` list.
+        ValueError: unknown ``kind``, or a label JSON that cannot be decoded (UTF-8 with or
+            without BOM, UTF-16 with a BOM or CP949), is not valid JSON or has no
+            ``annotations`` list; each names the file.
 
     Example:
         >>> x, y, stats = read_aihub("data/aihub", 48)  # doctest: +SKIP
@@ -106,34 +126,45 @@ def read_aihub(
         raise FileNotFoundError(
             f"AIHub label file not found: {label_path} (expected for kind={kind!r})"
         )
-    with open(label_path, encoding="utf-8") as fh:
-        meta = json.load(fh)
+    meta = _read_json(label_path)
     annotations = meta.get("annotations") if isinstance(meta, dict) else None
     if not isinstance(annotations, list):
         raise ValueError(f"{label_path}: expected a JSON object with an 'annotations' list")
     # The optional `images` list may name files differently from `<image_id>.png`.
+    images_list = meta.get("images")
     file_names = {
         str(im.get("id")): im["file_name"]
-        for im in (meta.get("images") or [])
-        if isinstance(im, dict) and im.get("file_name")
+        for im in (images_list if isinstance(images_list, list) else [])
+        if isinstance(im, dict) and isinstance(im.get("file_name"), str) and im["file_name"]
     }
     folders = [_index_folder(os.path.join(root, d)) for d in subdirs]
 
-    stats = {"label_file": label_path, "annotations": len(annotations), "other_types": 0,
-             "skipped_labels": 0, "missing_images": 0, "unreadable_images": 0}  # fmt: skip
+    stats = {"label_file": label_path, "annotations": len(annotations), "bad_annotations": 0,
+             "duplicate_image_ids": 0, "other_types": 0, "skipped_labels": 0, "missing_images": 0,
+             "unreadable_images": 0, "blank_images": 0}  # fmt: skip
+    good = [
+        a
+        for a in annotations
+        if isinstance(a, dict) and isinstance(a.get("attributes") or {}, dict)
+    ]
+    stats["bad_annotations"] = len(annotations) - len(good)  # null, "x", attributes "글자(음절)"
+    syllables = [a for a in good if (a.get("attributes") or {}).get("type") == AIHUB_SYLLABLE_TYPE]
+    stats["other_types"] = len(good) - len(syllables)
+    # One image_id annotated twice names one file for two texts (both would read the first
+    # folder's image): which text goes with which picture is unknown, so neither is kept.
+    uses = Counter(str(a.get("image_id")) for a in syllables)
     todo: list[tuple[str, str]] = []
-    for ann in annotations:
+    for ann in syllables:
         if limit is not None and len(todo) >= limit:
             break
-        attributes = ann.get("attributes") or {}
-        if attributes.get("type") != AIHUB_SYLLABLE_TYPE:
-            stats["other_types"] += 1
+        image_id = str(ann.get("image_id"))
+        if uses[image_id] > 1:
+            stats["duplicate_image_ids"] += 1
             continue
         text = unicodedata.normalize("NFC", str(ann.get("text", "")).strip())
         if not is_syllable(text):
             stats["skipped_labels"] += 1
             continue
-        image_id = str(ann.get("image_id"))
         candidates = [f"{image_id}.png"]
         if image_id in file_names:
             candidates.insert(0, os.path.basename(file_names[image_id]))
@@ -166,7 +197,8 @@ def read_image_folder(
 
     An image's label is the text of the ``.txt`` file of the same name beside it
     (``0001.png`` + ``0001.txt``; UTF-8, UTF-16 with a BOM or CP949), else the name of the
-    nearest folder above it that is one syllable (``가/001.png``, ``가/batch1/002.png``).
+    nearest folder above it that is one syllable (``가/001.png``, ``가/batch1/002.png``;
+    ``folder`` itself counts, so ``--images my_glyphs/가`` reads one class).
     Labels are NFC-normalised (macOS stores Korean file names decomposed). Linked folders
     are followed (each real folder once).
 
@@ -183,7 +215,8 @@ def read_image_folder(
         counts: ``images`` (image files found), ``unlabelled_images`` (no ``.txt``, and
         no folder above it is named by one syllable), ``skipped_labels`` (a ``.txt`` that
         does not hold one Hangul syllable, or cannot be decoded),
-        ``unreadable_images``, ``files`` (images read) and ``samples``.
+        ``unreadable_images``, ``blank_images`` (no ink: all white, all black, transparent
+        or uniform; skipped), ``files`` (images read) and ``samples``.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist or holds no image file.
@@ -211,7 +244,8 @@ def read_image_folder(
     found.sort()
     if not found:
         raise FileNotFoundError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
-    stats = {"images": len(found), "unlabelled_images": 0, "skipped_labels": 0, "unreadable_images": 0}
+    stats = {"images": len(found), "unlabelled_images": 0, "skipped_labels": 0, "unreadable_images": 0,
+             "blank_images": 0}  # fmt: skip
     todo: list[tuple[str, str]] = []
     for path, truth in found:
         if limit is not None and len(todo) >= limit:
@@ -234,56 +268,72 @@ def read_image_folder(
 
 def read_label(path: str) -> str | None:
     """A label file's text, NFC, stripped: UTF-8 (with or without BOM), UTF-16 with a BOM
-    (Notepad's "Unicode") or CP949 (Korean Windows); None if it is none of these.
+    (Notepad's "Unicode") or CP949 (Korean Windows); None if it is none of these. Bytes valid
+    in both UTF-8 and CP949 (CP949 '징' is UTF-8 '¡') read as the one that gives Hangul
+    (:func:`koocr.hangul.decode_text`).
 
     Also reads the ground truth of the line sets (:func:`koocr.lines.load_line_set`).
     """
     with open(path, "rb") as fh:
-        data = fh.read()
-    encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp949")
-    for encoding in encodings:
-        try:
-            return unicodedata.normalize("NFC", data.decode(encoding).strip())
-        except UnicodeDecodeError:
-            continue
-    return None
+        text = decode_text(fh.read())  # CP949 '징' is valid UTF-8 too: the Hangul reading wins
+    return None if text is None else unicodedata.normalize("NFC", text.strip())
 
 
 def _folder_label(root: str, path: str) -> str | None:
-    """The nearest folder between ``path`` and ``root`` whose name is one syllable (NFC)."""
+    """The nearest folder from ``path`` up to ``root``, ``root`` included (``--images 가``
+    names one class), whose name is one syllable (NFC)."""
     d = os.path.dirname(path)
     while len(d) > len(root):
         name = unicodedata.normalize("NFC", os.path.basename(d))
         if is_syllable(name):
             return name
         d = os.path.dirname(d)
-    return None
+    name = unicodedata.normalize("NFC", os.path.basename(os.path.abspath(root)))  # "." too
+    return name if is_syllable(name) else None
 
 
 def _normalize_paths(todo, image_size, margin, placement, progress, stats, desc):
+    """Normalises ``(path, label)`` pairs; unreadable and blank images are counted in ``stats``."""
     images = np.empty((len(todo), image_size, image_size), np.uint8)
     labels: list[str] = []
     for path, text in tqdm(todo, desc=desc, unit="img", disable=not progress):
         try:
-            images[len(labels)] = normalize(path, image_size, margin, placement)  # opens read-only
+            image = normalize(path, image_size, margin, placement)  # opens read-only
         except ValueError:  # corrupt / unreadable file: count it, keep going
             stats["unreadable_images"] += 1
             continue
+        if _is_blank(image, stats):
+            continue
+        images[len(labels)] = image
         labels.append(text)
     return images[: len(labels)], labels
 
 
+def _is_blank(normalized: np.ndarray, stats: dict) -> bool:
+    """Whether a normalised glyph holds no ink (a white, black, transparent or uniform input,
+    which :func:`normalize` makes all white), counted as ``blank_images``: labelled, it would
+    teach the model that an empty square is that syllable. The test ``predict.py`` uses."""
+    if normalized.min() < 255:
+        return False
+    stats["blank_images"] += 1
+    return True
+
+
 def _hgu1_files(path: str) -> list[str]:
+    """``path`` itself, or the ``.hgu1`` files under it, skipping hidden files and folders and
+    the ``__MACOSX/`` copies (``._x.hgu1`` AppleDouble files) that zips made on a Mac hold."""
     if os.path.isfile(path):
         return [path]
     if not os.path.isdir(path):
         raise FileNotFoundError(f"HGU1 file or folder not found: {path}")
-    found = [
-        os.path.join(d, f)
-        for d, _, names in os.walk(path)
-        for f in names
-        if f.lower().endswith(".hgu1")
-    ]
+    found = []
+    for d, dirs, names in os.walk(path):
+        dirs[:] = [n for n in dirs if not n.startswith(".") and n != "__MACOSX"]  # archive litter
+        found += [
+            os.path.join(d, f)
+            for f in names
+            if f.lower().endswith(".hgu1") and not f.startswith(".")
+        ]
     if not found:
         raise FileNotFoundError(f"No .hgu1 files under {path}")
     return sorted(found)
@@ -351,14 +401,18 @@ def read_hgu1(
 
     Returns:
         ``(images, labels, stats)`` with stats ``files``, ``samples``, ``skipped_labels``
-        (codes that are not one Hangul syllable) and ``missing_images`` (always 0).
+        (codes that are not one Hangul syllable), ``missing_images`` (always 0),
+        ``unreadable_images`` (records too small to hold a character, e.g. 30x1) and
+        ``blank_images`` (records without ink); the last two are skipped, like the image
+        folder reader's.
 
     Raises:
         FileNotFoundError: ``path`` does not exist or holds no ``.hgu1`` file.
         ValueError: bad header or truncated record, naming the file and byte offset.
     """
     files = _hgu1_files(os.fspath(path))
-    stats = {"files": len(files), "samples": 0, "skipped_labels": 0, "missing_images": 0}
+    stats = {"files": len(files), "samples": 0, "skipped_labels": 0, "missing_images": 0,
+             "unreadable_images": 0, "blank_images": 0}  # fmt: skip
     chunks: list[np.ndarray] = []
     labels: list[str] = []
     for file in tqdm(files, desc="HGU1", unit="file", disable=not progress):
@@ -367,7 +421,14 @@ def read_hgu1(
             if label is None:
                 stats["skipped_labels"] += 1
                 continue
-            batch.append(normalize(image, image_size, margin, placement))
+            try:
+                glyph = normalize(image, image_size, margin, placement)
+            except ValueError:  # a valid but tiny record (30x1): one bad sample, not a bad set
+                stats["unreadable_images"] += 1
+                continue
+            if _is_blank(glyph, stats):
+                continue
+            batch.append(glyph)
             labels.append(label)
         if batch:
             chunks.append(np.stack(batch))

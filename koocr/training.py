@@ -334,7 +334,21 @@ def validation_callback(
     if cfg.max_val_samples and len(labels) > cfg.max_val_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(labels), cfg.max_val_samples, replace=False)
         images, labels = images[pick], labels[pick]
-    return ValidationCallback(images, targets(labels))
+    try:
+        y = targets(labels)
+    except ValueError as err:  # a label outside a single-softmax charset: name its patch
+        bad = cfg.val_path
+        for path in val_paths:
+            try:
+                targets(kdata.patches.load_patch(path)["label"])
+            except ValueError:
+                bad = path
+                break
+        raise ValueError(
+            f"validation patch {os.fspath(bad)!r}: {err}; train with --charset all (or a charset "
+            "file that holds it), or leave that patch out of --val_path"
+        ) from None
+    return ValidationCallback(images, y)
 
 
 class _BackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import crawl_data
-from koocr import cli, crawl, ingest, patches
+from koocr import cli, crawl, hangul, ingest, patches
 from koocr.fonts import load_manifest
 
 
@@ -274,3 +274,103 @@ def test_mixed_size_error_names_a_file_of_each_size(tmp_path):
 
 def test_nothing_to_do_returns_2(tmp_path):
     assert crawl_data.main(["--pickle_path", str(tmp_path)]) == 2
+
+
+def test_val_fonts_this_run_does_not_render_are_refused(fonts, tmp_path):
+    """--val_fonts naming a printed font in a --clova run, or a held-out test font, held nothing
+    out and silently fell back to a random per-glyph split."""
+    cs = _tiny_charset(tmp_path)
+    printed = next(f.name for f in fonts if f.style == "printed" and f.split == "train")
+    base = ["--charset", cs, "--image_size", "32", "--workers", "1",
+            "--pickle_path", str(tmp_path / "d"), "--val_path", str(tmp_path / "v")]  # fmt: skip
+    refused = f"{printed} is a printed font .* renders only handwriting .*--printed"
+    with pytest.raises(ValueError, match=refused):
+        crawl_data.main(["--clova", "--val_fonts", printed, *base])
+    held_out = [f for f in fonts if f.split != "train"]
+    if held_out:
+        flag = "--printed" if held_out[0].style == "printed" else "--clova"
+        refused = f"{held_out[0].name} is held out .*--include_test_fonts"
+        with pytest.raises(ValueError, match=refused):
+            crawl_data.main([flag, "--val_fonts", held_out[0].name, *base])
+    assert not (tmp_path / "d").exists() and not (tmp_path / "v").exists()
+
+
+def test_an_interrupted_rerun_leaves_the_previous_patches_whole(tmp_path, render, monkeypatch):
+    """A Ctrl-C while a rerun wrote its patches left old and new ones mixed: samples twice in
+    training and validation samples in the training folder."""
+    mine = _glyph_folder(tmp_path / "mine", render, "가나다라마바사아")
+    d, v = tmp_path / "d", tmp_path / "v"
+    base = ["--images", mine, "--image_size", "32", "--pickle_path", str(d), "--val_path", str(v)]
+    assert crawl_data.main([*base, "--val_ratio", "0.25", "--pickle_size", "2"]) == 0
+
+    def snapshot():
+        return {os.path.relpath(os.path.join(r, n), tmp_path): open(os.path.join(r, n), "rb").read()
+                for folder in (d, v) for r, _, names in os.walk(folder) for n in names}  # fmt: skip
+
+    before = snapshot()
+    assert len(before) == 4 and all(name.endswith(".pickle") for name in before)
+    write, calls = patches.atomic_write_bytes, []
+
+    def interrupted(path, payload):
+        calls.append(path)
+        if len(calls) == 3:  # a Ctrl-C lands in the write phase
+            raise KeyboardInterrupt
+        write(path, payload)
+
+    rerun = [*base, "--val_ratio", "0.5", "--pickle_size", "1", "--seed", "1"]
+    with monkeypatch.context() as m:
+        m.setattr(patches, "atomic_write_bytes", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            crawl_data.main(rerun)
+    assert snapshot() == before  # no new patch, no staging folder left behind
+    replace = os.replace
+
+    def swap_interrupted(source, target):
+        # The training folder is swapped already; the validation one is half-way.
+        if source == os.path.join(os.path.dirname(source), "handwritten_images_2.pickle") and (
+            os.path.basename(os.path.dirname(source)).startswith(crawl.STAGE_PREFIX)
+            and os.path.dirname(target) == str(v)
+        ):
+            raise KeyboardInterrupt
+        replace(source, target)
+
+    with monkeypatch.context() as m:  # ... nor when it lands while the series are swapped
+        m.setattr(os, "replace", swap_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            crawl_data.main(rerun)
+    assert snapshot() == before
+    # A run killed outright leaves its staging and backup folders: the next run cleans them up
+    # and puts back an old series that had been moved aside.
+    old = patches.list_patches(v)
+    backup = v / f"{crawl.BACKUP_PREFIX}999999999-x"
+    backup.mkdir()
+    (backup / "series.txt").write_text("handwritten_images\n", encoding="utf-8")
+    for path in old:
+        os.replace(path, backup / os.path.basename(path))
+    blank = np.full((1, 32, 32), 255, np.uint8)
+    patches.write_patches(v, "handwritten_images", blank, ["가"], start_index=7)  # moved in
+    (d / f"{crawl.STAGE_PREFIX}999999999-y").mkdir()
+    crawl._recover_series(str(v))
+    assert snapshot() == before
+    assert crawl_data.main(rerun) == 0
+    assert not [n for folder in (d, v) for n in os.listdir(folder) if n.startswith(".")]
+    labels = [
+        c
+        for folder in (d, v)
+        for p in patches.list_patches(folder)
+        for c in patches.load_patch(p)["label"]
+    ]
+    assert sorted(labels) == sorted("가나다라마바사아")  # each sample once, train and val apart
+
+
+def test_validation_labels_outside_the_charset_name_their_patch(tmp_path):
+    """A validation label outside a single-softmax model's charset: the error named no file
+    (the same label in the training folder names its patch)."""
+    from koocr import data, training
+
+    glyphs = np.full((2, 32, 32), 255, np.uint8)
+    patches.write_patches(tmp_path / "v", "handwritten_a", glyphs, ["가", "가"])
+    bad = patches.write_patches(tmp_path / "v", "handwritten_b", glyphs, ["가", "똠"])[0]
+    cfg = training.TrainConfig(val_path=str(tmp_path / "v"))
+    with pytest.raises(ValueError, match=rf"validation patch '{bad}': Label '똠' .* --charset all"):
+        training.validation_callback(cfg, data.charset_targets(hangul.ks2350()), 32)

@@ -45,3 +45,21 @@ def test_load_charset(tmp_path):
     with pytest.raises(ValueError, match="nonexistent"):
         hangul.load_charset("nonexistent")
     assert hangul.load_charset(["다", "가"]) == ["다", "가"]
+
+
+def test_load_charset_cp949_file_and_errors_naming_file_and_line(tmp_path):
+    """A charset saved on Korean Windows (CP949) failed with a bare UnicodeDecodeError, and a
+    bad line's error named neither the file nor the line."""
+    f = tmp_path / "cs.txt"
+    f.write_bytes("가\r\n징\r\n창\r\n".encode("cp949"))  # 징, 창: CP949 bytes that are valid UTF-8
+    assert hangul.load_charset(str(f)) == ["가", "징", "창"]
+    f.write_bytes("가\n나\n".encode("utf-16"))
+    assert hangul.load_charset(str(f)) == ["가", "나"]
+    f.write_text("# mine\n가\n나다\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=rf"{f}, line 3: expected one Hangul syllable .* Received: '나다'"
+    ):
+        hangul.load_charset(str(f))
+    f.write_bytes(b"\xff\x00\x81")
+    with pytest.raises(ValueError, match=rf"{f}: cannot decode"):
+        hangul.load_charset(str(f))

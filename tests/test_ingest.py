@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from koocr.ingest import iter_hgu1, read_aihub, read_hgu1, read_image_folder, write_hgu1
+from koocr.ingest import iter_hgu1, read_aihub, read_hgu1, read_image_folder, read_label, write_hgu1
 
 NANUM = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf"
 SYLLABLE = "글자(음절)"
@@ -190,7 +190,7 @@ def test_read_image_folder_labels_from_txt_and_folder_names(tmp_path):
     assert images.shape == (5, 32, 32) and images.dtype == np.uint8
     assert all(img.min() < 128 for img in images)  # ink survived normalisation
     assert stats == {"images": 9, "unlabelled_images": 2, "skipped_labels": 1, "unreadable_images": 1,
-                     "files": 5, "samples": 5}
+                     "blank_images": 0, "files": 5, "samples": 5}
     assert _snapshot(tmp_path) == before
     assert read_image_folder(tmp_path, image_size=32, limit=2, progress=False)[2]["samples"] == 2
 
@@ -228,3 +228,140 @@ def test_read_image_folder_what_users_bring(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses images > 2x this
     _, labels, stats = read_image_folder(tmp_path / "set" / "a", image_size=32, progress=False)
     assert labels == [] and stats["unreadable_images"] == 3  # counted, not a traceback
+
+
+def test_read_label_prefers_the_decoding_that_holds_hangul(tmp_path):
+    """CP949 '징' (C2 A1) is valid UTF-8 too ('¡'): those labels were read as garbage and
+    their images dropped as skipped labels."""
+    chars = "가징창효짜"
+    for i, char in enumerate(chars):
+        Image.fromarray(_glyph(char)).save(tmp_path / f"{i}.png")
+        (tmp_path / f"{i}.txt").write_bytes(char.encode("cp949"))  # Korean Windows Notepad "ANSI"
+    assert [read_label(str(tmp_path / f"{i}.txt")) for i in range(5)] == list(chars)
+    _, labels, stats = read_image_folder(tmp_path, image_size=32, progress=False)
+    assert labels == list(chars) and stats["skipped_labels"] == 0
+    for text in ("각", "징", "AB", "ㄱ"):  # UTF-8 still reads as UTF-8
+        (tmp_path / "u.txt").write_bytes(text.encode())
+        assert read_label(str(tmp_path / "u.txt")) == text
+
+
+def _blank_images(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (64, 64), 255).save(folder / "white.png")
+    Image.new("L", (64, 64), 0).save(folder / "black.png")
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(folder / "transparent.png")
+    Image.new("L", (64, 64), 128).save(folder / "grey.png")
+    Image.fromarray(_glyph("가")).save(folder / "ink.png")
+
+
+def test_blank_images_are_counted_not_labelled(tmp_path):
+    """An image without ink became a labelled sample: the model learnt that an empty square is '가'."""
+    _blank_images(tmp_path / "가")
+    images, labels, stats = read_image_folder(tmp_path, image_size=32, progress=False)
+    assert labels == ["가"] and (images < 128).any()
+    assert stats["blank_images"] == 4 and stats["samples"] == 1
+
+    blank = np.full((40, 36), 255, np.uint8)
+    write_hgu1(tmp_path / "a.hgu1", [blank, _glyph("나")], ["가", "나"])
+    _, labels, stats = read_hgu1(tmp_path / "a.hgu1", image_size=32, progress=False)
+    assert labels == ["나"] and stats["blank_images"] == 1 and stats["samples"] == 1
+
+    aihub = tmp_path / "aihub"
+    _blank_images(aihub / "1_syllable")
+    anns = [{"image_id": name, "text": "가", "attributes": {"type": SYLLABLE}}
+            for name in ("white", "black", "transparent", "grey", "ink")]  # fmt: skip
+    label = json.dumps({"annotations": anns})
+    (aihub / "handwritten_label.json").write_text(label, encoding="utf-8")
+    _, labels, stats = read_aihub(aihub, image_size=32, progress=False)
+    assert labels == ["가"] and stats["blank_images"] == 4
+
+
+def test_hgu1_tiny_record_is_counted_not_fatal(tmp_path):
+    """A 30x1 record is valid HGU1 (1..255) but holds no character: it stopped the whole
+    ingest with an error naming no file."""
+    write_hgu1(tmp_path / "a.hgu1", [_glyph("가")] * 3, ["가"] * 3)
+    thin = np.zeros((1, 30), np.uint8)
+    write_hgu1(tmp_path / "b.hgu1", [_glyph("나"), thin, _glyph("라")], list("나다라"))
+    images, labels, stats = read_hgu1(tmp_path, image_size=32, progress=False)
+    assert labels == list("가가가나라") and images.shape == (5, 32, 32)
+    assert stats["unreadable_images"] == 1 and stats["samples"] == 5
+
+
+def test_hgu1_folder_skips_hidden_and_macosx_files(tmp_path):
+    """AppleDouble files (``__MACOSX/._a.hgu1``, ``._a.hgu1``) from a zip made on a Mac are
+    not HGU1 and aborted the ingest; read_image_folder skips exactly these."""
+    write_hgu1(tmp_path / "a.hgu1", [_glyph("가")], ["가"])
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "._a.hgu1").write_bytes(apple_double)
+    (tmp_path / "._a.hgu1").write_bytes(apple_double)
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "b.hgu1").write_bytes(apple_double)
+    _, labels, stats = read_hgu1(tmp_path, image_size=32, progress=False)
+    assert labels == ["가"] and stats["files"] == 1
+
+
+def _aihub_json(root, data: bytes, chars="가"):
+    (root / "1_syllable").mkdir(parents=True, exist_ok=True)
+    for i, char in enumerate(chars):
+        Image.fromarray(_glyph(char)).save(root / "1_syllable" / f"{i:08d}.png")
+    (root / "handwritten_label.json").write_bytes(data)
+    return root
+
+
+def test_read_aihub_label_files_as_users_save_them(tmp_path):
+    """Null annotations and string attributes raised AttributeError; a BOM or CP949 was refused,
+    and decode / JSON errors named no file."""
+    good = {"image_id": "00000000", "text": "가", "attributes": {"type": SYLLABLE}}
+    odd = [good, None, "x", 5, {"image_id": "00000001", "text": "나", "attributes": SYLLABLE}]
+    root = _aihub_json(tmp_path / "odd", json.dumps({"annotations": odd}).encode())
+    _, labels, stats = read_aihub(root, image_size=32, progress=False)
+    assert labels == ["가"] and stats["bad_annotations"] == 4 and stats["annotations"] == 5
+    text = json.dumps({"annotations": [good], "images": {"a": 1}}, ensure_ascii=False)
+    for name, data in (("bom", b"\xef\xbb\xbf" + text.encode()), ("cp949", text.encode("cp949")),
+                       ("utf16", text.encode("utf-16"))):  # fmt: skip
+        root = _aihub_json(tmp_path / name, data)
+        assert read_aihub(root, image_size=32, progress=False)[1] == ["가"]
+    for name, data, message in (("empty", b"", "not valid JSON"), ("broken", b'{"annotations": [',
+                                "not valid JSON"), ("binary", b"\xff\x00\x81", "cannot decode")):  # fmt: skip
+        path = _aihub_json(tmp_path / name, data) / "handwritten_label.json"
+        with pytest.raises(ValueError, match=f"{path}: {message}"):
+            read_aihub(path.parent, image_size=32, progress=False)
+    root = _aihub_json(tmp_path / "list", b"[]")
+    with pytest.raises(ValueError, match="handwritten_label.json: expected a JSON object"):
+        read_aihub(root, image_size=32, progress=False)
+
+
+def test_read_aihub_skips_duplicate_image_ids(tmp_path):
+    """One image_id annotated '가' and '나' (its pictures in 1_syllable/ and 2_syllable/): both
+    annotations read the 1_syllable picture, so the '나' sample was a picture of '가'."""
+    (tmp_path / "1_syllable").mkdir()
+    (tmp_path / "2_syllable").mkdir()
+    Image.fromarray(_glyph("가")).save(tmp_path / "1_syllable" / "00000001.png")
+    Image.fromarray(_glyph("나")).save(tmp_path / "2_syllable" / "00000001.png")
+    Image.fromarray(_glyph("다")).save(tmp_path / "1_syllable" / "00000002.png")
+    anns = [{"image_id": i, "text": t, "attributes": {"type": SYLLABLE}}
+            for i, t in (("00000001", "가"), ("00000001", "나"), ("00000002", "다"))]  # fmt: skip
+    (tmp_path / "handwritten_label.json").write_text(
+        json.dumps({"annotations": anns}, ensure_ascii=False), encoding="utf-8"
+    )
+    _, labels, stats = read_aihub(tmp_path, image_size=32, progress=False)
+    assert labels == ["다"] and stats["duplicate_image_ids"] == 2
+
+
+def test_image_folder_root_named_by_a_syllable(tmp_path, monkeypatch):
+    """``--images my_glyphs/가`` (the folder of one class itself) labelled nothing."""
+    for i in range(3):
+        (tmp_path / "가" / "sub").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_glyph("가")).save(tmp_path / "가" / f"{i}.png")
+    Image.fromarray(_glyph("나")).save(tmp_path / "가" / "sub" / "x.png")
+    Image.fromarray(_glyph("다")).save(tmp_path / "가" / "x.png")
+    (tmp_path / "가" / "x.txt").write_text("다", encoding="utf-8")  # a .txt still wins
+    _, labels, stats = read_image_folder(tmp_path / "가", image_size=32, progress=False)
+    assert sorted(labels) == sorted("가가가가다") and stats["unlabelled_images"] == 0
+    monkeypatch.chdir(tmp_path / "가")
+    assert len(read_image_folder(".", image_size=32, progress=False)[1]) == 5
+    (tmp_path / "scans").mkdir()
+    Image.fromarray(_glyph("가")).save(tmp_path / "scans" / "x.png")
+    stats = read_image_folder(tmp_path / "scans", image_size=32, progress=False)[2]
+    assert stats["unlabelled_images"] == 1
