@@ -390,7 +390,9 @@ class KoOCR:
                 runners[backend] = (kexport.load_runner(self.litert_file, content=self._litert_content), None)
             else:
                 folder = tempfile.TemporaryDirectory(prefix=f"koocr-{backend}-")
-                file = kexport.export(self.model, self.config, folder.name, backend, features=backend == "litert")
+                # read() takes the pooled features from LiteRT; "flatten" networks have none.
+                pooled = backend == "litert" and kexport.has_features(self.model)
+                file = kexport.export(self.model, self.config, folder.name, backend, features=pooled)
                 runners[backend] = (kexport.load_runner(file), folder)
         return runners[backend][0]
 
@@ -489,7 +491,7 @@ class KoOCR:
 
         Args:
             image: a path, PIL image, array (H,W) or (H,W,C), a batch (N,H,W[,C]) or a list of
-                these; any size, uint8 or float, L/RGB/RGBA, either polarity.
+                these; any size from 2 x 2 pixels, uint8 or float, L/RGB/RGBA, either polarity.
             n: how many candidates per image, best first.
             return_probs: return ``(syllable, probability)`` pairs instead of syllables.
             charset: restrict decoding (split mode), e.g. ``"ks2350"``; default: all 11,172.
@@ -652,7 +654,8 @@ class KoOCR:
         crop's top-5 syllables in context; ``lm_weight=0`` turns it off.
 
         Args:
-            image: a path, PIL image or array of one line or several; any size, either polarity.
+            image: a path, PIL image or array of one line or several; any size from 2 x 2
+                pixels (smaller is a ValueError), either polarity.
             charset: restrict syllables, e.g. ``"ks2350"`` (default: all 11,172).
             **kwargs: ``use_segments`` or :class:`koocr.lines.ReadConfig` fields, e.g.
                 ``char_bonus=1.5`` or ``lm_weight=0``.

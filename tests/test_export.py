@@ -25,7 +25,9 @@ def _glyphs(render, copies, seed):
     for c in CHARS:
         for _ in range(copies):
             dx, dy = rng.integers(-5, 6, 2)
-            images.append(normalize(render(c, size=int(rng.integers(34, 46)), offset=(8 + dx, 6 + dy)), 32))
+            images.append(
+                normalize(render(c, size=int(rng.integers(34, 46)), offset=(8 + dx, 6 + dy)), 32)
+            )
             labels.append(c)
     return np.array(images), labels
 
@@ -39,8 +41,15 @@ def trained(render, tmp_path_factory):
     ocr = KoOCR(network_type="compact", image_size=32, fc_link="GAP", network_args={"width": 0.25})
     ocr.train_glyphs = images
     ocr.train(
-        epochs=4, lr=0.01, data_path=str(folder / "data"), val_path=None, batch_size=32,
-        optimizer="adam", patch_size=None, log_dir=str(folder / "logs"), verbose=0,
+        epochs=4,
+        lr=0.01,
+        data_path=str(folder / "data"),
+        val_path=None,
+        batch_size=32,
+        optimizer="adam",
+        patch_size=None,
+        log_dir=str(folder / "logs"),
+        verbose=0,
     )
     return ocr
 
@@ -62,7 +71,10 @@ def _assert_float_parity(got, want):
 
 def test_saved_model_parity(trained, test_glyphs, tmp_path):
     path = trained.export(tmp_path / "sm")
-    assert json.loads((tmp_path / "sm" / "config.json").read_text(encoding="utf-8"))["image_size"] == 32
+    assert (
+        json.loads((tmp_path / "sm" / "config.json").read_text(encoding="utf-8"))["image_size"]
+        == 32
+    )
     loaded = tf.saved_model.load(path)  # keep it alive: serve() reads its variables
     served = loaded.serve(tf.constant(test_glyphs[..., None], tf.float32))
     _assert_float_parity([np.asarray(o) for o in served], _keras_probs(trained, test_glyphs))
@@ -75,7 +87,9 @@ def test_float_export_and_backend_parity(trained, test_glyphs, tmp_path, fmt):
     want = _keras_probs(trained, test_glyphs)
     _assert_float_parity(kexport.load_runner(file)(test_glyphs[..., None].astype(np.float32)), want)
     _assert_float_parity(trained.probabilities(test_glyphs, batch_size=50, backend=fmt), want)
-    assert trained.predict(test_glyphs[:5], n=3, backend=fmt) == trained.predict(test_glyphs[:5], n=3)
+    assert trained.predict(test_glyphs[:5], n=3, backend=fmt) == trained.predict(
+        test_glyphs[:5], n=3
+    )
     assert trained.predict(test_glyphs[0], n=3, backend=fmt) == trained.predict(test_glyphs[0], n=3)
 
 
@@ -92,7 +106,11 @@ def shipped_and_glyphs():
     rng = np.random.default_rng(0)
     ks = hangul.ks2350()
     fonts = load_manifest(split="test", style="printed")
-    raw = [render_glyph(f, c, 48) for f in fonts for c in rng.choice(ks, 300 // len(fonts), replace=False)]
+    raw = [
+        render_glyph(f, c, 48)
+        for f in fonts
+        for c in rng.choice(ks, 300 // len(fonts), replace=False)
+    ]
     return ocr, ocr.preprocess(raw)[0]
 
 
@@ -111,7 +129,9 @@ def test_quantized_top1_agreement(shipped_and_glyphs, tmp_path, fmt, quantize):
     want = top1(ocr.probabilities(glyphs))
     got = top1(kexport.load_runner(file)(glyphs[..., None].astype(np.float32)))
     agreement = np.mean([a == b for a, b in zip(got, want, strict=True)])
-    assert agreement >= 0.99, f"{fmt} {quantize}: top-1 agrees on {agreement:.1%} of {len(want)} glyphs"
+    assert agreement >= 0.99, (
+        f"{fmt} {quantize}: top-1 agrees on {agreement:.1%} of {len(want)} glyphs"
+    )
 
 
 def test_bad_arguments(trained, tmp_path):
@@ -126,8 +146,172 @@ def test_bad_arguments(trained, tmp_path):
 
 
 def test_int8_with_own_calibration_samples(trained, tmp_path):
-    file = trained.export(tmp_path / "cal", format="litert", quantize="int8", calibration=trained.train_glyphs)
+    file = trained.export(
+        tmp_path / "cal", format="litert", quantize="int8", calibration=trained.train_glyphs
+    )
     assert os.path.isfile(file) and os.path.getsize(file) > 0
+
+
+@pytest.mark.parametrize("fmt", ["litert", pytest.param("onnx", marks=needs_onnx)])
+def test_int8_calibration_on_float_glyphs_with_a_channel(trained, test_glyphs, tmp_path, fmt):
+    """(N, S, S, 1) calibration failed in the converter; float 0..1 glyphs were taken as
+    they are and gave a broken int8 model (1.8 % top-1 agreement on the shipped one)."""
+    calibration = trained.train_glyphs[..., None] / 255.0
+    file = trained.export(tmp_path / fmt, format=fmt, quantize="int8", calibration=calibration)
+    top1 = lambda probs: [r[0][0] for r in decode.top_n_split(probs, 1)]  # noqa: E731
+    got = top1(kexport.load_runner(file)(test_glyphs[..., None].astype(np.float32)))
+    want = top1(trained.probabilities(test_glyphs, backend="keras"))
+    assert np.mean([g == w for g, w in zip(got, want, strict=True)]) >= 0.9
+
+
+def test_calibration_is_read_as_predict_reads_images(trained):
+    """0..1 floats and a channel axis give the same 0..255 glyphs as preprocess()'s uint8."""
+    glyphs = trained.train_glyphs[:10]
+    want = kexport.check_calibration(glyphs, 32)
+    assert want.shape == (10, 32, 32) and want.dtype == np.float32
+    np.testing.assert_array_equal(want, glyphs)
+    np.testing.assert_allclose(
+        kexport.check_calibration(glyphs[..., None] / 255.0, 32), want, atol=1e-3
+    )
+    np.testing.assert_array_equal(kexport.check_calibration(list(glyphs), 32), want)
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])  # refused before ONNX is even imported
+@pytest.mark.parametrize(
+    "calibration, message",
+    [
+        (
+            np.zeros((4, 48, 48), np.uint8),
+            r"shape \(N, 32, 32\) with N >= 1.*Received shape \(4, 48, 48\)",
+        ),
+        (np.zeros((0, 32, 32), np.uint8), r"Received shape \(0, 32, 32\)"),  # was a float32 model
+        (np.zeros((4, 32, 32, 3), np.uint8), r"Received shape \(4, 32, 32, 3\)"),
+        (np.zeros((32, 32), np.uint8), r"Received shape \(32, 32\)"),
+        ([np.zeros((32, 32)), np.zeros((24, 24))], "calibration must be normalised glyphs"),
+        (np.full((2, 32, 32), np.nan), r"calibration\[0\]: Image contains NaN"),
+        (np.full((2, 32, 32), -1.0), "calibration values must lie in 0..255"),
+        (np.array([["a"]]), "Received dtype=<U1"),
+    ],
+)
+def test_bad_int8_calibration_is_refused_before_any_folder_is_made(
+    trained, tmp_path, fmt, calibration, message
+):
+    with pytest.raises(ValueError, match=message):
+        trained.export(tmp_path / "x", format=fmt, quantize="int8", calibration=calibration)
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_calibration_without_int8_is_refused(trained, tmp_path):
+    """It used to be ignored silently (a wrong-size set too)."""
+    for quantize in (None, "dynamic"):
+        with pytest.raises(
+            ValueError,
+            match=f"calibration is used only by quantize='int8'. Received: quantize={quantize!r}",
+        ):
+            trained.export(
+                tmp_path / "x", format="litert", quantize=quantize, calibration=trained.train_glyphs
+            )
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_a_failed_export_leaves_no_folder_and_keeps_an_earlier_export(
+    trained, tmp_path, monkeypatch
+):
+    """The folder (and ONNX's model.float.onnx) used to be made before the conversion failed."""
+    earlier = trained.export(tmp_path / "old", format="litert")
+    with open(earlier, "rb") as fh:
+        content = fh.read()
+
+    def fail(model, config, folder, *args):
+        with open(os.path.join(folder, kexport.FILES["litert"]), "wb") as fh:
+            fh.write(b"half")
+        raise RuntimeError("converter failed")
+
+    monkeypatch.setattr(kexport, "_export_files", fail)
+    for folder in (tmp_path / "new", tmp_path / "deeper" / "new", tmp_path / "old"):
+        with pytest.raises(RuntimeError, match="converter failed"):
+            trained.export(folder, format="litert")
+    assert sorted(os.listdir(tmp_path)) == ["old"]
+    with open(earlier, "rb") as fh:
+        assert fh.read() == content
+
+
+def test_export_refuses_a_weights_folder(trained, tmp_path):
+    """Exporting into the folder of the loaded weights replaced their config.json (checksum,
+    notes) and their LiteRT copy (int8 by float), silently damaging the shipped folder."""
+    folder = trained.save(str(tmp_path / "m"), extra={"note": "keep"}, litert=True)
+    before = {name: (tmp_path / "m" / name).read_bytes() for name in os.listdir(folder)}
+    for fmt in kexport.FORMATS:
+        with pytest.raises(
+            ValueError, match=r"holds KoOCR weights \(litert.json, model.weights.h5\)"
+        ):
+            trained.export(folder, format=fmt)
+    assert {name: (tmp_path / "m" / name).read_bytes() for name in os.listdir(folder)} == before
+    assert KoOCR(weights=folder).litert_file is not None
+    # Its config.json alone (with the weights checksum) is refused as well.
+    os.makedirs(tmp_path / "c")
+    shutil.copyfile(os.path.join(folder, "config.json"), tmp_path / "c" / "config.json")
+    with pytest.raises(
+        ValueError, match="holds KoOCR weights \\(a config.json with their checksum\\)"
+    ):
+        trained.export(tmp_path / "c", format="litert")
+
+
+def test_export_replaces_only_an_earlier_export_of_its_format(trained, tmp_path):
+    for fmt in ("tf_saved_model", "litert"):
+        first = trained.export(tmp_path / fmt, format=fmt)
+        assert trained.export(tmp_path / fmt, format=fmt) == first  # a re-export replaces it
+    assert sorted(os.listdir(tmp_path / "litert")) == ["config.json", "model.tflite"]
+    assert sorted(os.listdir(tmp_path / "tf_saved_model")) == [
+        "assets",
+        "config.json",
+        "fingerprint.pb",
+        "saved_model.pb",
+        "variables",
+    ]
+    assert (
+        tf.saved_model.load(str(tmp_path / "tf_saved_model")).serve(tf.zeros((1, 32, 32, 1)))
+        is not None
+    )
+    with pytest.raises(ValueError, match=r"not a onnx export \(model.tflite\)"):
+        trained.export(
+            tmp_path / "litert", format="onnx"
+        )  # its config.json describes model.tflite too
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.json").write_text('{"name": "my app"}')
+    with pytest.raises(
+        ValueError, match="not a litert export \\(a config.json that no export wrote\\)"
+    ):
+        trained.export(tmp_path / "mine", format="litert")
+    assert (tmp_path / "mine" / "config.json").read_text() == '{"name": "my app"}'
+    (tmp_path / "litert" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"not a litert export \(notes.txt\)"):
+        trained.export(tmp_path / "litert", format="litert")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="it is a file, not a folder"):
+        trained.export(tmp_path / "file", format="litert")
+
+
+def test_flatten_network_runs_on_litert(test_glyphs, tmp_path):
+    """predict(backend="litert") asked the export for the pooled features, which a network
+    with fc_link="flatten" does not have: 'No such layer: pool' on every such network."""
+    ocr = KoOCR(
+        network_type="compact", image_size=32, fc_link="flatten", network_args={"width": 0.25}
+    )
+    glyphs = test_glyphs[:20]
+    want = ocr.probabilities(glyphs, backend="keras")
+    got = ocr.probabilities(glyphs, backend="litert")
+    assert len(got) == len(want) == len(ocr.heads)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-4)
+    assert ocr.predict(glyphs[:3], n=2, backend="litert") == ocr.predict(
+        glyphs[:3], n=2, backend="keras"
+    )
+    with pytest.raises(
+        ValueError, match="features=True needs a network with a 'pool' layer.*fc_link='flatten'"
+    ):
+        kexport.export(ocr.model, ocr.config, tmp_path / "f", "litert", features=True)
+    assert not os.path.exists(tmp_path / "f")
 
 
 def test_shipped_litert_copy_serves_auto_backend(trained, test_glyphs, tmp_path):
@@ -176,7 +360,9 @@ def test_litert_copy_without_features_leaves_read_to_keras(trained, test_glyphs,
     with open(meta_path, "w", encoding="utf-8") as fh:
         json.dump(meta, fh)
     ocr = KoOCR(weights=folder)
-    assert ocr.predict(test_glyphs[:3], n=2) == trained.predict(test_glyphs[:3], n=2, backend="keras")
+    assert ocr.predict(test_glyphs[:3], n=2) == trained.predict(
+        test_glyphs[:3], n=2, backend="keras"
+    )
     assert ocr._forward is None
     feats = ocr.probabilities(test_glyphs[:3], features=True)
     assert ocr._forward_features is not None and len(feats) == len(ocr.heads) + 1
@@ -249,7 +435,9 @@ def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_p
     with pytest.raises(FileNotFoundError):
         late.train(epochs=1, data_path=str(tmp_path / "no_such_data"), val_path=None, verbose=0)
     assert late.litert_quantize == "dynamic"
-    with open(os.path.join(late.save(str(tmp_path / "after_failed_train")), kexport.LITERT_FILE), "rb") as fh:
+    with open(
+        os.path.join(late.save(str(tmp_path / "after_failed_train")), kexport.LITERT_FILE), "rb"
+    ) as fh:
         assert fh.read() == shipped
     # Weights changed by hand: set_weights() / load_weights() retire the copy at once (it
     # used to go on answering with the old weights); a variable assigned directly is
@@ -258,7 +446,8 @@ def test_saving_a_loaded_model_keeps_its_litert_copy(trained, test_glyphs, tmp_p
     ocr.model.set_weights(new)
     assert ocr.litert_file is None and ocr.resolve_backend("auto") == "keras"
     assert ocr.predict(test_glyphs[:8], n=2, return_probs=True) == ocr.predict(
-        test_glyphs[:8], n=2, return_probs=True, backend="keras")
+        test_glyphs[:8], n=2, return_probs=True, backend="keras"
+    )
     again = KoOCR(weights=folder)
     again.model.load_weights(os.path.join(plain, "model.weights.h5"))
     assert again.litert_file is None

@@ -1,5 +1,6 @@
-"""Arguments of tools/make_samples.py, make_line_set.py, compare_tesseract.py and
-evaluate_pretrained.py that were ignored, accepted out of range or checked too late."""
+"""Arguments of tools/make_samples.py, make_line_set.py, compare_tesseract.py,
+evaluate_pretrained.py and ship_model.py that were ignored, accepted out of range or
+checked too late."""
 
 from __future__ import annotations
 
@@ -99,3 +100,24 @@ def test_evaluate_pretrained_summary_command_reproduces_the_run():
         "python tools/evaluate_pretrained.py --weights compact48 --backend keras --sets handwriting,outside_ks "
         "--max_outside 50 --seed 3 --output '/tmp/my eval' --tta"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["logs/x/best", "../escaped"],  # wrote beside pretrained/
+        ["logs/x/best", "{tmp}/abs"],  # wrote anywhere
+        ["logs/x/best", "sub/name"],
+        ["logs/x/best", "."],  # pretrained/ itself
+        ["logs/x/best", ".."],
+        ["logs/x/best", ""],
+        ["--litert_only", "../compact48"],
+    ],
+)
+def test_ship_model_refuses_a_name_that_is_not_a_plain_folder(argv, tmp_path, monkeypatch, capsys):
+    """``../escaped`` or an absolute path wrote the weights outside pretrained/."""
+    monkeypatch.setitem(sys.modules, "model", types.ModuleType("model"))  # loading fails
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    message = "expected a plain folder name under pretrained/"
+    _refused(_tool("ship_model").main, argv, message, capsys)
+    assert not os.listdir(tmp_path)
