@@ -12,10 +12,15 @@ pass, with the line's pitch measured on the first, penalises "syllables" wider t
 pitch allows (two read as one); a segment classifier (:mod:`koocr.segments`), when the
 model ships one, adds log p(syllable / symbol / junk) of every candidate.
 
-The character model only knows Hangul syllables. A candidate whose best syllable is less
-likely than ``unknown_prob``, or whose box is shaped like punctuation / a digit (narrow
-or short), is reported as :data:`UNKNOWN`. Word spaces come from gaps wider than the
-line's typical gap between characters.
+The character model only knows Hangul syllables, so every candidate can also be read as
+:data:`UNKNOWN` (a digit, a Latin letter, punctuation), and is when that reading scores
+higher. With a segment classifier (the shipped models have one) the unknown reading scores
+the classifier's log p(symbol) plus ``symbol_bias``; without one it scores a fixed
+``unknown_prob``, so a candidate whose best syllable is less likely than that is reported
+unknown. Either way a box shaped like a syllable (wide and tall) is hard to call unknown,
+and a low-confidence syllable can stay a syllable: :attr:`CharBox.confidence` says how sure
+it is. Word spaces come from the distances between syllables' centres against the line's
+pitch, and elsewhere from gaps wider than the line's typical gap (:func:`word_spaces`).
 
 Example:
     >>> from model import KoOCR
@@ -75,13 +80,14 @@ class ReadConfig:
     shape_scale: float = 0.12  # how fast the shape penalty grows outside those ranges
     shape_weight: float = 1.0  # shape log-score weight against the recognition log-prob
     char_bonus: float = 0.5  # per character: balances paths of different lengths
-    unknown_prob: float = 0.15  # below this top-1 probability a box is reported unknown
+    unknown_prob: float = 0.15  # no segment classifier: below this top-1 probability a box is reported unknown
     space_gap: float = 0.13  # space: gap > the line's median gap + this
     min_space_gap: float = 0.25  # ... and at least this
     few_gaps_typical: float = 0.6  # with under 4 gaps the median gap may be a space: cap it at this
     few_pairs_space_gap: float = 0.6  # with no pitch (few syllable pairs), syllables: gap at least this
     space_pitch: float | None = 0.12  # between syllables: centre distance > pitch + this (None: off)
     pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
+    pitch_split: float | None = 1.0  # ... or lower, at a jump in them (see _line_pitch; None: off)
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
     pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)
     pitch_max: float = 1.05
@@ -169,7 +175,7 @@ _READ_RANGES = (
         "pitch_max", "lm_beam", "one_line_higher", "one_line_aspect", "valley_tall")),
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
-        "space_pitch", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
+        "space_pitch", "pitch_split", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance")),
     ("line_min_height", 0.0, 1.0, True),
@@ -234,6 +240,15 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
         light = False
     elif not light and _paper_all_round(gray, thr):
         light = True
+    label = _dark_label(gray < thr) if light else None
+    if label is not None:  # light text on a dark label, on light paper: read the label alone
+        r0, r1, c0, c1 = label
+        inner_mask, inner_level = binarize(np.clip(gray[r0:r1, c0:c1], 0, 255).astype(np.uint8))
+        mask, level = np.zeros(gray.shape, bool), np.full(gray.shape, 255.0, np.float32)
+        corners = _touching_border(inner_mask)  # the light paper round a rounded label's corners
+        mask[r0:r1, c0:c1] = inner_mask & ~corners
+        level[r0:r1, c0:c1] = np.where(corners, 255.0, inner_level)
+        return mask, level
     if not light:
         gray = 255.0 - gray
         thr = 255.0 - thr
@@ -245,6 +260,39 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     span = max(bg_level - ink_level, 1.0)
     level = np.clip((gray - ink_level) / span, 0.0, 1.0) * 255.0
     return mask, level.astype(np.float32)
+
+
+def _touching_border(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` connected to the image's edge."""
+    labels, _ = ndimage.label(mask)
+    edge = np.unique(preprocess.border_pixels(labels))
+    return np.isin(labels, edge[edge > 0])
+
+
+def _dark_label(dark: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(r0, r1, c0, c1)`` of a solid dark label holding light text, if ``dark`` (the dark
+    pixels of an image with light paper) is one: a component with at least 90 % of the dark
+    pixels, clear of the image's border, its box's outline at least 90 % inked (a rectangle,
+    maybe rounded), at least half its box inked, and at least 2 light holes (the letters)
+    inside. A bold word's strokes are no such rectangle; a photo's dark edges and a rule under
+    the text can outline one, but they reach the border."""
+    if not dark.any():
+        return None
+    labels, n = ndimage.label(dark)
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    areas[0] = 0
+    lab = int(np.argmax(areas))
+    if areas[lab] < 0.9 * dark.sum():
+        return None
+    rows, cols = np.flatnonzero((labels == lab).any(axis=1)), np.flatnonzero((labels == lab).any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    if min(r1 - r0, c1 - c0) < 8 or r0 == 0 or c0 == 0 or r1 == dark.shape[0] or c1 == dark.shape[1]:
+        return None  # a label lies on the paper; dark edges of a photo or scan reach the border
+    box = labels[r0:r1, c0:c1] == lab
+    if box.mean() < 0.5 or preprocess.border_pixels(box).mean() < 0.9:
+        return None
+    _, holes = ndimage.label(~box & ~_touching_border(~box))
+    return (r0, r1, c0, c1) if holes >= 2 else None
 
 
 def _paper_all_round(gray: np.ndarray, thr: float) -> bool:
@@ -376,13 +424,15 @@ def deskew(mask: np.ndarray, level: np.ndarray, angle: float):
     return new_mask, new_level.copy(), to_input
 
 
-def find_verticals(mask: np.ndarray, span: float = 0.8, thin: float = 0.2) -> np.ndarray:
+def find_verticals(mask: np.ndarray, span: float = 0.8, thin: float = 0.2, grid_width: float = 0.5) -> np.ndarray:
     """Ink of vertical rules and dark side edges that join the lines of a block: a bool mask.
 
     Components of ink at least ``span`` of the ink's height and at most ``thin`` times as
-    wide as high that touch no text (a margin rule, a scanner's dark border). They are
-    taken only when the block without them splits into more lines (:func:`split_lines`):
-    the 'ㅣ' strokes of a single line, or of a lone '니' cropped tight, are read as they are.
+    wide as high that touch no text (a margin rule, a scanner's dark border), and the
+    vertical lines of a ruled table: in a component as high and at least ``grid_width``
+    times as wide as high, the columns inked without a break over ``span`` of the ink's
+    height, less the horizontal rules they cross (:func:`_grid_lines`). They are taken only
+    when the block without them splits into more lines (:func:`split_lines`): the 'ㅣ' strokes of a single line, or of a lone '니' cropped tight, are read as they are.
     """
     out = np.zeros_like(mask)
     rows = np.flatnonzero(mask.any(axis=1))
@@ -391,11 +441,36 @@ def find_verticals(mask: np.ndarray, span: float = 0.8, thin: float = 0.2) -> np
     min_len = max(8, span * (rows[-1] + 1 - rows[0]))
     labels, boxes = _components(mask)
     tall = [lab for lab, x0, x1, y0, y1, _ in boxes if y1 - y0 >= min_len and x1 - x0 <= thin * (y1 - y0)]
-    if not tall:
+    grids = [b for b in boxes if b[4] - b[3] >= min_len and b[2] - b[1] >= grid_width * (b[4] - b[3])]
+    if tall:
+        out = _member(labels, tall)
+    for lab, x0, x1, y0, y1, _ in grids:
+        out[y0:y1, x0:x1] |= _grid_lines(labels[y0:y1, x0:x1] == lab, min_len)
+    if not out.any():
         return out
-    out = _member(labels, tall)
     if len(split_lines(mask & ~out)) <= len(split_lines(mask)):
         return np.zeros_like(mask)
+    return out
+
+
+def _grid_lines(part: np.ndarray, min_len: float) -> np.ndarray:
+    """In one component's box: the vertical lines of a grid, columns inked without a break
+    for ``min_len`` rows from one horizontal rule (a row inked over half the box's width) to
+    another, without the rules' own pixels (:func:`find_rules` finds those later). The box
+    needs 3 rules at least (2 rows of cells; a box round one row is read inside its frame): a
+    line struck through a row of syllables is one, and a photo's dark top edge and a rule
+    under the text, both joined to the syllables, are two."""
+    h, w = part.shape
+    wide = part.sum(axis=1) >= 0.5 * w
+    rules = _runs(wide)
+    out = np.zeros_like(part)
+    if len(rules) < 3:
+        return out
+    for c in range(w):
+        for a, b in _runs(part[:, c]):
+            if b - a >= min_len and sum(r0 < b and r1 > a for r0, r1 in rules) >= 2:
+                out[a:b, c] = True
+    out[wide] = False
     return out
 
 
@@ -1126,6 +1201,33 @@ def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[in
     return chosen
 
 
+def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig) -> float:
+    """The advance of two syllables with no space between them, from their centre distances.
+
+    Usually ``pitch_percentile`` of the distances. In a line of short words (그 집 앞에 큰
+    개가) half or more of the pairs may be spaced, and that percentile is then itself a spaced
+    distance: the line reads with no space, or one. So when that pitch finds fewer than 2
+    spaces among at least 6 pairs (few Korean lines that long hold fewer), the sorted
+    distances are cut at their widest jump that leaves at least 2 and a fifth of them below
+    it; a jump wider than ``pitch_split * space_pitch * H`` parts unspaced pairs from spaced
+    ones, and the pitch is lowered to put the space threshold in its middle. (Without the
+    first condition, or with fewer pairs, the uneven spacing of handwriting-style lines made
+    such jumps too often.)
+    """
+    pitch = float(np.percentile(dist, cfg.pitch_percentile))
+    if cfg.space_pitch is None or cfg.pitch_split is None or dist.size < 6:
+        return pitch
+    if np.count_nonzero(dist > pitch + cfg.space_pitch * height) >= 2:
+        return pitch
+    ordered = np.sort(dist)
+    jumps = np.diff(ordered)
+    allowed = np.arange(1, ordered.size) >= max(2, 0.2 * ordered.size)  # jumps[k] leaves k + 1 below
+    k = int(np.flatnonzero(allowed)[np.argmax(jumps[allowed])])
+    if jumps[k] > cfg.pitch_split * cfg.space_pitch * height:
+        pitch = min(pitch, float((ordered[k] + ordered[k + 1]) / 2) - cfg.space_pitch * height)
+    return pitch
+
+
 def word_spaces(
     boxes: Sequence[tuple[int, int, int, int]],
     height: float,
@@ -1159,7 +1261,7 @@ def word_spaces(
         few = max(limit, cfg.few_pairs_space_gap * height)
         return [bool(g > (few if both[k] else limit)) for k, g in enumerate(gaps)]
     dist = np.array([(b[0] + b[2] - a[0] - a[2]) / 2 for a, b in pairs], np.float64)
-    pitch = float(np.percentile(dist[both], cfg.pitch_percentile))
+    pitch = _line_pitch(dist[both], height, cfg)
     for k in np.flatnonzero(both):
         spaces[k] = bool(dist[k] > pitch + cfg.space_pitch * height)
     return spaces

@@ -943,3 +943,86 @@ def test_a_glyph_in_a_drawn_box_is_read_without_the_box(shipped_ocr, font_path):
     empty = Image.new("L", (90, 90), 255)
     ImageDraw.Draw(empty).rectangle((4, 4, 85, 85), outline=0, width=2)
     assert shipped_ocr.read(np.asarray(empty)).text == ""
+
+
+# ---------------------------------------------------------------------- found by review (2026-11-27, second)
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    from koocr.fonts import load_manifest
+
+    return ImageFont.truetype(next(f for f in load_manifest() if f.name == name).path, size)
+
+
+def _table(cells: list[list[str]], cell_w: int, cell_h: int) -> np.ndarray:
+    font, rows, cols = _font("UnDotum", 24), len(cells), len(cells[0])
+    image = Image.new("L", (cell_w * cols + 21, cell_h * rows + 21), 255)
+    draw = ImageDraw.Draw(image)
+    for r in range(rows + 1):
+        draw.line([(10, 10 + r * cell_h), (10 + cols * cell_w, 10 + r * cell_h)], fill=0, width=2)
+    for c in range(cols + 1):
+        draw.line([(10 + c * cell_w, 10), (10 + c * cell_w, 10 + rows * cell_h)], fill=0, width=2)
+    for r, row in enumerate(cells):
+        for c, text in enumerate(row):
+            draw.text((20 + c * cell_w, 19 + r * cell_h), text, font=font, fill=0)
+    return np.asarray(image)
+
+
+def test_a_small_ruled_table_is_read_row_by_row(shipped_ocr):
+    # The grid joins all its ink into one band as high as the table; a table less than 3
+    # times as wide as high had no rule found and read '???'.
+    cells = [["이름", "나이", "주소"], ["김철수", "서른", "서울시"], ["이영희", "스물", "부산시"]]
+    table = _table(cells, 120, 44)
+    assert table.shape[1] < 3 * table.shape[0]
+    mask = lines.binarize(table)[0]
+    verticals = lines.find_verticals(mask)
+    assert verticals[20:40, 10:12].all() and not verticals[10:12, 40:100].any()  # the rules stay for find_rules
+    assert shipped_ocr.read(table).text == "\n".join(" ".join(row) for row in cells)
+
+
+def test_light_text_on_a_dark_label_far_inside_a_light_page(shipped_ocr):
+    # Once the page's paper outweighs the label, the label was taken for ink: '?????'.
+    font, text = _font("UnDotum", 32), "검은 상자의 흰 글씨"
+    a, d = font.getmetrics()
+    label = Image.new("L", (int(font.getlength(text)) + 30, a + d + 30), 20)
+    ImageDraw.Draw(label).text((15, 15), text, font=font, fill=255)
+    for margin in (0, 20, 100):
+        page = np.pad(np.asarray(label), margin, constant_values=255)
+        assert shipped_ocr.read(page).text == text, margin
+    rounded = np.pad(np.asarray(label), 100, constant_values=255)
+    rounded[100:103, 100:103] = 255  # a rounded corner: the page's paper is no text
+    mask, level = lines.binarize(rounded)
+    assert not mask[:103, :103].any() and level[101, 101] == 255.0
+    # A photo's dark top edge and side shadows with a rule under dark text outline a dark
+    # "rectangle" too (a held-out photo line read garbage so); it reaches the border.
+    photo = np.full((41, 300), 235, np.uint8)
+    photo[:16], photo[:34, :3], photo[:34, -3:], photo[32:34] = 40, 40, 40, 40  # a shadowed top half
+    for x in range(20, 280, 20):
+        photo[8:32, x : x + 4] = 30  # dark strokes standing on the rule
+    dark = photo < 128
+    assert lines._dark_label(dark) is None
+    assert lines._dark_label(np.pad(dark, 5)) is not None  # the same, clear of the border
+
+
+def test_a_line_of_short_words_keeps_its_spaces():
+    # Syllables on a 40 px pitch (H = 36), a space adding 10 px after most of them: the
+    # median centre distance is a spaced one, and the median pitch found no space at all.
+    space_after = {0, 1, 3, 4, 6, 8}
+    boxes, centre = [], 20.0
+    for k in range(10):
+        boxes.append((int(centre - 15), 0, int(centre + 15), 36))
+        centre += 40 + (10 if k in space_after else 0)
+    truth = [k in space_after for k in range(9)]
+    assert lines.word_spaces(boxes, 36.0, lines.ReadConfig(), [True] * 10) == truth
+    assert not any(lines.word_spaces(boxes, 36.0, lines.ReadConfig(pitch_split=None), [True] * 10))
+    # No jump between the distances (spacing that only wobbles): the median pitch as before.
+    wobbly = [(k * 40 + (3 if k % 2 else 0), 0, k * 40 + 30, 36) for k in range(10)]
+    cfgs = lines.ReadConfig(), lines.ReadConfig(pitch_split=None)
+    assert lines.word_spaces(wobbly, 36.0, cfgs[0], [True] * 10) == lines.word_spaces(wobbly, 36.0, cfgs[1], [True] * 10)
+
+
+def test_read_a_line_of_short_words_with_its_spaces(shipped_ocr):
+    text = "그 집 앞에 큰 개가 한 마리 있다"
+    font = _font("UnDotum", 30)
+    a, d = font.getmetrics()
+    image = Image.new("L", (int(font.getlength(text)) + 40, a + d + 40), 255)
+    ImageDraw.Draw(image).text((20, 20), text, font=font, fill=0)
+    assert shipped_ocr.read(np.asarray(image)).text == text
