@@ -103,3 +103,18 @@ def test_blocks_mode_writes_blocks_of_two_or_three_lines(tmp_path):
             rows = (paper < 128).any(axis=1)
             runs.append(np.count_nonzero(rows[1:] & ~rows[:-1]))
         assert sum(r >= 2 for r in runs) >= 4, runs
+
+
+def test_short_words_mode_writes_lines_where_most_pairs_are_spaced(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_line_set
+
+    for text in make_line_set.SHORT_WORD_SENTENCES:
+        words = text.split()
+        pairs = sum(len(w) for w in words) - 1
+        assert len(words) - 1 >= 0.45 * pairs, text  # about half or more of the syllable pairs spaced
+    out = tmp_path / "short"
+    assert _make_line_set(["--short_words", "--count", "3", "--output", str(out), "--split", "train"]) == 0
+    for style in ("printed", "handwriting"):
+        _, texts = _read_set(out / style)
+        assert texts == make_line_set.SHORT_WORD_SENTENCES[:3]

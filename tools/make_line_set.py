@@ -7,6 +7,7 @@
     python tools/make_line_set.py --capture photo --output val_data/lines_photo   # phone photos
     python tools/make_line_set.py --words --output val_data/words   # short inputs: 1-2 words
     python tools/make_line_set.py --blocks --output val_data/blocks   # blocks of 2-3 lines
+    python tools/make_line_set.py --short_words --count 60 --output val_data/short_words
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -17,7 +18,9 @@ character separately. Every line gets a random font size, letter spacing, a slig
 rotation and noise; a few printed lines are inverted (light text on dark). ``--capture
 photo`` makes each line a phone photo instead (:data:`koocr.linegen.PHOTO`: grey paper lit
 from one side, soft focus, noise, JPEG), 40 % of them on ruled paper (a rule under or
-touching the text, :func:`koocr.linegen.ruled`).
+touching the text, :func:`koocr.linegen.ruled`). ``--short_words`` renders lines made mostly
+of one-syllable words (:data:`SHORT_WORD_SENTENCES`, in turn), where about half or more of
+the syllable pairs are word spaces.
 """
 
 from __future__ import annotations
@@ -133,6 +136,42 @@ def n_syllables(text: str) -> int:
     return sum(hangul.is_syllable(c) for c in text)
 
 
+# Lines of mostly one-syllable words: 46-100 % of their syllable pairs are spaced, which
+# a reader that takes the median syllable distance for the pitch reads without spaces.
+SHORT_WORD_SENTENCES = """
+그 집 앞에 큰 개가 한 마리 있다
+이 일은 내 몫이 아닌 그 사람 몫
+나는 새 옷 두 벌과 흰 신 한 켤레를 샀다
+저 산 위에 흰 눈이 꽤 많이 왔다
+네 말이 다 옳다 난 잘 몰랐어
+밤 새 비가 또 왔고 길이 좀 젖었다
+그 애는 늘 웃고 참 잘 논다
+큰 배 한 척이 저 멀리 떠 간다
+손 잘 씻고 밥 먹자 곧 갈게
+이 책 좀 봐 꽤 재미 있어
+새 해 첫 날 해 뜨는 걸 봤다
+너 왜 또 늦게 왔니 좀 서둘러
+나 이제 막 집에 와서 밥 먹어
+그 개 참 귀엽다 털이 희고 눈이 검다
+물 한 잔 주세요 찬 물로요
+오늘 할 일 다 끝내고 쉬자
+저 차 참 빠르다 꼭 새 같다
+이 옷 좀 커 한 치수 작은 걸로
+문 좀 닫아 줘 바람 분다
+그 말 들으니 참 기쁘다
+돈 좀 빌려 줘 곧 갚을게
+꽃 핀 길 따라 쭉 걸었다
+난 네 편이야 늘 그랬어
+비 와서 못 갔다 또 가자
+저 새 봐 참 높이 난다
+한 번 더 해 봐 될 거야
+불 꺼 줘 잠 좀 자자
+눈 감고 숨 크게 쉬어 봐
+이 땅 저 땅 다 내 땅
+그 분 성함이 뭐였죠 꼭 알려 주세요
+""".strip().splitlines()
+
+
 def make_sentences(count: int, rng: np.random.Generator) -> list[str]:
     """``count`` distinct sentences of 5-25 syllables: the written ones, then composed."""
     out = list(dict.fromkeys(s.strip() for s in SENTENCES if s.strip()))
@@ -230,6 +269,10 @@ def main(argv=None) -> int:
         "--blocks", action="store_true",
         help="blocks of 2-3 lines (sentences or short inputs) in one font and size",
     )
+    shape.add_argument(
+        "--short_words", action="store_true",
+        help="lines of mostly one-syllable words (about half or more of the pairs spaced), in turn",
+    )
     p.add_argument(
         "--pitch", type=float, nargs=2, default=(1.1, 1.6), metavar=("LOW", "HIGH"),
         help="--blocks: range of the distance between baselines, in em",
@@ -246,6 +289,8 @@ def main(argv=None) -> int:
         pool = make_sentences(max(args.count, 300), np.random.default_rng(args.seed))
         words = make_words(pool, max(args.count, 300), np.random.default_rng([args.seed, 2]))
         sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
+    elif args.short_words:
+        sentences = [SHORT_WORD_SENTENCES[k % len(SHORT_WORD_SENTENCES)] for k in range(args.count)]
     else:
         sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
