@@ -312,6 +312,9 @@ def test_flatten_network_runs_on_litert(test_glyphs, tmp_path):
     ):
         kexport.export(ocr.model, ocr.config, tmp_path / "f", "litert", features=True)
     assert not os.path.exists(tmp_path / "f")
+    for backend in ("keras", "litert"):  # 'No such layer: pool' / 'None has no features output'
+        with pytest.raises(ValueError, match="features=True needs a network with pooled features"):
+            ocr.probabilities(glyphs, backend=backend, features=True)
 
 
 def test_shipped_litert_copy_serves_auto_backend(trained, test_glyphs, tmp_path):
