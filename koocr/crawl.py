@@ -373,7 +373,7 @@ def check_patch_size(folder: str, image_size: int, replaced: Sequence[str]) -> N
     Args:
         folder: an output folder of this run.
         image_size: the side of the patches this run writes there.
-        replaced: the prefixes this run writes there; their old patches go (:func:`write_source`).
+        replaced: the prefixes this run writes there; their old patches go (:class:`PatchSet`).
 
     Raises:
         ValueError: naming the folder, the sizes and the files kept at another size.

@@ -69,6 +69,22 @@ def load_arrays(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.concatenate(images), np.concatenate(labels), np.concatenate(sources)
 
 
+def check_labels(path: str, labels: np.ndarray, targets: TargetFn) -> None:
+    """Raises ValueError naming ``path`` when ``targets`` cannot take its ``labels`` (a label
+    outside a single-softmax charset), instead of failing later inside tf.data."""
+    try:
+        targets(labels)
+    except ValueError as err:
+        raise ValueError(f"{os.fspath(path)!r}: {err}") from None
+
+
+def check_patch_labels(paths: Sequence[str], targets: TargetFn) -> None:
+    """:func:`check_labels` of each patch file, loaded one at a time: which file holds the
+    label a batch of them was refused for."""
+    for path in paths:
+        check_labels(path, patches.load_patch(path)["label"], targets)
+
+
 class PatchStream:
     """Streams the patches of a folder, ``patch_size`` files held in memory at a time.
 
@@ -126,14 +142,13 @@ class PatchStream:
             try:
                 targets(self._cache[1])
             except ValueError:
-                for path in self.paths:
-                    self._check_labels(path, patches.load_patch(path)["label"])
+                check_patch_labels(self.paths, targets)
         else:
-            self._check_labels(self.paths[0], first["label"])
+            check_labels(self.paths[0], first["label"], targets)
             self.num_samples = 0
             for path in self.paths[1:]:
                 patch = patches.load_patch(path)
-                self._check_labels(path, patch["label"])
+                check_labels(path, patch["label"], targets)
                 if patch["image"].shape[1] != self.image_size:  # would fail mid-epoch inside tf.data
                     raise ValueError(
                         f"Patches in {folder!r} differ in size: {os.path.basename(self.paths[0])!r} is "
@@ -159,12 +174,6 @@ class PatchStream:
                 if self.with_source:
                     y[SOURCE_TARGET] = source_targets(sources[sel])
                 yield images[sel][..., None].astype(np.float32), y
-
-    def _check_labels(self, path: str, labels: np.ndarray) -> None:
-        try:
-            self.targets(labels)
-        except ValueError as err:
-            raise ValueError(f"{os.fspath(path)!r}: {err}") from None
 
     def skip_passes(self, passes: int) -> None:
         """Starts at pass ``passes`` over the data (a resumed run goes on with its order)."""

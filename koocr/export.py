@@ -82,6 +82,18 @@ def has_features(model: keras.Model) -> bool:
     return any(layer.name == POOL_LAYER for layer in model.layers)
 
 
+def check_features(model: keras.Model, config: ModelConfig) -> None:
+    """Raises ValueError unless ``model`` has pooled features (:func:`has_features`) to give
+    for ``features=True``."""
+    if not has_features(model):
+        from koocr.networks import POOL_LAYER
+
+        raise ValueError(
+            f"features=True needs a network with a {POOL_LAYER!r} layer (pooled features); this one has "
+            f"none (fc_link={config.fc_link!r}). Received: features=True"
+        )
+
+
 def check_export_folder(path: str, format: str) -> None:
     """Raises ValueError unless ``path`` is absent, empty or an earlier ``format`` export.
 
@@ -204,13 +216,8 @@ def export(
         raise ValueError(
             f"calibration is used only by quantize='int8'. Received: quantize={quantize!r}"
         )
-    if features and not has_features(model):
-        from koocr.networks import POOL_LAYER
-
-        raise ValueError(
-            f"features=True needs a network with a {POOL_LAYER!r} layer (pooled features); this one has "
-            f"none (fc_link={config.fc_link!r}). Received: features=True"
-        )
+    if features:
+        check_features(model, config)
     path = os.fspath(path)
     check_export_folder(path, format)
     if quantize == "int8":

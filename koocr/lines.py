@@ -284,11 +284,12 @@ def _dark_label(dark: np.ndarray) -> tuple[int, int, int, int] | None:
     lab = int(np.argmax(areas))
     if areas[lab] < 0.9 * dark.sum():
         return None
-    rows, cols = np.flatnonzero((labels == lab).any(axis=1)), np.flatnonzero((labels == lab).any(axis=0))
+    component = labels == lab
+    rows, cols = np.flatnonzero(component.any(axis=1)), np.flatnonzero(component.any(axis=0))
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if min(r1 - r0, c1 - c0) < 8 or r0 == 0 or c0 == 0 or r1 == dark.shape[0] or c1 == dark.shape[1]:
         return None  # a label lies on the paper; dark edges of a photo or scan reach the border
-    box = labels[r0:r1, c0:c1] == lab
+    box = component[r0:r1, c0:c1]
     if box.mean() < 0.5 or preprocess.border_pixels(box).mean() < 0.9:
         return None
     _, holes = ndimage.label(~box & ~_touching_border(~box))
@@ -302,14 +303,12 @@ def _paper_all_round(gray: np.ndarray, thr: float) -> bool:
     light = gray > thr
     if np.mean(preprocess.border_pixels(light)) < 0.98 or light.all():
         return False
-    labels, _ = ndimage.label(light)
-    edge = np.unique(preprocess.border_pixels(labels))
     rows, cols = np.flatnonzero((~light).any(axis=1)), np.flatnonzero((~light).any(axis=0))
-    inside = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # within the dark ink's box
-    between = inside > 0
+    box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # the dark ink's box
+    between = light[box]
     if not between.any():
         return False
-    return bool(np.isin(inside[between], edge[edge > 0]).mean() >= 0.5)
+    return bool(_touching_border(light)[box][between].mean() >= 0.5)
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:

@@ -339,11 +339,8 @@ class KoOCR:
                 f"probabilities() takes normalised glyphs of shape (N, {size}, {size}) (see preprocess()). "
                 f"Received shape {shape}"
             )
-        if features and not kexport.has_features(self.model):
-            raise ValueError(
-                f"features=True needs a network with pooled features (a {networks.POOL_LAYER!r} layer): "
-                f"fc_link={self.config.fc_link!r} has none. Received: features=True"
-            )
+        if features:
+            kexport.check_features(self.model, self.config)
         if not shape[0]:  # one empty array per output, as for a batch
             empty = [np.zeros((0, n), np.float32) for n in self.heads.values()]
             if features:

@@ -337,15 +337,13 @@ def validation_callback(
     try:
         y = targets(labels)
     except ValueError as err:  # a label outside a single-softmax charset: name its patch
-        bad = cfg.val_path
-        for path in val_paths:
-            try:
-                targets(kdata.patches.load_patch(path)["label"])
-            except ValueError:
-                bad = path
-                break
+        try:
+            kdata.check_patch_labels(val_paths, targets)
+            where = f"{os.fspath(cfg.val_path)!r}: {err}"
+        except ValueError as named:
+            where = str(named)
         raise ValueError(
-            f"validation patch {os.fspath(bad)!r}: {err}; train with --charset all (or a charset "
+            f"validation patch {where}; train with --charset all (or a charset "
             "file that holds it), or leave that patch out of --val_path"
         ) from None
     return ValidationCallback(images, y)

@@ -313,7 +313,7 @@ def test_flatten_network_runs_on_litert(test_glyphs, tmp_path):
         kexport.export(ocr.model, ocr.config, tmp_path / "f", "litert", features=True)
     assert not os.path.exists(tmp_path / "f")
     for backend in ("keras", "litert"):  # 'No such layer: pool' / 'None has no features output'
-        with pytest.raises(ValueError, match="features=True needs a network with pooled features"):
+        with pytest.raises(ValueError, match="features=True needs a network with a 'pool' layer.*fc_link='flatten'"):
             ocr.probabilities(glyphs, backend=backend, features=True)
 
 
