@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from koocr.cli import add_bool_argument, add_lm_argument, read_kwargs
+from koocr.cli import add_bool_argument, add_read_arguments, read_kwargs
 
 METHOD_HELP = {
     "accuracy": "top-1 / top-n per source or font, per jamo, KS X 1001; wrong-example grid",
@@ -81,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="only report the character error rate of read() on line images with .txt truth "
         "in DIR (or in each sub-folder of DIR, e.g. printed/ and handwriting/)",
     )
-    add_lm_argument(p)
+    add_read_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="seeds every random pick")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--benchmark_repeats", type=int, default=200, help="timed single-image calls")
@@ -201,7 +201,8 @@ def evaluate_lines(args: argparse.Namespace) -> int:
         multi = any("\n" in truth for _, truth in pairs)  # blocks of lines
         print(
             f"{folder}: {metrics['lines']} lines, {metrics['chars']} chars, "
-            f"CER {100 * metrics['cer']:.2f} % (without spaces {100 * metrics['cer_no_spaces']:.2f} %), "
+            f"CER {100 * metrics['cer']:.2f} % (without spaces {100 * metrics['cer_no_spaces']:.2f} %, "
+            f"symbols as written {100 * metrics['cer_symbols']:.2f} %), "
             f"{metrics['ms_per_line']:.1f} ms/line"
             + (f", line breaks right in {100 * metrics['line_breaks']:.1f} %" if multi else "")
         )
@@ -209,7 +210,10 @@ def evaluate_lines(args: argparse.Namespace) -> int:
     path = os.path.join(args.output, "lines.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(
-            {"weights": args.weights, "lm_weight": args.lm_weight, "lm": args.lm, "sets": results},
+            {
+                "weights": args.weights, "lm_weight": args.lm_weight, "lm": args.lm,
+                "name_symbols": args.name_symbols, "sets": results,
+            },  # fmt: skip
             fh,
             ensure_ascii=False,
             indent=2,

@@ -70,9 +70,17 @@ def _non_negative(value: str) -> float:
     return number
 
 
-def add_lm_argument(parser: argparse.ArgumentParser) -> None:
-    """Adds ``--lm_weight W`` and ``--lm PATH``: the reader's syllable language model."""
-    from koocr.lines import LM_WEIGHT
+def _probability(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"Expected a probability in [0, 1]. Received: {value!r}")
+    return number
+
+
+def add_read_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``read()``'s options: ``--lm_weight W``, ``--lm PATH`` (the syllable language
+    model) and ``--name_symbols P``."""
+    from koocr.lines import LM_WEIGHT, ReadConfig
 
     parser.add_argument(
         "--lm_weight",
@@ -86,6 +94,15 @@ def add_lm_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help="read(): a language model built by tools/build_lm.py (default: the shipped one)",
+    )
+    default = ReadConfig().name_symbols
+    parser.add_argument(
+        "--name_symbols",
+        type=_probability,
+        default=default,
+        metavar="P",
+        help="read(): print a digit, Latin letter or mark instead of '?' where the segment classifier "
+        f"names it with probability >= P; 0 turns it off (default: {default})",
     )
 
 
@@ -104,8 +121,8 @@ def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_kwargs(args: argparse.Namespace) -> dict:
-    """``KoOCR.read`` keywords from the flags of :func:`add_lm_argument`."""
-    return {"lm_weight": args.lm_weight, "lm": args.lm}
+    """``KoOCR.read`` keywords from the flags of :func:`add_read_arguments`."""
+    return {"lm_weight": args.lm_weight, "lm": args.lm, "name_symbols": args.name_symbols}
 
 
 # What a script reports as one line instead of a traceback: bad arguments, files and data

@@ -97,6 +97,10 @@ class ReadConfig:
     class_weight: float = 1.0
     class_shape_weight: float = 0.0
     symbol_bias: float = -3.0  # log prior of a symbol: rare in Korean text (-3 with the language model, on dev lines)
+    # An unknown box is named (its digit, Latin letter or mark instead of UNKNOWN) when the
+    # classifier's symbol head gives its likeliest symbol at least this probability
+    # (0: off, every such box reads UNKNOWN; a classifier without a symbol head names none).
+    name_symbols: float = 0.5
     # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
     # restriction turns it off).
@@ -177,7 +181,7 @@ _READ_RANGES = (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
         "space_pitch", "pitch_split", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill")),
-    *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance")),
+    *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
     ("line_min_height", 0.0, 1.0, True),
     ("pitch_percentile", 0.0, 100.0, False),
 )  # fmt: skip
@@ -1503,8 +1507,10 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
+    named = _named_symbols(chosen, spans, scored_top, geom, cfg, classifier)
     text, chars = [], []
-    for (_, (_, label, prob)), box, space in zip(chosen, boxes, spaces, strict=True):
+    for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):
+        label, prob = named.get(n, (label, prob))
         x0, y0, x1, y1 = box
         box = (x0, y0 + r0, x1, y1 + r0)
         chars.append(CharBox(label, to_input(box) if to_input else box, prob, 0))
@@ -1512,9 +1518,30 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     return "".join(text), chars
 
 
+def _named_symbols(chosen, spans, scored_top, geom, cfg: ReadConfig, classifier) -> dict[int, tuple[str, float]]:
+    """``{index in chosen: (symbol, confidence)}`` of the unknown boxes the classifier names.
+
+    The confidence is p(symbol class) * p(this symbol | symbol). Only boxes whose likeliest
+    symbol has at least ``cfg.name_symbols`` are named; the rest stay :data:`UNKNOWN`.
+    """
+    if not cfg.name_symbols or classifier is None or not classifier.symbols:
+        return {}
+    unknown = [n for n, (_, reading) in enumerate(chosen) if reading[1] == UNKNOWN]
+    if not unknown:
+        return {}
+    row = {span: k for k, span in enumerate(spans)}
+    rows = [row[chosen[n][0]] for n in unknown]
+    names, probs = classifier.name_symbols(np.stack([scored_top[k][2] for k in rows]), geom[rows])
+    return {
+        n: (name, chosen[n][1][2] * float(p))
+        for n, name, p in zip(unknown, names, probs, strict=True)
+        if p >= cfg.name_symbols
+    }
+
+
 def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:
-    """Mean and least confidence of the characters read, an unknown box counting as 0."""
-    conf = [c.confidence if c.text != UNKNOWN else 0.0 for c in chars] or [0.0]
+    """Mean and least confidence of the characters read, an unknown (or named symbol) box counting as 0."""
+    conf = [c.confidence if hangul.is_syllable(c.text) else 0.0 for c in chars] or [0.0]
     return float(np.mean(conf)), float(np.min(conf))
 
 
@@ -1629,16 +1656,17 @@ def read(
 
 
 # ---------------------------------------------------------------------- character error rate
-def normalise_text(text: str, unknown: str = UNKNOWN) -> str:
+def normalise_text(text: str, unknown: str | None = UNKNOWN) -> str:
     """The form CER compares: each non-Hangul, non-space character becomes ``unknown``.
 
     Whitespace runs become one space, ends are stripped, and text is NFC-composed so
-    decomposed jamo sequences count as their syllable.
+    decomposed jamo sequences count as their syllable. ``unknown=None`` keeps every
+    character as written (symbols compared exactly).
     """
     text = unicodedata.normalize("NFC", text)
     out = []
     for ch in " ".join(text.split()):
-        out.append(ch if ch == " " or hangul.is_syllable(ch) else unknown)
+        out.append(ch if unknown is None or ch == " " or hangul.is_syllable(ch) else unknown)
     return "".join(out)
 
 
@@ -1655,11 +1683,16 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def cer(truths: Sequence[str], hypotheses: Sequence[str], spaces: bool = True) -> float:
-    """Corpus character error rate: total edit distance / total truth length (normalised)."""
+def cer(truths: Sequence[str], hypotheses: Sequence[str], spaces: bool = True, symbols: bool = False) -> float:
+    """Corpus character error rate: total edit distance / total truth length (normalised).
+
+    ``symbols=True`` compares digits, Latin letters and marks as written (an unknown box
+    where the truth has '7' is an error), not each as :data:`UNKNOWN`.
+    """
+    unknown = None if symbols else UNKNOWN
     edits = length = 0
     for truth, hyp in zip(truths, hypotheses, strict=True):
-        t, h = normalise_text(truth), normalise_text(hyp)
+        t, h = normalise_text(truth, unknown), normalise_text(hyp, unknown)
         if not spaces:
             t, h = t.replace(" ", ""), h.replace(" ", "")
         edits += edit_distance(t, h)
@@ -1722,7 +1755,8 @@ def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, 
     """CER of ``read_fn`` (image path -> text) on ``(path, truth)`` pairs, with timing.
 
     Returns:
-        lines (images), chars (normalised truth length), cer, cer_no_spaces, median ms per
+        lines (images), chars (normalised truth length), cer, cer_no_spaces, cer_symbols
+        (symbols compared as written, see :func:`cer`), median ms per
         image, line accuracy (images read exactly), line_breaks (images read as as many text
         lines as their truth has: for blocks), and the worst (path, truth, read, edits).
     """
@@ -1748,6 +1782,7 @@ def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, 
         "chars": sum(len(normalise_text(t)) for t in truths),
         "cer": cer(truths, hyps),
         "cer_no_spaces": cer(truths, hyps, spaces=False),
+        "cer_symbols": cer(truths, hyps, symbols=True),
         "line_accuracy": exact / max(len(pairs), 1),
         "line_breaks": breaks / max(len(pairs), 1),
         "ms_per_line": float(np.median(times)) if times else 0.0,

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from koocr import __version__
-from koocr.cli import add_lm_argument, read_kwargs
+from koocr.cli import add_read_arguments, read_kwargs
 
 DEFAULT_WEIGHTS = "compact48"
 
@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=5, help="candidates per image")
     p.add_argument("--charset", default=None, help="restrict decoding, e.g. ks2350 (default: all 11,172)")
     p.add_argument("--tta", action="store_true", help="test-time augmentation: 3 placements, ~3x slower")
-    add_lm_argument(p)
+    add_read_arguments(p)
     args = p.parse_args(argv)
     if not args.images and not args.line:
         p.error("give character images, or --line IMAGE")

@@ -24,6 +24,7 @@ recorded weights checksum matches.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,10 +63,31 @@ class SegmentClassifier:
     weights_sha256: str = ""  # the character model it was fitted on
     hidden_weights: np.ndarray | None = None  # (D, H)
     hidden_bias: np.ndarray | None = None  # (H,)
+    # Which symbol a symbol crop is: a linear softmax over the same standardised inputs.
+    symbol_weights: np.ndarray | None = None  # (D, S)
+    symbol_bias: np.ndarray | None = None  # (S,)
+    symbols: str = ""  # the S characters it names
+
+    def _inputs(self, features: np.ndarray, geom: np.ndarray) -> np.ndarray:
+        return (np.concatenate([features, geom], axis=1) - self.mean) / self.scale
+
+    def name_symbols(self, features: np.ndarray, geom: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The likeliest symbol of each crop and its probability, given that it is a symbol.
+
+        Raises ValueError on a classifier fitted without a symbol head (``symbols`` empty).
+        """
+        if self.symbol_weights is None:
+            raise ValueError("This segment classifier names no symbols: refit it with tools/fit_segments.py")
+        z = self._inputs(features, geom) @ self.symbol_weights + self.symbol_bias
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        best = p.argmax(axis=1)
+        return [self.symbols[k] for k in best], p[np.arange(len(best)), best]
 
     def log_probs(self, features: np.ndarray, geom: np.ndarray) -> np.ndarray:
         """(N, 3) log-probabilities of :data:`CLASSES`."""
-        x = (np.concatenate([features, geom], axis=1) - self.mean) / self.scale
+        x = self._inputs(features, geom)
         if self.hidden_weights is not None:
             # einsum, not "@": a BLAS product this size wakes OpenBLAS's worker threads, whose
             # busy-wait then slowed read()'s next LiteRT pass by ~5 ms on 2 cores.
@@ -80,9 +102,11 @@ class SegmentClassifier:
         arrays = {"mean": self.mean, "scale": self.scale, "weights": self.weights, "bias": self.bias}
         if self.hidden_weights is not None:
             arrays.update(hidden_weights=self.hidden_weights, hidden_bias=self.hidden_bias)
+        if self.symbol_weights is not None:
+            arrays.update(symbol_weights=self.symbol_weights, symbol_bias=self.symbol_bias)
         # float32 on disk (half the size; log-probabilities move by ~1e-6), float64 in use.
         arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
-        np.savez(tmp, weights_sha256=np.array(self.weights_sha256), **arrays)
+        np.savez(tmp, weights_sha256=np.array(self.weights_sha256), symbols=np.array(self.symbols), **arrays)
         os.replace(tmp, path)
         return path
 
@@ -94,11 +118,13 @@ class SegmentClassifier:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                hidden = [data[k].astype(np.float64) if k in data.files else None for k in ("hidden_weights", "hidden_bias")]
+                optional = ("hidden_weights", "hidden_bias", "symbol_weights", "symbol_bias")
+                extra = [data[k].astype(np.float64) if k in data.files else None for k in optional]
                 clf = cls(
                     data["mean"].astype(np.float64), data["scale"].astype(np.float64),
                     data["weights"].astype(np.float64), data["bias"].astype(np.float64),
-                    str(data["weights_sha256"]), *hidden,
+                    str(data["weights_sha256"]), *extra,
+                    str(data["symbols"]) if "symbols" in data.files else "",
                 )  # fmt: skip
         except (OSError, KeyError, ValueError) as err:
             raise ValueError(f"Cannot read segment classifier {path!r}: {err}") from err
@@ -110,6 +136,12 @@ class SegmentClassifier:
             h = clf.hidden_weights.shape[-1]
             shapes_ok &= clf.hidden_weights.shape == (d, h) and clf.weights.shape == (h, k)
             shapes_ok &= clf.hidden_bias is not None and clf.hidden_bias.shape == (h,)
+        s = len(clf.symbols)
+        if clf.symbol_weights is None:
+            shapes_ok &= clf.symbol_bias is None and s == 0
+        else:
+            shapes_ok &= s > 0 and clf.symbol_weights.shape == (d, s)
+            shapes_ok &= clf.symbol_bias is not None and clf.symbol_bias.shape == (s,)
         if not shapes_ok:
             raise ValueError(f"Segment classifier {path!r} has inconsistent shapes")
         return clf
@@ -193,53 +225,104 @@ COMMON = (
 )
 
 
-def random_text(font, rng: np.random.Generator, charset: Sequence[str]) -> str:
-    """A short line mixing syllables, digit runs, Latin and punctuation the font covers.
+LATIN_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LATIN_LOWER = "abcdefghijklmnopqrstuvwxyz"
+# Compatibility jamo written alone ('ㅋㅋㅋ', 'ㅠㅠ', 'ㄱㄴㄷ'): not syllables, so symbols.
+JAMO = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
 
-    Half the syllables are drawn from :data:`COMMON`, half uniformly from ``charset``.
+
+def _latin_word(rng: np.random.Generator) -> str:
+    """An acronym ('KTX'), a capitalised word or a lower-case word of random letters."""
+    kind = rng.random()
+    if kind < 0.4:
+        return "".join(LATIN_UPPER[i] for i in rng.integers(26, size=rng.integers(2, 5)))
+    word = "".join(LATIN_LOWER[i] for i in rng.integers(26, size=rng.integers(2, 8)))
+    return word.capitalize() if kind < 0.7 else word
+
+
+def _jamo_run(rng: np.random.Generator) -> str:
+    """One to four bare jamo; half the runs repeat one jamo, as in 'ㅋㅋㅋ'."""
+    count = int(rng.integers(1, 5))
+    if rng.random() < 0.5:
+        return JAMO[rng.integers(len(JAMO))] * count
+    return "".join(JAMO[i] for i in rng.integers(len(JAMO), size=count))
+
+
+def random_text(font, rng: np.random.Generator, charset: Sequence[str]) -> str:
+    """A short line mixing syllables, digit runs, Latin words, bare jamo and punctuation.
+
+    Only characters the font covers are kept. Half the syllables are drawn from
+    :data:`COMMON`, half uniformly from ``charset``. Latin words and jamo runs teach the
+    classifier that a Latin 'L' or a lone 'ㅋ' is a symbol, however much it looks like a
+    syllable's part ('느', '크').
     """
     symbols = [c for c in SYMBOLS if font.covers(c)]
     common = [c for c in dict.fromkeys(COMMON) if font.covers(c)] or list(charset)
     parts = []
     for _ in range(int(rng.integers(3, 7))):
         kind = rng.random()
-        if kind < 0.6 or not symbols:
+        if kind < 0.55 or not symbols:
             pool = lambda: common if rng.random() < 0.5 else charset  # noqa: E731
             word = "".join((p := pool())[rng.integers(len(p))] for _ in range(rng.integers(1, 5)))
-        elif kind < 0.85:
+        elif kind < 0.75:
             word = "".join(str(rng.integers(10)) for _ in range(rng.integers(1, 5)))
-            word = "".join(c for c in word if font.covers(c))
+        elif kind < 0.85:
+            word = _latin_word(rng)
+        elif kind < 0.92:
+            word = _jamo_run(rng)
         else:
             word = "".join(symbols[rng.integers(len(symbols))] for _ in range(rng.integers(1, 4)))
         if rng.random() < 0.2 and parts:  # punctuation glued to a word, as in text
             word += symbols[rng.integers(len(symbols))] if symbols else ""
+        word = "".join(c for c in word if font.covers(c))
         if word:
             parts.append(word)
     return (" " if rng.random() < 0.7 else "").join(parts)
 
 
-def label_spans(atoms, spans, boxes, chars: str) -> np.ndarray:
-    """Class of each span given the drawn characters' ink boxes (line coordinates)."""
+def span_chars(atoms, spans, boxes, chars: str) -> list[str]:
+    """The drawn character each span is exactly, or ``""`` (part of one, parts of several).
+
+    ``boxes`` are the drawn characters' ink boxes in line coordinates, in ``chars`` order.
+    """
     owner = []
     for a in atoms:
         cx = (a.x0 + a.x1) / 2
         inside = [k for k, b in enumerate(boxes) if b[0] <= cx < b[2]]
         owner.append(inside[0] if len(inside) == 1 else -1)
     counts = np.bincount([o for o in owner if o >= 0], minlength=len(boxes))
-    out = np.full(len(spans), JUNK, np.int64)
-    for n, (i, j) in enumerate(spans):
+    out = []
+    for i, j in spans:
         ks = set(owner[i:j])
-        if len(ks) == 1 and (k := ks.pop()) >= 0 and counts[k] == j - i:
-            out[n] = SYLLABLE if hangul.is_syllable(chars[k]) else SYMBOL
+        whole = len(ks) == 1 and (k := ks.pop()) >= 0 and counts[k] == j - i
+        out.append(chars[k] if whole else "")
     return out
 
 
-def make_examples(ocr, fonts, lines: int, rng: np.random.Generator, distortion: str | None = None, progress: bool = False):
+def _kind(char: str) -> int:
+    return JUNK if not char else SYLLABLE if hangul.is_syllable(char) else SYMBOL
+
+
+def label_spans(atoms, spans, boxes, chars: str) -> np.ndarray:
+    """Class of each span given the drawn characters' ink boxes (line coordinates)."""
+    return np.array([_kind(c) for c in span_chars(atoms, spans, boxes, chars)], np.int64)
+
+
+def make_examples(
+    ocr,
+    fonts,
+    lines: int,
+    rng: np.random.Generator,
+    distortion: str | None = None,
+    progress: bool = False,
+    with_chars: bool = False,
+):
     """Renders ``lines`` random lines and returns (features, geometry, labels) of every candidate.
 
     Each line is drawn with :func:`koocr.linegen.render_line` (every ink box known), given
     paper noise, then over-segmented, cropped and run through ``ocr`` exactly as
-    :func:`koocr.lines.read` does.
+    :func:`koocr.lines.read` does. ``with_chars=True`` adds a fourth array: the character
+    each candidate is (:func:`span_chars`; ``""`` for junk), which :func:`fit_symbols` needs.
     """
     from tqdm import tqdm
 
@@ -247,7 +330,7 @@ def make_examples(ocr, fonts, lines: int, rng: np.random.Generator, distortion: 
     from koocr.linegen import render_line
 
     charset = hangul.load_charset(ocr.config.charset)
-    feats, geoms, labels = [], [], []
+    feats, geoms, labels, drawn = [], [], [], []
     for _ in tqdm(range(lines), disable=not progress, desc="segment examples"):
         font = fonts[rng.integers(len(fonts))]
         text = random_text(font, rng, [c for c in charset if font.covers(c)] or charset)
@@ -266,8 +349,11 @@ def make_examples(ocr, fonts, lines: int, rng: np.random.Generator, distortion: 
         outputs = ocr.probabilities(crops, features=True)
         feats.append(crop_features(outputs[:-1], outputs[-1]))
         geoms.append(geom)
-        labels.append(label_spans(atoms, spans, boxes, chars))
-    return np.concatenate(feats), np.concatenate(geoms), np.concatenate(labels)
+        span_text = span_chars(atoms, spans, boxes, chars)
+        labels.append(np.array([_kind(c) for c in span_text], np.int64))
+        drawn += span_text
+    out = (np.concatenate(feats), np.concatenate(geoms), np.concatenate(labels))
+    return (*out, np.array(drawn, dtype="<U1")) if with_chars else out
 
 
 # ---------------------------------------------------------------------- fitting
@@ -293,8 +379,6 @@ def fit(
         seed: seeds the hidden layer's random initialisation.
         max_iter: L-BFGS iterations at most.
     """
-    from scipy.optimize import minimize
-
     x = np.concatenate([features, geom], axis=1).astype(np.float64)
     y = np.asarray(labels, np.int64)
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
@@ -302,13 +386,59 @@ def fit(
     if hidden < 0:
         raise ValueError(f"hidden must be >= 0. Received: hidden={hidden}")
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    x = (x - mean) / scale
-    n, d = x.shape
     k = len(CLASSES)
     counts = np.bincount(y, minlength=k).astype(np.float64)
     if (counts == 0).any():
         raise ValueError(f"Every class needs examples; counts {dict(zip(CLASSES, counts.tolist(), strict=True))}")
-    sample_w = (n / (k * counts))[y] / n
+    sample_w = (len(y) / (k * counts))[y]  # class-balanced
+    wh, bh, w, b = _fit_softmax((x - mean) / scale, y, k, sample_w, l2, hidden, seed, max_iter)
+    if not hidden:
+        return SegmentClassifier(mean, scale, w, b, weights_sha256)
+    return SegmentClassifier(mean, scale, w, b, weights_sha256, wh, bh)
+
+
+def fit_symbols(
+    clf: SegmentClassifier,
+    features: np.ndarray,
+    geom: np.ndarray,
+    chars: Sequence[str],
+    l2: float = 1e-2,
+    max_iter: int = 1000,
+) -> SegmentClassifier:
+    """``clf`` with a head that names symbols, fitted on the crops of single symbols.
+
+    A multinomial logistic regression over ``clf``'s standardised inputs, weighted by how
+    often each symbol was drawn (digits, weighted up in :data:`SYMBOLS`, are the common case).
+
+    Args:
+        clf: the fitted syllable / symbol / junk classifier.
+        features, geom: of symbol crops only (see :func:`make_examples` ``with_chars``).
+        chars: the symbol each crop is, one character each.
+        l2: L2 penalty on the weights.
+        max_iter: L-BFGS iterations at most.
+    """
+    chars = [str(c) for c in chars]
+    if len(chars) != len(features) or not chars:
+        raise ValueError(f"Need one character per crop, and some crops. Received {len(chars)} for {len(features)}")
+    if any(len(c) != 1 or hangul.is_syllable(c) for c in chars):
+        bad = next(c for c in chars if len(c) != 1 or hangul.is_syllable(c))
+        raise ValueError(f"Symbols are single non-syllable characters. Received: {bad!r}")
+    symbols = "".join(sorted(set(chars)))
+    if len(symbols) < 2:
+        raise ValueError(f"Need at least 2 different symbols. Received: {symbols!r}")
+    index = {c: n for n, c in enumerate(symbols)}
+    y = np.array([index[c] for c in chars], np.int64)
+    x = clf._inputs(np.asarray(features, np.float64), np.asarray(geom, np.float64))
+    _, _, w, b = _fit_softmax(x, y, len(symbols), np.ones(len(y)), l2, 0, 0, max_iter)
+    return dataclasses.replace(clf, symbol_weights=w, symbol_bias=b, symbols=symbols)
+
+
+def _fit_softmax(x, y, k: int, sample_w, l2: float, hidden: int, seed: int, max_iter: int):
+    """Softmax regression (with an optional tanh hidden layer) by L-BFGS: (W_h, b_h, W, b)."""
+    from scipy.optimize import minimize
+
+    n, d = x.shape
+    sample_w = np.asarray(sample_w, np.float64) / n
     onehot = np.eye(k)[y]
     width = hidden or d  # inputs of the output layer
     sizes = [d * hidden, hidden, width * k, k]  # hidden W, hidden b, output W, output b
@@ -341,6 +471,4 @@ def fit(
         theta[cuts[1] : cuts[2]] = rng.normal(0.0, 1.0 / np.sqrt(hidden), hidden * k)
     res = minimize(loss, theta, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     wh, bh, w, b = unpack(res.x)
-    if not hidden:
-        return SegmentClassifier(mean, scale, w, b, weights_sha256)
-    return SegmentClassifier(mean, scale, w, b, weights_sha256, wh, bh)
+    return wh, bh, w, b

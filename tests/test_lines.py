@@ -529,6 +529,11 @@ def test_cer_maps_non_hangul_to_unknown_and_counts_edits():
     assert lines.cer(["가나다라"], ["가나다라"]) == 0.0
     assert lines.cer(["가나 다라", "12"], ["가나다라", "?!"]) == pytest.approx(1 / 7)
     assert lines.cer(["가나 다라"], ["가나다라"], spaces=False) == 0.0
+    # Symbols as written: '?' for '12' is two errors, a wrong digit one, the right ones none.
+    assert lines.normalise_text(" 3시  정각!", unknown=None) == "3시 정각!"
+    assert lines.cer(["12시"], ["??시"], symbols=True) == pytest.approx(2 / 3)
+    assert lines.cer(["12시"], ["13시"], symbols=True) == pytest.approx(1 / 3)
+    assert lines.cer(["USB 메모리"], ["USB 메모리"], symbols=True) == 0.0
 
 
 def test_load_line_set_pairs_images_with_truth(tmp_path):
@@ -718,11 +723,15 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
     with pytest.raises(SystemExit):
         predict.main(["--line", str(tmp_path / "0000.png"), "--lm_weight", "-1"])
     assert "--lm_weight" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict.main(["--line", str(tmp_path / "0000.png"), "--name_symbols", "1.5"])
+    assert "--name_symbols" in capsys.readouterr().err
     out = tmp_path / "eval"
-    assert evaluate.main(["--lines", str(tmp_path), "--lm_weight", "0.5", "--output", str(out), "--progress=no"]) == 0
+    args = ["--lines", str(tmp_path), "--lm_weight", "0.5", "--name_symbols", "0.8", "--output", str(out), "--progress=no"]
+    assert evaluate.main(args) == 0
     report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
-    assert report["lm_weight"] == 0.5
-    assert report["sets"][str(tmp_path)]["cer"] == 0.0
+    assert report["lm_weight"] == 0.5 and report["name_symbols"] == 0.8
+    assert report["sets"][str(tmp_path)]["cer"] == report["sets"][str(tmp_path)]["cer_symbols"] == 0.0
 
 
 def test_a_lone_syllable_is_read_whole_when_one_band_reads_unsurely():

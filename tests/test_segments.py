@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from koocr import lines, segments
+from koocr import hangul, lines, segments
 from koocr.lines import Atom
 
 
@@ -26,6 +26,27 @@ def test_label_spans_whole_characters_symbols_and_junk():
     got = segments.label_spans(atoms, spans, boxes, "가1")
     j, s, y = segments.JUNK, segments.SYMBOL, segments.SYLLABLE
     assert got.tolist() == [j, j, y, s, j, j]
+
+
+def test_random_text_mixes_latin_words_and_bare_jamo_as_symbols():
+    class Covers:  # a font that covers everything but 'Q' and 'ㅋ'
+        def covers(self, char):
+            return char not in "Qㅋ"
+
+    rng = np.random.default_rng(0)
+    texts = [segments.random_text(Covers(), rng, ["가", "힣"]) for _ in range(300)]
+    chars = "".join(texts)
+    assert "Q" not in chars and "ㅋ" not in chars  # never a glyph the font lacks
+    words = " ".join(texts).split()
+    assert any(len(w) >= 2 and w.isascii() and w.isalpha() and w.isupper() for w in words)  # acronyms
+    assert any(len(w) >= 3 and w.isascii() and w.isalpha() and w.islower() for w in words)
+    jamo = [c for c in chars if c in segments.JAMO]
+    assert len(set(jamo)) > 20
+    # A repeated jamo run ('ㅎㅎㅎ') appears, and every jamo is labelled a symbol, not a syllable.
+    assert any(len(w) >= 2 and len(set(w)) == 1 and w[0] in segments.JAMO for w in words)
+    atoms = [atom(0, 10), atom(14, 24)]
+    got = segments.label_spans(atoms, [(0, 1), (1, 2), (0, 2)], [(0, 0, 10, 30), (14, 0, 24, 30)], "ㅎL")
+    assert got.tolist() == [segments.SYMBOL, segments.SYMBOL, segments.JUNK]
 
 
 def test_geometry_in_line_units_with_neighbour_gaps():
@@ -93,6 +114,42 @@ def test_hidden_layer_fits_what_a_linear_model_cannot_and_round_trips(tmp_path):
         segments.fit(x, geom, y, hidden=-1)
 
 
+def test_symbol_head_names_symbols_round_trips_and_rejects_bad_input(tmp_path):
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 600)
+    x = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0]])[y] + rng.normal(0, 0.7, (600, 2))
+    geom = rng.normal(0, 1, (600, 1))
+    clf = segments.fit(x, geom, y)
+    with pytest.raises(ValueError, match="names no symbols"):
+        clf.name_symbols(x, geom)
+    # Symbol crops: 'ㅋ' far right, '1' up, 'A' down-left (the class clusters reused).
+    chars = np.array(["ㅋ", "1", "A"])[y]
+    named = segments.fit_symbols(clf, x, geom, chars)
+    assert named.symbols == "1Aㅋ" and named.weights_sha256 == clf.weights_sha256
+    names, probs = named.name_symbols(x, geom)
+    assert (np.array(names) == chars).mean() > 0.97 and ((0 < probs) & (probs <= 1)).all()
+    np.testing.assert_array_equal(named.log_probs(x, geom), clf.log_probs(x, geom))  # classes untouched
+    named.save(str(tmp_path))
+    back = segments.SegmentClassifier.load(str(tmp_path))
+    assert back.symbols == "1Aㅋ"
+    again, probs_back = back.name_symbols(x, geom)
+    assert again == names
+    np.testing.assert_allclose(probs_back, probs, rtol=1e-4)
+    clf.save(str(tmp_path))  # a classifier without the head loads without one (segments.npz of before)
+    assert segments.SegmentClassifier.load(str(tmp_path)).symbols == ""
+    with pytest.raises(ValueError, match="single non-syllable"):
+        segments.fit_symbols(clf, x[:2], geom[:2], ["가", "1"])
+    with pytest.raises(ValueError, match="one character per crop"):
+        segments.fit_symbols(clf, x[:3], geom[:3], ["1", "2"])
+    with pytest.raises(ValueError, match="at least 2"):
+        segments.fit_symbols(clf, x[:3], geom[:3], ["1", "1", "1"])
+    np.savez(tmp_path / segments.FILE, mean=np.zeros(3), scale=np.ones(3), weights=np.zeros((3, 3)),
+             bias=np.zeros(3), weights_sha256=np.array(""), symbol_weights=np.zeros((3, 4)),
+             symbol_bias=np.zeros(4), symbols=np.array("12"))  # fmt: skip
+    with pytest.raises(ValueError, match="inconsistent"):
+        segments.SegmentClassifier.load(str(tmp_path))
+
+
 def test_fit_and_load_reject_bad_input(tmp_path):
     with pytest.raises(ValueError, match="Every class"):
         segments.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.array([0, 0, 1, 1]))
@@ -105,6 +162,29 @@ def test_fit_and_load_reject_bad_input(tmp_path):
              bias=np.zeros(3), weights_sha256=np.array(""))  # fmt: skip
     with pytest.raises(ValueError, match="inconsistent"):
         segments.SegmentClassifier.load(str(tmp_path))
+
+
+def test_named_symbols_only_above_the_threshold():
+    """Unknown boxes get the symbol head's name when it is sure enough; syllables never."""
+    d = 2
+    # A head that always says '7' with p = e^3 / (e^3 + 1) ~ 0.95 over the symbols "7A".
+    clf = segments.SegmentClassifier(
+        np.zeros(d), np.ones(d), np.zeros((d, 3)), np.zeros(3),
+        symbol_weights=np.zeros((d, 2)), symbol_bias=np.array([3.0, 0.0]), symbols="7A",
+    )  # fmt: skip
+    spans = [(0, 1), (1, 2), (0, 2)]
+    top = [("가", 0.9, np.zeros(1)), ("나", 0.2, np.zeros(1)), ("다", 0.5, np.zeros(1))]
+    geom = np.zeros((3, 1))
+    chosen = [((0, 1), (0.0, "가", 0.9)), ((1, 2), (0.0, lines.UNKNOWN, 0.5))]
+    got = lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.9), clf)
+    p = np.exp(3.0) / (np.exp(3.0) + 1.0)
+    assert list(got) == [1] and got[1][0] == "7" and got[1][1] == pytest.approx(0.5 * p)
+    assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.96), clf) == {}
+    assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0), clf) == {}  # off
+    headless = dataclasses.replace(clf, symbol_weights=None, symbol_bias=None, symbols="")
+    assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.5), headless) == {}
+    with pytest.raises(ValueError, match="name_symbols"):
+        lines.ReadConfig(name_symbols=1.5)
 
 
 def best_readings(*args, **kw):
@@ -163,10 +243,15 @@ def test_examples_fit_save_load_and_read(tiny_ocr, tmp_path, font_path):
     from model import KoOCR
 
     fonts = load_manifest(style="printed", split="train")[:2]
-    x, g, y = segments.make_examples(tiny_ocr, fonts, 6, np.random.default_rng(0))
-    assert x.shape[0] == g.shape[0] == y.shape[0] > 20
+    x, g, y, c = segments.make_examples(tiny_ocr, fonts, 6, np.random.default_rng(0), with_chars=True)
+    assert x.shape[0] == g.shape[0] == y.shape[0] == c.shape[0] > 20
     assert set(np.unique(y)) == {segments.SYLLABLE, segments.SYMBOL, segments.JUNK}
-    tiny_ocr.segments = segments.fit(x, g, y)
+    assert ((c == "") == (y == segments.JUNK)).all()  # the drawn character of every whole one
+    assert all(hangul.is_syllable(ch) == (k == segments.SYLLABLE) for ch, k in zip(c, y, strict=True) if ch)
+    # The same seed gives the same examples with or without the characters.
+    np.testing.assert_array_equal(segments.make_examples(tiny_ocr, fonts, 6, np.random.default_rng(0))[2], y)
+    sym = y == segments.SYMBOL
+    tiny_ocr.segments = segments.fit_symbols(segments.fit(x, g, y), x[sym], g[sym], c[sym])
     folder = tiny_ocr.save(str(tmp_path / "m"))
     assert os.path.isfile(os.path.join(folder, segments.FILE))
     loaded = KoOCR(weights=folder)
@@ -178,6 +263,14 @@ def test_examples_fit_save_load_and_read(tiny_ocr, tmp_path, font_path):
     assert result.chars and all(0.0 <= c.confidence <= 1.0 for c in result.chars)
     plain = loaded.read(np.asarray(image), use_segments=False)
     assert plain.chars
+    # Naming symbols changes no decision: the same boxes; only unknown ones may get a name.
+    named = loaded.read(np.asarray(image), name_symbols=1e-9)
+    assert [ch.box for ch in named.chars] == [ch.box for ch in result.chars]
+    for before, after in zip(result.chars, named.chars, strict=True):
+        if before.text == lines.UNKNOWN:
+            assert after.text in loaded.segments.symbols and after.confidence <= before.confidence
+        else:
+            assert after == before
     # Other weights in the same folder: the classifier no longer matches and is ignored.
     loaded.segments = None
     loaded.model.set_weights([w + 0.01 for w in loaded.model.get_weights()])

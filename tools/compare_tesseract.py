@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from koocr.cli import add_bool_argument, add_lm_argument, read_kwargs  # noqa: E402
+from koocr.cli import add_bool_argument, add_read_arguments, read_kwargs  # noqa: E402
 
 
 def compare_lines(
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--benchmark", action="store_true", help="time read() on a 20-syllable line")
     p.add_argument("--repeats", type=int, default=50, help="timed read() calls for --benchmark")
     p.add_argument("--output", default="logs/compare_tesseract.json", help="JSON with every number")
-    add_lm_argument(p)
+    add_read_arguments(p)
     add_bool_argument(p, "tesseract", default=True, help="also run tesseract")
     add_bool_argument(p, "progress", default=True, help="tqdm progress bars")
     args = p.parse_args(argv)
@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     report = {
         "weights": args.weights,
         "lm_weight": args.lm_weight,
+        "name_symbols": args.name_symbols,
         "lm": args.lm,
         "tesseract": tesseract.version() if args.tesseract else None,
         "sets": [],

@@ -27,12 +27,15 @@ def main(argv=None) -> int:
     p.add_argument("--lines", type=int, default=1000, help="rendered lines per style")
     p.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the weights")
     p.add_argument("--hidden", type=int, default=64, help="tanh hidden units (0: logistic regression)")
+    p.add_argument("--symbol_l2", type=float, default=1e-2, help="L2 penalty of the symbol-naming head")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.lines < 10:
         p.error(f"--lines must be >= 10. Received: {args.lines}")
     if not args.l2 >= 0:  # a negative penalty fitted a worse classifier and replaced the good one
         p.error(f"--l2 must be >= 0. Received: {args.l2}")
+    if not args.symbol_l2 >= 0:
+        p.error(f"--symbol_l2 must be >= 0. Received: {args.symbol_l2}")
     if args.hidden < 0:
         p.error(f"--hidden must be >= 0 (0: logistic regression). Received: {args.hidden}")
 
@@ -54,12 +57,16 @@ def main(argv=None) -> int:
         val = fonts[::5]
         fit = [f for f in fonts if f not in val]
         for name, subset, count in (("fit", fit, args.lines), ("val", val, max(args.lines // 5, 10))):
-            parts[name].append(segments.make_examples(ocr, subset, count, rng, distortion, progress=True))
-    x_fit, g_fit, y_fit = (np.concatenate(a) for a in zip(*parts["fit"], strict=True))
-    x_val, g_val, y_val = (np.concatenate(a) for a in zip(*parts["val"], strict=True))
+            parts[name].append(
+                segments.make_examples(ocr, subset, count, rng, distortion, progress=True, with_chars=True)
+            )
+    x_fit, g_fit, y_fit, c_fit = (np.concatenate(a) for a in zip(*parts["fit"], strict=True))
+    x_val, g_val, y_val, c_val = (np.concatenate(a) for a in zip(*parts["val"], strict=True))
     clf = segments.fit(
         x_fit, g_fit, y_fit, l2=args.l2, weights_sha256=meta.get("weights_sha256", ""), hidden=args.hidden, seed=args.seed
     )
+    sym = y_fit == segments.SYMBOL
+    clf = segments.fit_symbols(clf, x_fit[sym], g_fit[sym], c_fit[sym], l2=args.symbol_l2)
     report = {"seconds": round(time.perf_counter() - start, 1), "hidden": args.hidden, "examples": {}, "val_recall": {}}
     for name, (x, g, y) in {"fit": (x_fit, g_fit, y_fit), "val": (x_val, g_val, y_val)}.items():
         pred = clf.log_probs(x, g).argmax(axis=1)
@@ -67,6 +74,16 @@ def main(argv=None) -> int:
         report[f"{name}_accuracy"] = round(float((pred == y).mean()), 4)
         if name == "val":
             report["val_recall"] = {c: round(float((pred[y == k] == k).mean()), 4) for k, c in enumerate(segments.CLASSES)}
+    # The symbol head on the validation fonts' symbol crops: accuracy, and at the naming
+    # threshold read() uses, how many it names and how many of those rightly.
+    sym = y_val == segments.SYMBOL
+    names, probs = clf.name_symbols(x_val[sym], g_val[sym])
+    right = np.array(names) == c_val[sym]
+    report["val_symbols"] = {"crops": int(sym.sum()), "accuracy": round(float(right.mean()), 4)}
+    for threshold in (0.5, 0.7, 0.9):
+        named = probs >= threshold
+        report["val_symbols"][f"named_at_{threshold}"] = round(float(named.mean()), 4)
+        report["val_symbols"][f"right_of_named_at_{threshold}"] = round(float(right[named].mean()), 4) if named.any() else None
     path = clf.save(ocr.weights_path)
     print(json.dumps({"path": path, **report}, indent=2))
     return 0

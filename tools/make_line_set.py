@@ -8,6 +8,7 @@
     python tools/make_line_set.py --words --output val_data/words   # short inputs: 1-2 words
     python tools/make_line_set.py --blocks --output val_data/blocks   # blocks of 2-3 lines
     python tools/make_line_set.py --short_words --count 60 --output val_data/short_words
+    python tools/make_line_set.py --mixed --count 60 --output val_data/mixed   # Latin, jamo
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -20,7 +21,8 @@ photo`` makes each line a phone photo instead (:data:`koocr.linegen.PHOTO`: grey
 from one side, soft focus, noise, JPEG), 40 % of them on ruled paper (a rule under or
 touching the text, :func:`koocr.linegen.ruled`). ``--short_words`` renders lines made mostly
 of one-syllable words (:data:`SHORT_WORD_SENTENCES`, in turn), where about half or more of
-the syllable pairs are word spaces.
+the syllable pairs are word spaces. ``--mixed`` renders lines that mix Hangul with Latin words
+and acronyms, digits and bare jamo (:data:`MIXED_SENTENCES`, in turn).
 """
 
 from __future__ import annotations
@@ -171,6 +173,42 @@ SHORT_WORD_SENTENCES = """
 그 분 성함이 뭐였죠 꼭 알려 주세요
 """.strip().splitlines()
 
+# Lines mixing Hangul with Latin words and acronyms, digits and bare jamo (ㅋㅋ, ㅠㅠ): none of
+# those is a syllable, so each must come out as the unknown marker, not as a look-alike
+# syllable (Latin 'L' as '느', 'ㅋ' as '크').
+MIXED_SENTENCES = """
+USB 메모리를 새로 샀다
+TV를 켜고 뉴스를 봤다
+KTX 열차 3호차 12번 좌석
+Hello 안녕하세요 반가워요
+OK 좋아요 그렇게 해요
+LG 전자 매장에 들렀다
+CEO 회의는 10시에 시작한다
+ABC 마트에서 운동화를 샀다
+E-mail 주소를 알려 주세요
+IT 기업에 취직했다
+SNS 광고가 너무 많다
+ㅋㅋㅋ 진짜 웃겨
+너무 슬프다 ㅠㅠ
+ㅎㅎ 고마워
+알겠어 ㅇㅇ 내일 봐
+PC방에서 친구를 만났다
+AI 기술이 빠르게 발전한다
+ATM 기기에서 돈을 뽑았다
+GPS가 길을 잘못 알려 줬다
+LED 조명으로 바꿨다
+Seoul 서울 Korea 한국
+Wi-Fi 비밀번호가 뭐예요
+카페 이름은 Blue Moon 이다
+DNA 검사 결과가 나왔다
+ㄱㄴㄷ 순서로 정리하세요
+오늘 날씨 정말 좋다 ㅎㅎㅎ
+NASA 우주선 발사 성공
+CD 한 장에 5000원
+BTS 노래를 들었다
+MP3 파일을 보냈어
+""".strip().splitlines()
+
 
 def make_sentences(count: int, rng: np.random.Generator) -> list[str]:
     """``count`` distinct sentences of 5-25 syllables: the written ones, then composed."""
@@ -273,6 +311,10 @@ def main(argv=None) -> int:
         "--short_words", action="store_true",
         help="lines of mostly one-syllable words (about half or more of the pairs spaced), in turn",
     )
+    shape.add_argument(
+        "--mixed", action="store_true",
+        help="lines mixing Hangul with Latin words, acronyms, digits and bare jamo, in turn",
+    )
     p.add_argument(
         "--pitch", type=float, nargs=2, default=(1.1, 1.6), metavar=("LOW", "HIGH"),
         help="--blocks: range of the distance between baselines, in em",
@@ -291,6 +333,8 @@ def main(argv=None) -> int:
         sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
     elif args.short_words:
         sentences = [SHORT_WORD_SENTENCES[k % len(SHORT_WORD_SENTENCES)] for k in range(args.count)]
+    elif args.mixed:
+        sentences = [MIXED_SENTENCES[k % len(MIXED_SENTENCES)] for k in range(args.count)]
     else:
         sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
