@@ -227,8 +227,6 @@ COMMON = (
 
 LATIN_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LATIN_LOWER = "abcdefghijklmnopqrstuvwxyz"
-# Compatibility jamo written alone ('ㅋㅋㅋ', 'ㅠㅠ', 'ㄱㄴㄷ'): not syllables, so symbols.
-JAMO = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
 
 
 def _latin_word(rng: np.random.Generator) -> str:
@@ -240,21 +238,14 @@ def _latin_word(rng: np.random.Generator) -> str:
     return word.capitalize() if kind < 0.7 else word
 
 
-def _jamo_run(rng: np.random.Generator) -> str:
-    """One to four bare jamo; half the runs repeat one jamo, as in 'ㅋㅋㅋ'."""
-    count = int(rng.integers(1, 5))
-    if rng.random() < 0.5:
-        return JAMO[rng.integers(len(JAMO))] * count
-    return "".join(JAMO[i] for i in rng.integers(len(JAMO), size=count))
-
-
 def random_text(font, rng: np.random.Generator, charset: Sequence[str]) -> str:
-    """A short line mixing syllables, digit runs, Latin words, bare jamo and punctuation.
+    """A short line mixing syllables, digit runs, Latin words and punctuation.
 
     Only characters the font covers are kept. Half the syllables are drawn from
-    :data:`COMMON`, half uniformly from ``charset``. Latin words and jamo runs teach the
-    classifier that a Latin 'L' or a lone 'ㅋ' is a symbol, however much it looks like a
-    syllable's part ('느', '크').
+    :data:`COMMON`, half uniformly from ``charset``. Latin words teach the classifier that
+    a Latin 'L' or 'll' is a symbol, however much it looks like a syllable or its part
+    ('느', '이'). Bare jamo ('ㅋㅋ') are not drawn: as symbols they cost handwriting-style
+    lines more than they gained (docs/reading-lines.md).
     """
     symbols = [c for c in SYMBOLS if font.covers(c)]
     common = [c for c in dict.fromkeys(COMMON) if font.covers(c)] or list(charset)
@@ -266,10 +257,8 @@ def random_text(font, rng: np.random.Generator, charset: Sequence[str]) -> str:
             word = "".join((p := pool())[rng.integers(len(p))] for _ in range(rng.integers(1, 5)))
         elif kind < 0.75:
             word = "".join(str(rng.integers(10)) for _ in range(rng.integers(1, 5)))
-        elif kind < 0.85:
+        elif kind < 0.87:
             word = _latin_word(rng)
-        elif kind < 0.92:
-            word = _jamo_run(rng)
         else:
             word = "".join(symbols[rng.integers(len(symbols))] for _ in range(rng.integers(1, 4)))
         if rng.random() < 0.2 and parts:  # punctuation glued to a word, as in text

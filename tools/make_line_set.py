@@ -174,8 +174,8 @@ SHORT_WORD_SENTENCES = """
 """.strip().splitlines()
 
 # Lines mixing Hangul with Latin words and acronyms, digits and bare jamo (ㅋㅋ, ㅠㅠ): none of
-# those is a syllable, so each must come out as the unknown marker, not as a look-alike
-# syllable (Latin 'L' as '느', 'ㅋ' as '크').
+# those is a syllable, so each must come out as itself or as the unknown marker, not as a
+# look-alike syllable (Latin 'L' as '느', 'ㅋ' as '크').
 MIXED_SENTENCES = """
 USB 메모리를 새로 샀다
 TV를 켜고 뉴스를 봤다
