@@ -53,6 +53,22 @@ def test_reads_the_shipped_line_samples(shipped):
     assert lines.cer(truths, hyps) <= 0.05
 
 
+def test_names_latin_acronyms_and_digits_in_a_printed_line(shipped):
+    """A held-out face: acronyms and digits named, not forced into Hangul; with naming off, '?'."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(os.path.join(ROOT, "fonts", "BMHannaAir.woff2"), 40)
+    for text, unnamed in (("KTX 열차 3호차", "??? 열차 ?호차"), ("USB 메모리를 샀다", "??? 메모리를 샀다")):
+        image = Image.new("L", (int(font.getlength(text)) + 40, 70), 255)
+        ImageDraw.Draw(image).text((20, 10), text, font=font, fill=0)
+        pixels = np.asarray(image)
+        result = shipped.read(pixels)
+        assert result.text == text
+        assert [c.text for c in result.chars] == list(text.replace(" ", ""))
+        assert shipped.read(pixels, name_symbols=0).text == unnamed
+
+
 def test_reads_a_lone_syllable_whose_jamo_stand_apart(shipped):
     """A word of one syllable: its jamo are separate bands and pieces ('를', '프', '드', '켑')."""
     import numpy as np
