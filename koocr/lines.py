@@ -19,7 +19,8 @@ the classifier's log p(symbol) plus ``symbol_bias``; without one it scores a fix
 ``unknown_prob``, so a candidate whose best syllable is less likely than that is reported
 unknown. Either way a box shaped like a syllable (wide and tall) is hard to call unknown,
 and a low-confidence syllable can stay a syllable: :attr:`CharBox.confidence` says how sure
-it is. Word spaces come from the distances between syllables' centres against the line's
+it is. A classifier with a symbol head then names each unknown box whose likeliest symbol
+has at least ``name_symbols`` (after every decision above: the boxes stay the same). Word spaces come from the distances between syllables' centres against the line's
 pitch, and elsewhere from gaps wider than the line's typical gap (:func:`word_spaces`).
 
 Example:
@@ -189,7 +190,7 @@ _READ_RANGES = (
 
 @dataclass(frozen=True)
 class CharBox:
-    """One read character: its text (a syllable, or :data:`UNKNOWN`), box and confidence.
+    """One read character: its text (a syllable, a named symbol or :data:`UNKNOWN`), box and confidence.
 
     ``box`` is ``(x0, y0, x1, y1)`` in pixels of the input image (x1, y1 exclusive).
     """

@@ -651,7 +651,9 @@ class KoOCR:
         :mod:`koocr.lines`). Non-Hangul characters come out as ``koocr.lines.UNKNOWN``
         (``'?'``); word spaces come from gaps. When the weights folder ships a segment
         classifier (``segments.npz``, see :mod:`koocr.segments`), it tells whole syllables
-        from symbols and from parts of characters; ``use_segments=False`` turns it off.
+        from symbols and from parts of characters, and its symbol head names each symbol
+        (digit, Latin letter, mark) it gives at least ``name_symbols`` (default 0.5;
+        ``name_symbols=0``: every one ``'?'``); ``use_segments=False`` turns it off.
         A syllable bigram language model (:mod:`koocr.language`) then chooses among each
         crop's top-5 syllables in context; ``lm_weight=0`` turns it off.
 
