@@ -118,3 +118,20 @@ def test_short_words_mode_writes_lines_where_most_pairs_are_spaced(tmp_path):
     for style in ("printed", "handwriting"):
         _, texts = _read_set(out / style)
         assert texts == make_line_set.SHORT_WORD_SENTENCES[:3]
+
+
+def test_mixed_mode_writes_lines_with_latin_digits_and_jamo(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_line_set
+
+    from koocr import hangul
+
+    sentences = make_line_set.MIXED_SENTENCES
+    assert len(sentences) >= 30
+    assert all(any(c.isascii() and c.isalnum() for c in s) or any("ㄱ" <= c <= "ㅣ" for c in s) for s in sentences)
+    assert all(any(hangul.is_syllable(c) for c in s) for s in sentences)  # always mixed with Hangul
+    out = tmp_path / "mixed"
+    assert _make_line_set(["--mixed", "--count", "4", "--output", str(out), "--split", "train"]) == 0
+    for style in ("printed", "handwriting"):
+        images, texts = _read_set(out / style)
+        assert texts == sentences[:4] and len(images) == 4
