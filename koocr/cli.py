@@ -63,15 +63,22 @@ def add_bool_argument(
     )
 
 
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"Expected a number. Received: {value!r}") from None
+
+
 def _non_negative(value: str) -> float:
-    number = float(value)
+    number = _number(value)
     if not number >= 0:
         raise argparse.ArgumentTypeError(f"Expected a number >= 0. Received: {value!r}")
     return number
 
 
 def _probability(value: str) -> float:
-    number = float(value)
+    number = _number(value)
     if not 0 <= number <= 1:
         raise argparse.ArgumentTypeError(f"Expected a probability in [0, 1]. Received: {value!r}")
     return number
@@ -102,7 +109,7 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
         default=default,
         metavar="P",
         help="read(): print a digit, Latin letter or mark instead of '?' where the segment classifier "
-        f"names it with probability >= P; 0 turns it off (default: {default})",
+        f"says 'one symbol, this one' with probability >= P; 0 turns it off (default: {default})",
     )
 
 

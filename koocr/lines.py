@@ -47,7 +47,7 @@ from scipy import ndimage
 
 from koocr import hangul, language, preprocess, segments
 
-UNKNOWN = "?"  # text of a box that is not a Hangul syllable (digit, Latin, punctuation)
+UNKNOWN = segments.UNKNOWN  # "?": text of a box not read (a digit, Latin, punctuation not named)
 LM_WEIGHT = 0.8  # ReadConfig.lm_weight, chosen on the development lines
 LM_FLOOR = -5.0  # ReadConfig.lm_floor, ditto
 
@@ -99,8 +99,9 @@ class ReadConfig:
     class_shape_weight: float = 0.0
     symbol_bias: float = -3.0  # log prior of a symbol: rare in Korean text (-3 with the language model, on dev lines)
     # An unknown box is named (its digit, Latin letter or mark instead of UNKNOWN) when the
-    # classifier's symbol head gives its likeliest symbol at least this probability
-    # (0: off, every such box reads UNKNOWN; a classifier without a symbol head names none).
+    # classifier gives "this box is one symbol, and it is this one" at least this probability:
+    # p(symbol class) * p(likeliest symbol | symbol) (0: off, every such box reads UNKNOWN; a
+    # classifier without a symbol head names none; a question mark is never named).
     name_symbols: float = 0.5
     # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
@@ -1522,8 +1523,9 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
 def _named_symbols(chosen, spans, scored_top, geom, cfg: ReadConfig, classifier) -> dict[int, tuple[str, float]]:
     """``{index in chosen: (symbol, confidence)}`` of the unknown boxes the classifier names.
 
-    The confidence is p(symbol class) * p(this symbol | symbol). Only boxes whose likeliest
-    symbol has at least ``cfg.name_symbols`` are named; the rest stay :data:`UNKNOWN`.
+    The confidence is p(symbol class) * p(this symbol | symbol); only boxes where it is at
+    least ``cfg.name_symbols`` are named (a box the classifier doubts is one symbol, such
+    as two merged digits, stays :data:`UNKNOWN` however sure the name), the rest stay so.
     """
     if not cfg.name_symbols or classifier is None or not classifier.symbols:
         return {}
@@ -1533,11 +1535,8 @@ def _named_symbols(chosen, spans, scored_top, geom, cfg: ReadConfig, classifier)
     row = {span: k for k, span in enumerate(spans)}
     rows = [row[chosen[n][0]] for n in unknown]
     names, probs = classifier.name_symbols(np.stack([scored_top[k][2] for k in rows]), geom[rows])
-    return {
-        n: (name, chosen[n][1][2] * float(p))
-        for n, name, p in zip(unknown, names, probs, strict=True)
-        if p >= cfg.name_symbols
-    }
+    joint = [(n, name, chosen[n][1][2] * float(p)) for n, name, p in zip(unknown, names, probs, strict=True)]
+    return {n: (name, conf) for n, name, conf in joint if conf >= cfg.name_symbols}
 
 
 def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:
@@ -1684,16 +1683,21 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+_UNREAD = "\ufffd"  # stands for an unread box in cer(symbols=True): equal to no character
+
+
 def cer(truths: Sequence[str], hypotheses: Sequence[str], spaces: bool = True, symbols: bool = False) -> float:
     """Corpus character error rate: total edit distance / total truth length (normalised).
 
     ``symbols=True`` compares digits, Latin letters and marks as written (an unknown box
-    where the truth has '7' is an error), not each as :data:`UNKNOWN`.
+    is an error wherever it stands, even for a '?' in the truth), not each as :data:`UNKNOWN`.
     """
     unknown = None if symbols else UNKNOWN
     edits = length = 0
     for truth, hyp in zip(truths, hypotheses, strict=True):
         t, h = normalise_text(truth, unknown), normalise_text(hyp, unknown)
+        if symbols:  # an unread box is wrong, even where the truth has a question mark
+            h = h.replace(UNKNOWN, _UNREAD)
         if not spaces:
             t, h = t.replace(" ", ""), h.replace(" ", "")
         edits += edit_distance(t, h)

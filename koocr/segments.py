@@ -34,6 +34,9 @@ import numpy as np
 from koocr import hangul
 
 FILE = "segments.npz"
+# What read() prints for a box it cannot read (koocr.lines.UNKNOWN): never a symbol's name, or
+# a real question mark and an unread box would look the same.
+UNKNOWN = "?"
 CLASSES = ("syllable", "symbol", "junk")
 SYLLABLE, SYMBOL, JUNK = range(3)
 SYMBOLS = (
@@ -137,6 +140,10 @@ class SegmentClassifier:
             shapes_ok &= clf.hidden_weights.shape == (d, h) and clf.weights.shape == (h, k)
             shapes_ok &= clf.hidden_bias is not None and clf.hidden_bias.shape == (h,)
         s = len(clf.symbols)
+        if len(set(clf.symbols)) != s or not all(_nameable(c) for c in clf.symbols):
+            raise ValueError(
+                f"Segment classifier {path!r} names symbols it may not (duplicates, '?', spaces or syllables): {clf.symbols!r}"
+            )
         if clf.symbol_weights is None:
             shapes_ok &= clf.symbol_bias is None and s == 0
         else:
@@ -409,17 +416,29 @@ def fit_symbols(
     chars = [str(c) for c in chars]
     if len(chars) != len(features) or not chars:
         raise ValueError(f"Need one character per crop, and some crops. Received {len(chars)} for {len(features)}")
-    if any(len(c) != 1 or hangul.is_syllable(c) for c in chars):
-        bad = next(c for c in chars if len(c) != 1 or hangul.is_syllable(c))
-        raise ValueError(f"Symbols are single non-syllable characters. Received: {bad!r}")
+    if not l2 >= 0:
+        raise ValueError(f"l2 must be >= 0. Received: l2={l2}")
+    if bad := next((c for c in chars if not _nameable(c) and c != UNKNOWN), None):
+        raise ValueError(f"Symbols are single visible non-syllable characters. Received: {bad!r}")
+    keep = np.array([c != UNKNOWN for c in chars])  # a '?' crop is left to read as unknown
+    features, geom, chars = np.asarray(features)[keep], np.asarray(geom)[keep], [c for c in chars if c != UNKNOWN]
     symbols = "".join(sorted(set(chars)))
     if len(symbols) < 2:
         raise ValueError(f"Need at least 2 different symbols. Received: {symbols!r}")
     index = {c: n for n, c in enumerate(symbols)}
     y = np.array([index[c] for c in chars], np.int64)
     x = clf._inputs(np.asarray(features, np.float64), np.asarray(geom, np.float64))
+    if not np.isfinite(x).all():
+        raise ValueError("The symbol crops' features and geometry must be finite (NaN or inf found)")
     _, _, w, b = _fit_softmax(x, y, len(symbols), np.ones(len(y)), l2, 0, 0, max_iter)
+    if not (np.isfinite(w).all() and np.isfinite(b).all()):
+        raise ValueError("The symbol head's fit did not converge (non-finite features or weights)")
     return dataclasses.replace(clf, symbol_weights=w, symbol_bias=b, symbols=symbols)
+
+
+def _nameable(char: str) -> bool:
+    """A character a symbol head may name: one visible non-syllable other than :data:`UNKNOWN`."""
+    return len(char) == 1 and char != UNKNOWN and char.isprintable() and not char.isspace() and not hangul.is_syllable(char)
 
 
 def _fit_softmax(x, y, k: int, sample_w, l2: float, hidden: int, seed: int, max_iter: int):

@@ -534,6 +534,8 @@ def test_cer_maps_non_hangul_to_unknown_and_counts_edits():
     assert lines.cer(["12시"], ["??시"], symbols=True) == pytest.approx(2 / 3)
     assert lines.cer(["12시"], ["13시"], symbols=True) == pytest.approx(1 / 3)
     assert lines.cer(["USB 메모리"], ["USB 메모리"], symbols=True) == 0.0
+    assert lines.cer(["왜?"], ["왜?"], symbols=True) == pytest.approx(1 / 2)  # an unread box is never right
+    assert lines.cer(["왜?"], ["왜?"]) == 0.0
 
 
 def test_load_line_set_pairs_images_with_truth(tmp_path):
@@ -726,6 +728,9 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
     with pytest.raises(SystemExit):
         predict.main(["--line", str(tmp_path / "0000.png"), "--name_symbols", "1.5"])
     assert "--name_symbols" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict.main(["--line", str(tmp_path / "0000.png"), "--name_symbols", "abc"])
+    assert "Expected a number. Received: 'abc'" in capsys.readouterr().err
     out = tmp_path / "eval"
     args = ["--lines", str(tmp_path), "--lm_weight", "0.5", "--name_symbols", "0.8", "--output", str(out), "--progress=no"]
     assert evaluate.main(args) == 0

@@ -134,8 +134,16 @@ def test_symbol_head_names_symbols_round_trips_and_rejects_bad_input(tmp_path):
     np.testing.assert_allclose(probs_back, probs, rtol=1e-4)
     clf.save(str(tmp_path))  # a classifier without the head loads without one (segments.npz of before)
     assert segments.SegmentClassifier.load(str(tmp_path)).symbols == ""
-    with pytest.raises(ValueError, match="single non-syllable"):
-        segments.fit_symbols(clf, x[:2], geom[:2], ["가", "1"])
+    for bad in ("가", " ", "\n", "12"):
+        with pytest.raises(ValueError, match="single visible non-syllable"):
+            segments.fit_symbols(clf, x[:2], geom[:2], [bad, "1"])
+    # A question mark is never named: '?' is what an unread box prints.
+    no_mark = segments.fit_symbols(clf, x, geom, np.where(chars == "A", "?", chars))
+    assert no_mark.symbols == "1ㅋ"
+    with pytest.raises(ValueError, match="l2"):
+        segments.fit_symbols(clf, x, geom, chars, l2=-1.0)
+    with pytest.raises(ValueError, match="finite"):
+        segments.fit_symbols(clf, np.full_like(x, np.nan), geom, chars)
     with pytest.raises(ValueError, match="one character per crop"):
         segments.fit_symbols(clf, x[:3], geom[:3], ["1", "2"])
     with pytest.raises(ValueError, match="at least 2"):
@@ -145,6 +153,12 @@ def test_symbol_head_names_symbols_round_trips_and_rejects_bad_input(tmp_path):
              symbol_bias=np.zeros(4), symbols=np.array("12"))  # fmt: skip
     with pytest.raises(ValueError, match="inconsistent"):
         segments.SegmentClassifier.load(str(tmp_path))
+    for symbols in ("1?", "11", "1 ", "가1"):  # '?' is the unknown marker; no duplicates, spaces, syllables
+        np.savez(tmp_path / segments.FILE, mean=np.zeros(3), scale=np.ones(3), weights=np.zeros((3, 3)),
+                 bias=np.zeros(3), weights_sha256=np.array(""), symbol_weights=np.zeros((3, 2)),
+                 symbol_bias=np.zeros(2), symbols=np.array(symbols))  # fmt: skip
+        with pytest.raises(ValueError, match="may not"):
+            segments.SegmentClassifier.load(str(tmp_path))
 
 
 def test_fit_and_load_reject_bad_input(tmp_path):
@@ -172,11 +186,15 @@ def test_named_symbols_only_above_the_threshold():
     spans = [(0, 1), (1, 2), (0, 2)]
     top = [("가", 0.9, np.zeros(1)), ("나", 0.2, np.zeros(1)), ("다", 0.5, np.zeros(1))]
     geom = np.zeros((3, 1))
-    chosen = [((0, 1), (0.0, "가", 0.9)), ((1, 2), (0.0, lines.UNKNOWN, 0.5))]
-    got = lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.9), clf)
+    # The unknown box is a symbol with p 0.8; it is '7' with p ~0.95 given that: joint ~0.76.
+    chosen = [((0, 1), (0.0, "가", 0.9)), ((1, 2), (0.0, lines.UNKNOWN, 0.8))]
+    got = lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.7), clf)
     p = np.exp(3.0) / (np.exp(3.0) + 1.0)
-    assert list(got) == [1] and got[1][0] == "7" and got[1][1] == pytest.approx(0.5 * p)
-    assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.96), clf) == {}
+    assert list(got) == [1] and got[1][0] == "7" and got[1][1] == pytest.approx(0.8 * p)
+    # Sure of the name but not that the box is one symbol (two merged digits): not named.
+    assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.8), clf) == {}
+    doubtful = [chosen[0], ((1, 2), (0.0, lines.UNKNOWN, 0.3))]
+    assert lines._named_symbols(doubtful, spans, top, geom, lines.ReadConfig(name_symbols=0.5), clf) == {}
     assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0), clf) == {}  # off
     headless = dataclasses.replace(clf, symbol_weights=None, symbol_bias=None, symbols="")
     assert lines._named_symbols(chosen, spans, top, geom, lines.ReadConfig(name_symbols=0.5), headless) == {}
