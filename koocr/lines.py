@@ -19,8 +19,9 @@ the classifier's log p(symbol) plus ``symbol_bias``; without one it scores a fix
 ``unknown_prob``, so a candidate whose best syllable is less likely than that is reported
 unknown. Either way a box shaped like a syllable (wide and tall) is hard to call unknown,
 and a low-confidence syllable can stay a syllable: :attr:`CharBox.confidence` says how sure
-it is. A classifier with a symbol head then names each unknown box whose likeliest symbol
-has at least ``name_symbols`` (after every decision above: the boxes stay the same). Word spaces come from the distances between syllables' centres against the line's
+it is. A classifier with a symbol head then names each unknown box where p(one symbol) x
+p(its likeliest symbol) is at least ``name_symbols`` (after every decision above: the boxes
+stay the same). Word spaces come from the distances between syllables' centres against the line's
 pitch, and elsewhere from gaps wider than the line's typical gap (:func:`word_spaces`).
 
 Example:
@@ -1501,15 +1502,16 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     """One band's text and characters (line 0), from the scored crops ``top1``."""
     r0, atoms, height, spans, geom, first = job
     scored_top = top1[first : first + len(spans)]
-    class_logp = None
+    class_logp = feats = None
     if classifier is not None:
-        class_logp = classifier.log_probs(np.stack([t[2] for t in scored_top]), geom)
+        feats = np.stack([t[2] for t in scored_top])
+        class_logp = classifier.log_probs(feats, geom)
     options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
     chosen = decode_line(atoms, options, cfg, lm)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
-    named = _named_symbols(chosen, spans, scored_top, geom, cfg, classifier)
+    named = _named_symbols(chosen, spans, feats, geom, cfg, classifier)
     text, chars = [], []
     for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):
         label, prob = named.get(n, (label, prob))
@@ -1520,8 +1522,10 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     return "".join(text), chars
 
 
-def _named_symbols(chosen, spans, scored_top, geom, cfg: ReadConfig, classifier) -> dict[int, tuple[str, float]]:
+def _named_symbols(chosen, spans, feats, geom, cfg: ReadConfig, classifier) -> dict[int, tuple[str, float]]:
     """``{index in chosen: (symbol, confidence)}`` of the unknown boxes the classifier names.
+
+    ``feats`` and ``geom`` are the classifier's inputs of every span, in ``spans`` order.
 
     The confidence is p(symbol class) * p(this symbol | symbol); only boxes where it is at
     least ``cfg.name_symbols`` are named (a box the classifier doubts is one symbol, such
@@ -1534,7 +1538,7 @@ def _named_symbols(chosen, spans, scored_top, geom, cfg: ReadConfig, classifier)
         return {}
     row = {span: k for k, span in enumerate(spans)}
     rows = [row[chosen[n][0]] for n in unknown]
-    names, probs = classifier.name_symbols(np.stack([scored_top[k][2] for k in rows]), geom[rows])
+    names, probs = classifier.name_symbols(feats[rows], geom[rows])
     joint = [(n, name, chosen[n][1][2] * float(p)) for n, name, p in zip(unknown, names, probs, strict=True)]
     return {n: (name, conf) for n, name, conf in joint if conf >= cfg.name_symbols}
 

@@ -81,10 +81,7 @@ class SegmentClassifier:
         """
         if self.symbol_weights is None:
             raise ValueError("This segment classifier names no symbols: refit it with tools/fit_segments.py")
-        z = self._inputs(features, geom) @ self.symbol_weights + self.symbol_bias
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
+        p = np.exp(_log_softmax(self._inputs(features, geom) @ self.symbol_weights + self.symbol_bias))
         best = p.argmax(axis=1)
         return [self.symbols[k] for k in best], p[np.arange(len(best)), best]
 
@@ -95,9 +92,7 @@ class SegmentClassifier:
             # einsum, not "@": a BLAS product this size wakes OpenBLAS's worker threads, whose
             # busy-wait then slowed read()'s next LiteRT pass by ~5 ms on 2 cores.
             x = np.tanh(np.einsum("nd,dh->nh", x, self.hidden_weights) + self.hidden_bias)
-        logits = x @ self.weights + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return _log_softmax(x @ self.weights + self.bias)
 
     def save(self, folder: str) -> str:
         path = os.path.join(folder, FILE)
@@ -295,13 +290,14 @@ def span_chars(atoms, spans, boxes, chars: str) -> list[str]:
     return out
 
 
-def _kind(char: str) -> int:
-    return JUNK if not char else SYLLABLE if hangul.is_syllable(char) else SYMBOL
+def _classes(span_text: Sequence[str]) -> np.ndarray:
+    """Class of each span from :func:`span_chars`: junk, syllable or symbol."""
+    return np.array([JUNK if not c else SYLLABLE if hangul.is_syllable(c) else SYMBOL for c in span_text], np.int64)
 
 
 def label_spans(atoms, spans, boxes, chars: str) -> np.ndarray:
     """Class of each span given the drawn characters' ink boxes (line coordinates)."""
-    return np.array([_kind(c) for c in span_chars(atoms, spans, boxes, chars)], np.int64)
+    return _classes(span_chars(atoms, spans, boxes, chars))
 
 
 def make_examples(
@@ -346,7 +342,7 @@ def make_examples(
         feats.append(crop_features(outputs[:-1], outputs[-1]))
         geoms.append(geom)
         span_text = span_chars(atoms, spans, boxes, chars)
-        labels.append(np.array([_kind(c) for c in span_text], np.int64))
+        labels.append(_classes(span_text))
         drawn += span_text
     out = (np.concatenate(feats), np.concatenate(geoms), np.concatenate(labels))
     return (*out, np.array(drawn, dtype="<U1")) if with_chars else out
@@ -441,6 +437,12 @@ def _nameable(char: str) -> bool:
     return len(char) == 1 and char != UNKNOWN and char.isprintable() and not char.isspace() and not hangul.is_syllable(char)
 
 
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of logits, shifted by each row's max so no exp overflows."""
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 def _fit_softmax(x, y, k: int, sample_w, l2: float, hidden: int, seed: int, max_iter: int):
     """Softmax regression (with an optional tanh hidden layer) by L-BFGS: (W_h, b_h, W, b)."""
     from scipy.optimize import minimize
@@ -459,9 +461,7 @@ def _fit_softmax(x, y, k: int, sample_w, l2: float, hidden: int, seed: int, max_
     def loss(theta):
         wh, bh, w, b = unpack(theta)
         a = np.tanh(x @ wh + bh) if hidden else x
-        z = a @ w + b
-        z -= z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        logp = _log_softmax(a @ w + b)
         value = -(sample_w * (onehot * logp).sum(axis=1)).sum() + 0.5 * l2 * ((w * w).sum() + (wh * wh).sum())
         gz = (np.exp(logp) - onehot) * sample_w[:, None]
         grads = [a.T @ gz + l2 * w, gz.sum(axis=0)]

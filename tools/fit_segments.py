@@ -74,8 +74,9 @@ def main(argv=None) -> int:
         report[f"{name}_accuracy"] = round(float((pred == y).mean()), 4)
         if name == "val":
             report["val_recall"] = {c: round(float((pred[y == k] == k).mean()), 4) for k, c in enumerate(segments.CLASSES)}
-    # The symbol head on the validation fonts' symbol crops: accuracy, and at the naming
-    # threshold read() uses, how many it names and how many of those rightly.
+    # The symbol head alone on the validation fonts' symbol crops ('?' included, which it never
+    # names): accuracy, and at thresholds on p(symbol | it is a symbol), how many it names and
+    # how many of those rightly. read() also weighs in p(symbol class) (ReadConfig.name_symbols).
     sym = y_val == segments.SYMBOL
     names, probs = clf.name_symbols(x_val[sym], g_val[sym])
     right = np.array(names) == c_val[sym]

@@ -28,6 +28,7 @@ and acronyms, digits and bare jamo (:data:`MIXED_SENTENCES`, in turn).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import sys
@@ -210,6 +211,11 @@ MP3 파일을 보냈어
 """.strip().splitlines()
 
 
+def in_turn(sentences: list[str], count: int) -> list[str]:
+    """``count`` sentences taken in turn, from the first again after the last."""
+    return list(itertools.islice(itertools.cycle(sentences), count))
+
+
 def make_sentences(count: int, rng: np.random.Generator) -> list[str]:
     """``count`` distinct sentences of 5-25 syllables: the written ones, then composed."""
     out = list(dict.fromkeys(s.strip() for s in SENTENCES if s.strip()))
@@ -332,9 +338,9 @@ def main(argv=None) -> int:
         words = make_words(pool, max(args.count, 300), np.random.default_rng([args.seed, 2]))
         sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
     elif args.short_words:
-        sentences = [SHORT_WORD_SENTENCES[k % len(SHORT_WORD_SENTENCES)] for k in range(args.count)]
+        sentences = in_turn(SHORT_WORD_SENTENCES, args.count)
     elif args.mixed:
-        sentences = [MIXED_SENTENCES[k % len(MIXED_SENTENCES)] for k in range(args.count)]
+        sentences = in_turn(MIXED_SENTENCES, args.count)
     else:
         sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
