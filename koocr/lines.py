@@ -104,6 +104,13 @@ class ReadConfig:
     # p(symbol class) * p(likeliest symbol | symbol) (0: off, every such box reads UNKNOWN; a
     # classifier without a symbol head names none; a question mark is never named).
     name_symbols: float = 0.5
+    # Log cost of each switch between a syllable and an unknown box with no space between
+    # them (a gap under switch_gap line heights), with the language model: a word of text
+    # switches once at most ('10시', 'TV를', '했다.'), while a syllable read in pieces ('나'
+    # as '???') or Latin letters read as a syllable ('Seoul' as 'Seo니') switch at both
+    # ends (0: off; chosen on the development lines, docs/reading-lines.md).
+    switch_cost: float = 1.0
+    switch_gap: float = 0.25
     # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
     # restriction turns it off).
@@ -183,7 +190,7 @@ _READ_RANGES = (
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
         "space_pitch", "pitch_split", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
-        "rule_search", "one_line_gap", "valley_heights", "valley_fill")),
+        "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
     ("line_min_height", 0.0, 1.0, True),
     ("pitch_percentile", 0.0, 100.0, False),
@@ -923,7 +930,8 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
 
 
 def is_low_mark(atoms: Sequence[Atom], k: int, height: float) -> bool:
-    """A small atom in the bottom of the line ('.', ','): never merged into a syllable.
+    """A small atom in the bottom of the line ('.', ','): never the first or last atom of a
+    merged candidate, though one may lie inside (the broken-off base of a brush 'ㄴ').
 
     Detached jamo ticks (the stroke of a brush 'ㅏ') sit at mid-height, not on the baseline,
     and pieces cut off a larger component are never marks.
@@ -952,11 +960,13 @@ def candidate_spans(atoms: Sequence[Atom], height: float, cfg: ReadConfig | None
         x0, x1 = atoms[i].x0, atoms[i].x1
         for j in range(i + 1, min(len(atoms), i + cfg.max_merge) + 1):
             if j > i + 1:
-                if marks[i] or marks[j - 1] or atoms[j - 1].x0 - x1 > cfg.max_inner_gap * height:
+                if marks[i] or atoms[j - 1].x0 - x1 > cfg.max_inner_gap * height:
                     break
                 x0, x1 = min(x0, atoms[j - 1].x0), max(x1, atoms[j - 1].x1)
                 if x1 - x0 > cfg.max_width * height:
                     break
+                if marks[j - 1]:  # a mark may lie inside a character, never at its end
+                    continue
             spans.append((i, j))
     return spans
 
@@ -1089,6 +1099,7 @@ def lm_path(
     weight: float,
     floor: float = -math.inf,
     cache: dict | None = None,
+    switch: np.ndarray | None = None,
 ) -> list[tuple[tuple[int, int], int]]:
     """Best spans *and* readings under a syllable language model (Viterbi over the lattice).
 
@@ -1104,6 +1115,8 @@ def lm_path(
         floor: its centred score is clipped below at this (see ``ReadConfig.lm_floor``).
         cache: keeps the transition table of a label set for the next call on the same
             readings (the pitch pass of :func:`decode_line` rescores, never relabels).
+        switch: ``(n_atoms + 1,)`` cost, at each atom boundary, of passing there from a
+            syllable to an unknown box or back (see ``ReadConfig.switch_cost``); None: 0.
 
     Returns:
         ``[(span, index into options[span]), ...]`` left to right (empty if the atoms
@@ -1121,6 +1134,7 @@ def lm_path(
         table = weight * np.maximum(floor, lm.transition_matrix(labels))  # (L + 1, L)
         if cache is not None:
             cache[key] = table
+    unknown = np.array([label == UNKNOWN for label in labels])
     # Per atom boundary i: every node (span ending at i, reading k) with its best total.
     at: dict[int, tuple[np.ndarray, np.ndarray, list]] = {}
     back: dict[tuple, tuple | None] = {}
@@ -1136,6 +1150,8 @@ def lm_path(
             elif i in at:
                 t, r, prev_nodes = at[i]
                 cand = t[:, None] + table[r][:, cur]  # (previous nodes, readings)
+                if switch is not None and switch[i] > 0:
+                    cand -= switch[i] * (unknown[r][:, None] != unknown[cur][None, :])
                 pick = cand.argmax(axis=0)
                 best, prev = own + cand[pick, np.arange(len(opts))], [prev_nodes[p] for p in pick]
             else:
@@ -1177,11 +1193,28 @@ def _repitch(atoms, options, pitch: float, cfg: ReadConfig):
     return out
 
 
-def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[int, int], tuple[float, str, float]]]:
-    """Chooses the spans and their readings: DP, then the pitch pass; with ``lm``, in context."""
+def _switch_costs(atoms, height: float, cfg: ReadConfig) -> np.ndarray:
+    """``cfg.switch_cost`` at each atom boundary with no space-sized gap, else 0 (see lm_path)."""
+    out = np.zeros(len(atoms) + 1)
+    if len(atoms) < 2:
+        return out
+    reach = np.maximum.accumulate([a.x1 for a in atoms])[:-1]  # rightmost ink left of each boundary
+    gaps = np.array([a.x0 for a in atoms[1:]]) - reach
+    out[1:-1] = np.where(gaps < cfg.switch_gap * height, cfg.switch_cost, 0.0)
+    return out
+
+
+def decode_line(
+    atoms, options, cfg: ReadConfig, lm=None, height: float | None = None
+) -> list[tuple[tuple[int, int], tuple[float, str, float]]]:
+    """Chooses the spans and their readings: DP, then the pitch pass; with ``lm``, in context.
+
+    ``height`` (the line's character height) scales ``cfg.switch_gap``; None: no switch cost.
+    """
 
     tables: dict = {}
     use_lm = lm is not None and cfg.lm_weight > 0
+    switch = _switch_costs(atoms, height, cfg) if use_lm and cfg.switch_cost > 0 and height else None
 
     def plain(opts):  # each span's best reading, no context
         path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
@@ -1190,7 +1223,7 @@ def decode_line(atoms, options, cfg: ReadConfig, lm=None) -> list[tuple[tuple[in
     def decode(opts):
         if not use_lm:
             return plain(opts)
-        path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables)
+        path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables, switch)
         return [(span, opts[span][k]) for span, k in path]
 
     if use_lm and len(atoms) <= cfg.max_merge:
@@ -1507,7 +1540,7 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
         feats = np.stack([t[2] for t in scored_top])
         class_logp = classifier.log_probs(feats, geom)
     options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
-    chosen = decode_line(atoms, options, cfg, lm)
+    chosen = decode_line(atoms, options, cfg, lm, height)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]

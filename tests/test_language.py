@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -233,3 +234,42 @@ def test_build_lm_from_your_own_text_and_read_with_it(tmp_path, capsys, font_pat
         build_lm.main(["--text", str(tmp_path / "latin.txt"), "--output", str(tmp_path / "x.npz")])
     with pytest.raises(FileNotFoundError, match="build_lm"):
         language.resolve(str(tmp_path / "missing.npz"))
+
+
+def test_lm_path_switch_cost_keeps_a_word_in_one_script(tiny_lm):
+    # 'Seoul' read 'Seo니': two atoms ('u', 'l') that read as one syllable or as two symbols.
+    # With no switch cost the syllable wins; a cost at the unspaced boundary before it tips
+    # the balance to the symbols, and none applies across a space.
+    options = {
+        (0, 1): [(0.0, lines.UNKNOWN, 0.9)],
+        (1, 2): [(-0.4, lines.UNKNOWN, 0.9)],
+        (2, 3): [(-0.4, lines.UNKNOWN, 0.9)],
+        (1, 3): [(-0.5, "니", 0.8)],
+    }
+    assert lines.lm_path(3, options, tiny_lm, 0.0) == [((0, 1), 0), ((1, 3), 0)]
+    glued = np.array([0.0, 1.0, 1.0, 0.0])
+    assert lines.lm_path(3, options, tiny_lm, 0.0, switch=glued) == [((0, 1), 0), ((1, 2), 0), ((2, 3), 0)]
+    spaced = np.array([0.0, 0.0, 1.0, 0.0])
+    assert lines.lm_path(3, options, tiny_lm, 0.0, switch=spaced) == [((0, 1), 0), ((1, 3), 0)]
+
+
+def test_decode_line_switch_cost_only_where_no_space(tiny_lm):
+    def atoms(gap):  # three 10 px atoms 2 px apart, the last `gap` px further
+        return [lines.Atom(x, x + 10, 0, 30, (k + 1,)) for k, x in enumerate([0, 12, 24 + gap])]
+
+    options = {
+        (0, 1): [(0.0, lines.UNKNOWN, 0.9)],
+        (1, 2): [(0.0, "가", 0.9), (-0.3, lines.UNKNOWN, 0.5)],
+        (2, 3): [(0.0, "나", 0.9)],
+    }
+    cfg = lines.ReadConfig(switch_cost=1.0, pitch_weight=0.0, lm_weight=1e-9)  # the LM's terms ~0
+
+    def labels(gap, cfg=cfg):
+        return [r[1] for _, r in lines.decode_line(atoms(gap), options, cfg, tiny_lm, height=30.0)]
+
+    assert lines._switch_costs(atoms(0), 30.0, cfg).tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert lines._switch_costs(atoms(20), 30.0, cfg).tolist() == [0.0, 1.0, 0.0, 0.0]  # 22 px > 0.25 H
+    # Spaced before '나': '?가' switches once more than '??', which wins; glued, both switch once.
+    assert labels(20) == [lines.UNKNOWN, lines.UNKNOWN, "나"]
+    assert labels(0) == [lines.UNKNOWN, "가", "나"]
+    assert labels(20, dataclasses.replace(cfg, switch_cost=0.0)) == [lines.UNKNOWN, "가", "나"]

@@ -1040,3 +1040,18 @@ def test_read_a_line_of_short_words_with_its_spaces(shipped_ocr):
     image = Image.new("L", (int(font.getlength(text)) + 40, a + d + 40), 255)
     ImageDraw.Draw(image).text((20, 20), text, font=font, fill=0)
     assert shipped_ocr.read(np.asarray(image)).text == text
+
+
+def test_a_low_mark_may_lie_inside_a_character_but_never_ends_one():
+    # A brush 'ㄴ' whose thin base broke off reads as a stroke, a small low piece and then
+    # the 'ㅏ': the piece looks like a full stop, but the syllable runs on past it.
+    atoms = [
+        lines.Atom(0, 6, 0, 30, (1,)),
+        lines.Atom(7, 10, 26, 28, (2,)),
+        lines.Atom(18, 26, 0, 30, (3,)),
+    ]
+    assert lines.is_low_mark(atoms, 1, 30.0)
+    spans = lines.candidate_spans(atoms, 30.0)
+    assert (0, 3) in spans  # through the mark
+    assert (0, 2) not in spans and (1, 3) not in spans  # a mark ends or starts nothing merged
+    assert {(0, 1), (1, 2), (2, 3)} <= set(spans)
