@@ -111,6 +111,12 @@ class ReadConfig:
     # ends (0: off; chosen on the development lines, docs/reading-lines.md).
     switch_cost: float = 1.0
     switch_gap: float = 0.25
+    # A space the pitch rule finds between two syllables a and b by at most
+    # space_lm_margin * H is dropped where the language model says the pair belongs inside
+    # a word: log p(b | a) at least space_pmi above log p(b) ('하 늘', '바닷 가'; 0: off;
+    # chosen on the development lines, docs/reading-lines.md).
+    space_pmi: float = 2.0
+    space_lm_margin: float = 0.15
     # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
     # restriction turns it off).
@@ -190,7 +196,8 @@ _READ_RANGES = (
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
         "space_pitch", "pitch_split", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
-        "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap")),
+        "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap",
+        "space_pmi", "space_lm_margin")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
     ("line_min_height", 0.0, 1.0, True),
     ("pitch_percentile", 0.0, 100.0, False),
@@ -1272,6 +1279,8 @@ def word_spaces(
     height: float,
     cfg: ReadConfig | None = None,
     syllables: Sequence[bool] | None = None,
+    texts: Sequence[str] | None = None,
+    lm=None,
 ) -> list[bool]:
     """For each gap between consecutive boxes: is it a word space?
 
@@ -1281,7 +1290,9 @@ def word_spaces(
     ``min_pitch_pairs`` syllable pairs) those pairs use the pitch rule, ``centre
     distance > pitch + space_pitch * H`` with the pitch a low percentile of the line's
     centre distances; every other gap (digits, punctuation) uses the ink-gap rule,
-    ``gap > typical gap + space_gap * H`` and ``>= min_space_gap * H``.
+    ``gap > typical gap + space_gap * H`` and ``>= min_space_gap * H``. With the boxes'
+    ``texts`` and a language model ``lm``, a narrow pitch-rule space between two
+    syllables that the model places inside a word is dropped (``ReadConfig.space_pmi``).
     """
     cfg = cfg or ReadConfig()
     if len(boxes) < 2:
@@ -1303,6 +1314,11 @@ def word_spaces(
     pitch = _line_pitch(dist[both], height, cfg)
     for k in np.flatnonzero(both):
         spaces[k] = bool(dist[k] > pitch + cfg.space_pitch * height)
+        if spaces[k] and texts is not None and lm is not None and cfg.space_pmi > 0:
+            if dist[k] <= pitch + (cfg.space_pitch + cfg.space_lm_margin) * height:
+                a, b = texts[k], texts[k + 1]
+                if lm.log_prob(a, b) - lm.log_prob(None, b) >= cfg.space_pmi:
+                    spaces[k] = False
     return spaces
 
 
@@ -1543,7 +1559,7 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     chosen = decode_line(atoms, options, cfg, lm, height)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
-    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels]) + [False]
+    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm) + [False]
     named = _named_symbols(chosen, spans, feats, geom, cfg, classifier)
     text, chars = [], []
     for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -1055,3 +1056,25 @@ def test_a_low_mark_may_lie_inside_a_character_but_never_ends_one():
     assert (0, 3) in spans  # through the mark
     assert (0, 2) not in spans and (1, 3) not in spans  # a mark ends or starts nothing merged
     assert {(0, 1), (1, 2), (2, 3)} <= set(spans)
+
+
+def test_language_model_drops_a_narrow_space_inside_a_word():
+    from koocr import language
+
+    # Eight syllables on a 40 px pitch; the gap after the 4th is 6 px (0.17 H) wider: over
+    # the pitch rule's 0.12 H, within its 0.15 H margin. '하늘' is one word to the model.
+    boxes, centre = [], 20.0
+    for k in range(8):
+        boxes.append((int(centre - 15), 0, int(centre + 15), 36))
+        centre += 40 + (6 if k == 3 else 0) + (20 if k == 5 else 0)
+    cfg = lines.ReadConfig()
+    flags = [True] * 8
+    assert lines.word_spaces(boxes, 36.0, cfg, flags) == [False, False, False, True, False, True, False]
+    filler = {chr(0xAC00 + 28 * k): 10.0 for k in range(300)}  # 가, 개, ...: 늘 alone is rare
+    lm = language.SyllableLM.from_counts({"하늘": 5.0, **filler})
+    texts = ["가", "나", "다", "하", "늘", "라", "가", "나"]
+    got = lines.word_spaces(boxes, 36.0, cfg, flags, texts, lm)
+    assert got == [False, False, False, False, False, True, False]  # '하 늘' joined; the wide space stays
+    assert lines.word_spaces(boxes, 36.0, dataclasses.replace(cfg, space_pmi=0.0), flags, texts, lm)[3]  # off
+    texts[4] = "라"  # '하라' is no pair the model knows: the space stays
+    assert lines.word_spaces(boxes, 36.0, cfg, flags, texts, lm)[3]
