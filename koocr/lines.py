@@ -105,18 +105,22 @@ class ReadConfig:
     # classifier without a symbol head names none; a question mark is never named).
     name_symbols: float = 0.5
     # Log cost of each switch between a syllable and an unknown box with no space between
-    # them (a gap under switch_gap line heights), with the language model: a word of text
-    # switches once at most ('10시', 'TV를', '했다.'), while a syllable read in pieces ('나'
-    # as '???') or Latin letters read as a syllable ('Seoul' as 'Seo니') switch at both
-    # ends (0: off; chosen on the development lines, docs/reading-lines.md).
-    switch_cost: float = 1.0
+    # them (a gap under switch_gap line heights), with the language model. A syllable read in
+    # pieces ('나' as '???') or Latin letters read inside a Latin word as a syllable ('Korea'
+    # as 'K아ea') switch at both ends; but so does real text ('제3회', '(주)한국'), and a
+    # single switch ('PC방', '네,') may then be read as no switch at all ('마 방'). Off by
+    # default; 1.0 helped the development lines a little (docs/reading-lines.md).
+    switch_cost: float = 0.0
     switch_gap: float = 0.25
     # A space the pitch rule finds between two syllables a and b by at most
-    # space_lm_margin * H is dropped where the language model says the pair belongs inside
-    # a word: log p(b | a) at least space_pmi above log p(b) ('하 늘', '바닷 가'; 0: off;
-    # chosen on the development lines, docs/reading-lines.md).
-    space_pmi: float = 2.0
+    # space_lm_margin * H, in a line whose unspaced pairs are unevenly set (median absolute
+    # deviation of their centre distances at least space_lm_spread * H, as in handwriting),
+    # is dropped where the language model says the pair belongs inside a word: log p(b | a)
+    # at least space_pmi above log p(b) ('하 늘', '바닷 가'). Off by default (0): the
+    # model cannot tell '한 잔' from '한잔' or '내 일은' from '내일은' (docs/reading-lines.md).
+    space_pmi: float = 0.0
     space_lm_margin: float = 0.15
+    space_lm_spread: float = 0.04
     # Log prior of a syllable outside KS X 1001's 2,350 (which cover nearly all running
     # text): the reader takes the best of the model's top 5 under it (0: off; a charset=
     # restriction turns it off).
@@ -197,7 +201,7 @@ _READ_RANGES = (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
         "space_pitch", "pitch_split", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap",
-        "space_pmi", "space_lm_margin")),
+        "space_pmi", "space_lm_margin", "space_lm_spread")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
     ("line_min_height", 0.0, 1.0, True),
     ("pitch_percentile", 0.0, 100.0, False),
@@ -1314,11 +1318,17 @@ def word_spaces(
     pitch = _line_pitch(dist[both], height, cfg)
     for k in np.flatnonzero(both):
         spaces[k] = bool(dist[k] > pitch + cfg.space_pitch * height)
-        if spaces[k] and texts is not None and lm is not None and cfg.space_pmi > 0:
-            if dist[k] <= pitch + (cfg.space_pitch + cfg.space_lm_margin) * height:
-                a, b = texts[k], texts[k + 1]
-                if lm.log_prob(a, b) - lm.log_prob(None, b) >= cfg.space_pmi:
-                    spaces[k] = False
+    if texts is None or lm is None or cfg.space_pmi <= 0:
+        return spaces
+    # Only where the line's unspaced pairs are unevenly set (handwriting): in print a narrow
+    # space is a space, whatever the model thinks of the pair ('한 잔', '내 일은').
+    inner = dist[both][dist[both] <= pitch + cfg.space_pitch * height]
+    if inner.size < 3 or np.median(np.abs(inner - np.median(inner))) < cfg.space_lm_spread * height:
+        return spaces
+    band = pitch + (cfg.space_pitch + cfg.space_lm_margin) * height
+    for k in np.flatnonzero(both):
+        if spaces[k] and dist[k] <= band and lm.log_prob(texts[k], texts[k + 1]) - lm.log_prob(None, texts[k + 1]) >= cfg.space_pmi:
+            spaces[k] = False
     return spaces
 
 

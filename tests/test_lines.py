@@ -1058,23 +1058,31 @@ def test_a_low_mark_may_lie_inside_a_character_but_never_ends_one():
     assert {(0, 1), (1, 2), (2, 3)} <= set(spans)
 
 
-def test_language_model_drops_a_narrow_space_inside_a_word():
+def test_language_model_drops_a_narrow_space_inside_a_word_of_an_uneven_line():
     from koocr import language
 
-    # Eight syllables on a 40 px pitch; the gap after the 4th is 6 px (0.17 H) wider: over
-    # the pitch rule's 0.12 H, within its 0.15 H margin. '하늘' is one word to the model.
-    boxes, centre = [], 20.0
-    for k in range(8):
-        boxes.append((int(centre - 15), 0, int(centre + 15), 36))
-        centre += 40 + (6 if k == 3 else 0) + (20 if k == 5 else 0)
-    cfg = lines.ReadConfig()
+    # Eight syllables, unevenly set as by hand (advances 34-45 px, H = 36), with a narrow
+    # space after the 4th (just over the pitch rule's 0.12 H, within its 0.15 H margin) and
+    # a wide one after the 6th. '하늘' is one word to the model.
+    def boxes(advances):
+        out, centre = [], 20.0
+        for step in [*advances, 0]:
+            out.append((int(centre - 15), 0, int(centre + 15), 36))
+            centre += step
+        return out
+
+    uneven = boxes([34, 44, 36, 52, 45, 64, 35])
+    cfg = lines.ReadConfig(space_pmi=2.0)  # off by default
     flags = [True] * 8
-    assert lines.word_spaces(boxes, 36.0, cfg, flags) == [False, False, False, True, False, True, False]
+    assert lines.word_spaces(uneven, 36.0, cfg, flags) == [False, False, False, True, False, True, False]
     filler = {chr(0xAC00 + 28 * k): 10.0 for k in range(300)}  # 가, 개, ...: 늘 alone is rare
     lm = language.SyllableLM.from_counts({"하늘": 5.0, **filler})
     texts = ["가", "나", "다", "하", "늘", "라", "가", "나"]
-    got = lines.word_spaces(boxes, 36.0, cfg, flags, texts, lm)
+    got = lines.word_spaces(uneven, 36.0, cfg, flags, texts, lm)
     assert got == [False, False, False, False, False, True, False]  # '하 늘' joined; the wide space stays
-    assert lines.word_spaces(boxes, 36.0, dataclasses.replace(cfg, space_pmi=0.0), flags, texts, lm)[3]  # off
-    texts[4] = "라"  # '하라' is no pair the model knows: the space stays
-    assert lines.word_spaces(boxes, 36.0, cfg, flags, texts, lm)[3]
+    assert lines.word_spaces(uneven, 36.0, dataclasses.replace(cfg, space_pmi=0.0), flags, texts, lm)[3]  # off
+    other = [*texts[:4], "라", *texts[5:]]  # '하라' is no pair the model knows: the space stays
+    assert lines.word_spaces(uneven, 36.0, cfg, flags, other, lm)[3]
+    # Evenly set (print), the same narrow space is a space whatever the model says ('한 잔').
+    even = boxes([40, 40, 40, 47, 40, 60, 40])
+    assert lines.word_spaces(even, 36.0, cfg, flags, texts, lm) == [False, False, False, True, False, True, False]
