@@ -212,7 +212,8 @@ def evaluate_lines(args: argparse.Namespace) -> int:
         json.dump(
             {
                 "weights": args.weights, "lm_weight": args.lm_weight, "lm": args.lm,
-                "name_symbols": args.name_symbols, "sets": results,
+                "name_symbols": args.name_symbols, "switch_cost": args.switch_cost,
+                "space_pmi": args.space_pmi, "sets": results,
             },  # fmt: skip
             fh,
             ensure_ascii=False,

@@ -86,7 +86,7 @@ def _probability(value: str) -> float:
 
 def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds ``read()``'s options: ``--lm_weight W``, ``--lm PATH`` (the syllable language
-    model) and ``--name_symbols P``."""
+    model), ``--name_symbols P`` and the opt-in rules ``--switch_cost C`` and ``--space_pmi P``."""
     from koocr.lines import LM_WEIGHT, ReadConfig
 
     parser.add_argument(
@@ -111,6 +111,23 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
         help="read(): print a digit, Latin letter or mark instead of '?' where the segment classifier "
         f"says 'one symbol, this one' with probability >= P; 0 turns it off (default: {default})",
     )
+    config = ReadConfig()
+    parser.add_argument(
+        "--switch_cost",
+        type=_non_negative,
+        default=config.switch_cost,
+        metavar="C",
+        help="read(): log cost of each switch between Hangul and other characters inside a word "
+        f"(fewer Latin letters read as syllables, but 'PC방' may read '마 방'; default: {config.switch_cost}, off)",
+    )
+    parser.add_argument(
+        "--space_pmi",
+        type=_non_negative,
+        default=config.space_pmi,
+        metavar="P",
+        help="read(): on unevenly set lines, drop a narrow space inside a word the language model knows "
+        f"(fewer split handwritten words, but '한 잔' may read '한잔'; 2 was tried; default: {config.space_pmi}, off)",
+    )
 
 
 def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +146,13 @@ def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_kwargs(args: argparse.Namespace) -> dict:
     """``KoOCR.read`` keywords from the flags of :func:`add_read_arguments`."""
-    return {"lm_weight": args.lm_weight, "lm": args.lm, "name_symbols": args.name_symbols}
+    return {
+        "lm_weight": args.lm_weight,
+        "lm": args.lm,
+        "name_symbols": args.name_symbols,
+        "switch_cost": args.switch_cost,
+        "space_pmi": args.space_pmi,
+    }
 
 
 # What a script reports as one line instead of a traceback: bad arguments, files and data

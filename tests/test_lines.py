@@ -733,10 +733,17 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
         predict.main(["--line", str(tmp_path / "0000.png"), "--name_symbols", "abc"])
     assert "Expected a number. Received: 'abc'" in capsys.readouterr().err
     out = tmp_path / "eval"
+    with pytest.raises(SystemExit):
+        predict.main(["--line", str(tmp_path / "0000.png"), "--switch_cost", "-1"])
+    assert "--switch_cost" in capsys.readouterr().err
+    # The opt-in rules reach read() from the command line and leave this clean line as it is.
+    assert predict.main(["--line", str(tmp_path / "0000.png"), "--switch_cost", "1", "--space_pmi", "2"]) == 0
+    assert capsys.readouterr().out.strip() == text
     args = ["--lines", str(tmp_path), "--lm_weight", "0.5", "--name_symbols", "0.8", "--output", str(out), "--progress=no"]
-    assert evaluate.main(args) == 0
+    assert evaluate.main([*args, "--switch_cost", "1.5", "--space_pmi", "2"]) == 0
     report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
     assert report["lm_weight"] == 0.5 and report["name_symbols"] == 0.8
+    assert report["switch_cost"] == 1.5 and report["space_pmi"] == 2.0
     assert report["sets"][str(tmp_path)]["cer"] == report["sets"][str(tmp_path)]["cer_symbols"] == 0.0
 
 
