@@ -102,16 +102,15 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="read(): a language model built by tools/build_lm.py (default: the shipped one)",
     )
-    default = ReadConfig().name_symbols
+    config = ReadConfig()
     parser.add_argument(
         "--name_symbols",
         type=_probability,
-        default=default,
+        default=config.name_symbols,
         metavar="P",
         help="read(): print a digit, Latin letter or mark instead of '?' where the segment classifier "
-        f"says 'one symbol, this one' with probability >= P; 0 turns it off (default: {default})",
+        f"says 'one symbol, this one' with probability >= P; 0 turns it off (default: {config.name_symbols})",
     )
-    config = ReadConfig()
     parser.add_argument(
         "--switch_cost",
         type=_non_negative,

@@ -1316,18 +1316,23 @@ def word_spaces(
         return [bool(g > (few if both[k] else limit)) for k, g in enumerate(gaps)]
     dist = np.array([(b[0] + b[2] - a[0] - a[2]) / 2 for a, b in pairs], np.float64)
     pitch = _line_pitch(dist[both], height, cfg)
-    for k in np.flatnonzero(both):
-        spaces[k] = bool(dist[k] > pitch + cfg.space_pitch * height)
+    spaced = pitch + cfg.space_pitch * height  # a syllable pair further apart is spaced
+    pairs_at = np.flatnonzero(both)
+    for k in pairs_at:
+        spaces[k] = bool(dist[k] > spaced)
     if texts is None or lm is None or cfg.space_pmi <= 0:
         return spaces
     # Only where the line's unspaced pairs are unevenly set (handwriting): in print a narrow
     # space is a space, whatever the model thinks of the pair ('한 잔', '내 일은').
-    inner = dist[both][dist[both] <= pitch + cfg.space_pitch * height]
+    inner = dist[pairs_at][dist[pairs_at] <= spaced]
     if inner.size < 3 or np.median(np.abs(inner - np.median(inner))) < cfg.space_lm_spread * height:
         return spaces
     band = pitch + (cfg.space_pitch + cfg.space_lm_margin) * height
-    for k in np.flatnonzero(both):
-        if spaces[k] and dist[k] <= band and lm.log_prob(texts[k], texts[k + 1]) - lm.log_prob(None, texts[k + 1]) >= cfg.space_pmi:
+    for k in pairs_at:
+        if not spaces[k] or dist[k] > band:
+            continue
+        a, b = texts[k], texts[k + 1]
+        if lm.log_prob(a, b) - lm.log_prob(None, b) >= cfg.space_pmi:  # the pair belongs inside a word
             spaces[k] = False
     return spaces
 

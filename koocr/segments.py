@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -227,16 +228,12 @@ COMMON = (
 )
 
 
-LATIN_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-LATIN_LOWER = "abcdefghijklmnopqrstuvwxyz"
-
-
 def _latin_word(rng: np.random.Generator) -> str:
     """An acronym ('KTX'), a capitalised word or a lower-case word of random letters."""
     kind = rng.random()
     if kind < 0.4:
-        return "".join(LATIN_UPPER[i] for i in rng.integers(26, size=rng.integers(2, 5)))
-    word = "".join(LATIN_LOWER[i] for i in rng.integers(26, size=rng.integers(2, 8)))
+        return "".join(string.ascii_uppercase[i] for i in rng.integers(26, size=rng.integers(2, 5)))
+    word = "".join(string.ascii_lowercase[i] for i in rng.integers(26, size=rng.integers(2, 8)))
     return word.capitalize() if kind < 0.7 else word
 
 
