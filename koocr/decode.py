@@ -64,14 +64,10 @@ def top_n_split(
         a, rem = np.divmod(best, k[1] * k[2])
         b, c = np.divmod(rem, k[2])
         r = np.arange(rows)[:, None]
-        ii, mm, ff = ti[r, a], tm[r, b], tf[r, c]
-        for row in range(rows):
-            results.append(
-                [
-                    (hangul.compose(ii[row, j], mm[row, j], ff[row, j]), float(score[row, j]))
-                    for j in range(best.shape[1])
-                ]
-            )
+        # hangul.compose's arithmetic on whole arrays: read() decodes every crop of a line
+        codes = hangul.SBASE + (ti[r, a] * hangul.N_MEDIAL + tm[r, b]) * hangul.N_FINAL + tf[r, c]
+        for code_row, score_row in zip(codes.tolist(), score.tolist(), strict=True):
+            results.append([(chr(code), p) for code, p in zip(code_row, score_row, strict=True)])
         return results
     idx = charset_indices(charset)
     for start in range(0, rows, _CHUNK):

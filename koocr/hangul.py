@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import unicodedata
 from collections.abc import Iterable
@@ -185,7 +186,13 @@ def _charset_file(path: str) -> list[str]:
 
 def is_ks_x_1001(char: str) -> bool:
     """True if ``char`` is one of the 2,350 KS X 1001 syllables."""
-    return is_syllable(char) and _is_ks_x_1001(char)
+    return isinstance(char, str) and char in _ks_set()
+
+
+@functools.cache
+def _ks_set() -> frozenset[str]:
+    # read() asks for every candidate of every crop: a set lookup, not an EUC-KR encode
+    return frozenset(ks2350())
 
 
 def jamo_targets(labels: np.ndarray) -> dict[str, np.ndarray]:
