@@ -7,7 +7,10 @@ line's syllables with ``log p(syllable | crop) + weight * lm(syllable | previous
 common readings win when the model is unsure, and changes nothing when it is sure.
 
 The model is interpolated: ``p(b | a) = mix * p_bigram(b | a) + (1 - mix) * p_unigram(b)``,
-with a small share of the unigram mass (``smoothing``) spread over all 11,172 syllables. Its scores are
+with a small share of the unigram mass (``smoothing``) spread over all 11,172 syllables. Built
+with ``boundaries=True`` (the shipped table), ``mix`` is per syllable ``a`` (how often its
+word goes on after it) and ``p_unigram`` is the distribution of word-initial syllables: the
+words of the list are written one after another. Its scores are
 centred: :meth:`SyllableLM.score` subtracts ``offset``, the model's mean log-probability
 per syllable on its own source text, so a typical syllable costs nothing and the reader's
 balance between paths of different lengths is unchanged.
@@ -55,6 +58,10 @@ class SyllableLM:
         bigram_logp: log p_bigram(cur | prev) of those pairs (maximum likelihood).
         mix: weight of the bigram estimate where ``prev`` has one.
         offset: mean log-probability per syllable on the source text (centres scores).
+        context_mix: optional (11172,) weight of the bigram estimate per ``prev`` syllable,
+            used instead of ``mix``: the share of ``prev``'s occurrences that its word
+            continues (see :meth:`from_counts` ``boundaries``); ``unigram`` is then the
+            distribution of word-initial syllables.
     """
 
     unigram: np.ndarray
@@ -62,6 +69,7 @@ class SyllableLM:
     bigram_logp: np.ndarray
     mix: float = 0.5
     offset: float = 0.0
+    context_mix: np.ndarray | None = None
 
     def __post_init__(self):
         if self.unigram.shape != (_N,):
@@ -73,6 +81,12 @@ class SyllableLM:
             )
         if not 0.0 <= self.mix < 1.0:
             raise ValueError(f"mix must be in [0, 1). Received: mix={self.mix}")
+        mixes = np.full(_N, self.mix, np.float64)
+        if self.context_mix is not None:
+            mixes = np.asarray(self.context_mix, np.float64)
+            if mixes.shape != (_N,) or not (np.all(mixes >= 0.0) and np.all(mixes < 1.0)):
+                raise ValueError(f"context_mix must have shape ({_N},) and values in [0, 1). Received shape {mixes.shape}")
+        object.__setattr__(self, "_mix", mixes)
         object.__setattr__(self, "_uni", np.exp(self.unigram.astype(np.float64)))
         object.__setattr__(self, "_bi_p", np.exp(self.bigram_logp.astype(np.float64)))
         has_context = np.zeros(_N, bool)
@@ -97,7 +111,8 @@ class SyllableLM:
         if a < 0 or not self._has_context[a]:
             return math.log(p_uni)
         p_bi = float(self._pair_p(np.array([a * _N + b], np.int64))[0])
-        return math.log(self.mix * p_bi + (1.0 - self.mix) * p_uni)
+        mix = float(self._mix[a])
+        return math.log(mix * p_bi + (1.0 - mix) * p_uni)
 
     def score(self, prev: str | None, cur: str) -> float:
         """Centred log-probability: ``log_prob(prev, cur) - offset`` (0 for a typical syllable)."""
@@ -119,7 +134,8 @@ class SyllableLM:
         context = valid & self._has_context[safe]
         if context.any():
             p_bi = self._pair_p((safe[context][:, None] * _N + safe[None, :]).ravel())
-            p[context] = self.mix * p_bi.reshape(-1, len(idx)) + (1.0 - self.mix) * uni[None, :]
+            mix = self._mix[safe[context]][:, None]
+            p[context] = mix * p_bi.reshape(-1, len(idx)) + (1.0 - mix) * uni[None, :]
         out = np.log(np.vstack([p, uni[None, :]])) - self.offset
         out[:, ~valid] = 0.0
         return out
@@ -138,19 +154,32 @@ class SyllableLM:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_counts(
-        cls, words: Mapping[str, float], mix: float = 0.5, smoothing: float = 1e-3
+        cls,
+        words: Mapping[str, float],
+        mix: float = 0.5,
+        smoothing: float = 1e-3,
+        boundaries: bool = False,
     ) -> SyllableLM:
         """Builds the model from word frequencies (any positive weights).
 
         Only the Hangul-syllable runs of each word count; a run's first syllable has no
         context. ``smoothing`` is the share of the unigram mass spread evenly over all
         11,172 syllables, so unseen syllables are rare but possible.
+
+        ``boundaries=True`` models text as the words drawn by frequency and written one
+        after another, as morphemes are ('읽' + '었' + '다'): after ``a``, the word goes
+        on with ``p_bigram(b | a)`` as often as ``a`` has a successor inside its words,
+        else a new word starts with ``b``, drawn from the word-initial syllables (the
+        ``unigram`` of such a model, also used with no context). That share is capped at
+        ``mix``, so any syllable may start a word anywhere. Without it, a word list split
+        into morphemes, like wordfreq's Korean one, never sees '었다' as a pair.
         """
         if not 0.0 < smoothing < 1.0:
             raise ValueError(f"smoothing must be in (0, 1). Received: smoothing={smoothing}")
         if not words:
             raise ValueError("words must not be empty")
         uni = np.zeros(_N, np.float64)
+        start = np.zeros(_N, np.float64)
         pairs: dict[int, float] = {}
         runs = []
         for word, weight in words.items():
@@ -164,6 +193,7 @@ class SyllableLM:
                     continue
                 if run:
                     runs.append((run, weight))
+                    start[run[0]] += weight
                     for k1 in run:
                         uni[k1] += weight
                     for a, b in zip(run[:-1], run[1:], strict=True):
@@ -171,20 +201,25 @@ class SyllableLM:
                 run = []
         if not runs:
             raise ValueError("no word contains a Hangul syllable")
-        unigram = np.log((1.0 - smoothing) * uni / uni.sum() + smoothing / _N)
+        first = start if boundaries else uni
+        unigram = np.log((1.0 - smoothing) * first / first.sum() + smoothing / _N)
         keys = np.array(sorted(pairs), np.int64)
         out_of = np.zeros(_N, np.float64)  # how often each syllable has a successor
         for key, weight in pairs.items():
             out_of[key // _N] += weight
         logp = np.array([math.log(pairs[k] / out_of[k // _N]) for k in keys.tolist()], np.float64)
-        lm = cls(unigram.astype(np.float32), keys, logp.astype(np.float32), mix, 0.0)
+        context_mix = None
+        if boundaries:
+            context_mix = np.minimum(out_of / np.maximum(uni, 1e-300), mix).astype(np.float32)
+        lm = cls(unigram.astype(np.float32), keys, logp.astype(np.float32), mix, 0.0, context_mix)
         # offset: mean log-prob per syllable over the source text, each run weighted by its word
         total = sum(w * lm.text_log_prob("".join(chr(hangul.SBASE + k) for k in r)) for r, w in runs)
         count = sum(w * len(r) for r, w in runs)
-        return cls(lm.unigram, keys, lm.bigram_logp, mix, float(total / count))
+        return cls(lm.unigram, keys, lm.bigram_logp, mix, float(total / count), context_mix)
 
     def save(self, path: str) -> None:
         """Writes the model as a compressed ``.npz``."""
+        extra = {} if self.context_mix is None else {"context_mix": np.asarray(self.context_mix, np.float32)}
         np.savez_compressed(
             path,
             unigram=self.unigram.astype(np.float16),
@@ -192,6 +227,7 @@ class SyllableLM:
             bigram_logp=self.bigram_logp.astype(np.float16),
             mix=np.float64(self.mix),
             offset=np.float64(self.offset),
+            **extra,
         )
 
     @classmethod
@@ -207,6 +243,7 @@ class SyllableLM:
                     f["bigram_logp"].astype(np.float32),
                     float(f["mix"]),
                     float(f["offset"]),
+                    f["context_mix"].astype(np.float32) if "context_mix" in f.files else None,
                 )
         except (KeyError, ValueError, OSError) as err:
             raise ValueError(f"{path} is not a syllable language model written by SyllableLM.save: {err}") from err

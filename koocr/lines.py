@@ -49,7 +49,7 @@ from scipy import ndimage
 from koocr import hangul, language, preprocess, segments
 
 UNKNOWN = segments.UNKNOWN  # "?": text of a box not read (a digit, Latin, punctuation not named)
-LM_WEIGHT = 0.8  # ReadConfig.lm_weight, chosen on the development lines
+LM_WEIGHT = 1.0  # ReadConfig.lm_weight, chosen on the development lines
 LM_FLOOR = -5.0  # ReadConfig.lm_floor, ditto
 
 # A scorer maps normalised crops (uint8 (N, S, S)) to the top-1 (syllable, probability) of

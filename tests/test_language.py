@@ -70,6 +70,38 @@ def test_bad_input_names_the_value(tiny_lm):
         language.SyllableLM(tiny_lm.unigram[:5], tiny_lm.bigram_keys, tiny_lm.bigram_logp)
 
 
+def test_boundaries_model_words_written_one_after_another():
+    # Morphemes, as wordfreq lists Korean: '가나' is one, '다' another. Text writes them one
+    # after another, so after '나' (which always ends its word) a new word starts: '가' or
+    # '다', never the '나' that only ends words.
+    words = {"가나": 10.0, "다": 1.0}
+    plain = language.SyllableLM.from_counts(words)
+    lm = language.SyllableLM.from_counts(words, mix=0.9, boundaries=True)
+    assert plain.log_prob(None, "나") > plain.log_prob(None, "다")  # every position counts
+    assert lm.log_prob(None, "나") < lm.log_prob(None, "다") < lm.log_prob(None, "가")  # word starts only
+    assert lm.log_prob("나", "가") == pytest.approx(lm.log_prob(None, "가"))  # '나' ends every word
+    assert lm.log_prob("나", "가") > lm.log_prob("나", "나")
+    # '가' goes on inside its word every time, capped at mix: 0.9 * 1 + 0.1 * p(starts with '나').
+    assert math.exp(lm.log_prob("가", "나")) == pytest.approx(0.9 + 0.1 * math.exp(lm.log_prob(None, "나")), rel=1e-5)
+    for prev in (None, "가", "나", "꿿"):
+        total = sum(math.exp(lm.log_prob(prev, chr(0xAC00 + k))) for k in range(11172))
+        assert total == pytest.approx(1.0, rel=1e-5)
+    table = lm.transition_matrix(["가", "나", "다"])
+    assert table[0, 1] == pytest.approx(lm.score("가", "나")) and table[3, 2] == pytest.approx(lm.score(None, "다"))
+    with pytest.raises(ValueError, match="context_mix"):
+        dataclasses.replace(lm, context_mix=np.ones(11172))
+
+
+def test_boundaries_model_survives_save_and_load(tmp_path):
+    lm = language.SyllableLM.from_counts({"우리": 5.0, "는": 3.0, "리본": 1.0}, mix=0.8, boundaries=True)
+    path = str(tmp_path / "lm.npz")
+    lm.save(path)
+    loaded = language.SyllableLM.load(path)
+    assert loaded.context_mix is not None
+    for prev, cur in [(None, "는"), ("리", "는"), ("우", "리"), ("리", "본")]:
+        assert loaded.score(prev, cur) == pytest.approx(lm.score(prev, cur), abs=0.02)  # float16 tables
+
+
 def test_save_load_round_trip_and_clear_file_errors(tiny_lm, tmp_path):
     path = str(tmp_path / "lm.npz")
     tiny_lm.save(path)

@@ -8,7 +8,10 @@
 The source is the ``wordfreq`` package's Korean word list (about 30,000 frequent words
 and morphemes with their frequencies in running text; data under CC BY-SA 4.0, see
 koocr/resources/README.md). Each word's Hangul syllables add its frequency to the
-syllable unigram counts and to the counts of the pairs inside it (see
+syllable counts and to the counts of the pairs inside it. The list splits text into
+morphemes ('읽었다' is '읽', '었', '다'), so by default (``--boundaries``) the model writes
+the words one after another: after a syllable, its word goes on as often as it does in
+the list, else a new word starts with one of the list's word-initial syllables (see
 :meth:`koocr.language.SyllableLM.from_counts`).
 """
 
@@ -53,14 +56,19 @@ def main(argv=None) -> None:
         "--text", nargs="+", default=None, metavar="FILE",
         help="count words of these UTF-8 text files instead of wordfreq's Korean list",
     )
-    parser.add_argument("--mix", type=float, default=0.5, help="weight of the bigram estimate")
+    parser.add_argument("--mix", type=float, default=0.5, help="weight of the bigram estimate (with --boundaries: its cap)")
+    parser.add_argument(
+        "--boundaries", action=argparse.BooleanOptionalAction, default=True,
+        help="after a word's last syllable a new word starts (see SyllableLM.from_counts); "
+        "--no-boundaries: the plain bigram of the tables shipped before 2026-11-27",
+    )
     parser.add_argument(
         "--smoothing", type=float, default=1e-3, help="share of the unigram spread over all syllables"
     )
     args = parser.parse_args(argv)
     words = text_counts(args.text) if args.text else word_frequencies()
     try:
-        lm = language.SyllableLM.from_counts(words, mix=args.mix, smoothing=args.smoothing)
+        lm = language.SyllableLM.from_counts(words, mix=args.mix, smoothing=args.smoothing, boundaries=args.boundaries)
     except ValueError as err:
         raise SystemExit(f"cannot build a language model: {err}") from err
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
