@@ -126,9 +126,10 @@ class ReadConfig:
     # restriction turns it off).
     rare_penalty: float = -2.0
     # Weight of the syllable language model (koocr.language) against the recognition
-    # log-prob; it rescores each candidate's top-5 syllables in context (0: off).
+    # log-prob; it rescores each candidate's top syllables (lm_alternatives) in context (0: off).
     lm_weight: float = LM_WEIGHT
     lm_beam: float = 6.0  # alternatives scoring more than this below a crop's best are dropped
+    lm_alternatives: int = 10  # each crop's likeliest syllables the language model chooses among
     # The model's centred score is clipped below at this: a rare syllable the crop is sure
     # of (by weight * -floor = 4 nats, a probability ratio of ~55) keeps its reading.
     lm_floor: float = LM_FLOOR
@@ -175,8 +176,10 @@ class ReadConfig:
             for v in value if isinstance(value, tuple) else (value,):
                 if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
                     raise ValueError(f"read() setting {f.name} must be a finite number. Received: {f.name}={value!r}")
-        if not isinstance(self.max_merge, int) or self.max_merge < 1:
-            raise ValueError(f"max_merge must be an integer >= 1. Received: max_merge={self.max_merge!r}")
+        for name in ("max_merge", "lm_alternatives"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
         if not (0 <= self.max_skew < 45 and self.min_skew >= 0):  # max_skew 0: no levelling
             raise ValueError(
                 f"Expected 0 <= max_skew < 45 and min_skew >= 0 (degrees). Received: min_skew={self.min_skew}, max_skew={self.max_skew}"
@@ -1716,7 +1719,7 @@ def read(
         charset,
         features=classifier is not None,
         rare_penalty=config.rare_penalty,
-        alternatives=5 if lm is not None else 0,
+        alternatives=config.lm_alternatives if lm is not None else 0,
     )
     return read_image(
         image, scorer, ocr.config.image_size, ocr.config.margin, ocr._placement, config, classifier, lm

@@ -591,6 +591,25 @@ def test_read_rendered_line_from_a_shipped_font(shipped_ocr, font_path):
     assert all(0.0 <= c.confidence <= 1.0 for c in result.chars)
 
 
+def test_read_gives_the_language_model_lm_alternatives_readings_per_crop(shipped_ocr, font_path, monkeypatch):
+    asked = []
+    real = lines.model_scorer
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("alternatives"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lines, "model_scorer", spy)
+    text = "오늘은 날씨가 좋다"
+    font = ImageFont.truetype(font_path, 40)
+    image = Image.new("L", (int(font.getlength(text)) + 40, 70), 255)
+    ImageDraw.Draw(image).text((20, 52), text, font=font, fill=0, anchor="ls")
+    for k in (1, 3, lines.ReadConfig().lm_alternatives):
+        assert shipped_ocr.read(np.asarray(image), lm_alternatives=k).text == text
+    assert shipped_ocr.read(np.asarray(image), lm_weight=0).text == text
+    assert asked == [1, 3, 10, 0]  # no language model: top-1 only
+
+
 def test_spaces_between_syllables_follow_the_pitch_not_the_ink_gap():
     # Syllables on a 40 px pitch (H = 36), a word space adding 12 px. Narrow glyphs ('이')
     # leave wide ink gaps inside a word; wide ones a narrow gap even across the space.
