@@ -212,7 +212,7 @@ def evaluate_lines(args: argparse.Namespace) -> int:
         json.dump(
             {
                 "weights": args.weights, "lm_weight": args.lm_weight, "lm": args.lm,
-                "name_symbols": args.name_symbols, "switch_cost": args.switch_cost,
+                "lm_alternatives": args.lm_alternatives, "name_symbols": args.name_symbols, "switch_cost": args.switch_cost,
                 "space_pmi": args.space_pmi, "sets": results,
             },  # fmt: skip
             fh,

@@ -77,6 +77,16 @@ def _non_negative(value: str) -> float:
     return number
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"Expected a whole number. Received: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1. Received: {value!r}")
+    return number
+
+
 def _probability(value: str) -> float:
     number = _number(value)
     if not 0 <= number <= 1:
@@ -86,7 +96,8 @@ def _probability(value: str) -> float:
 
 def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds ``read()``'s options: ``--lm_weight W``, ``--lm PATH`` (the syllable language
-    model), ``--name_symbols P`` and the opt-in rules ``--switch_cost C`` and ``--space_pmi P``."""
+    model), ``--lm_alternatives K``, ``--name_symbols P`` and the opt-in rules ``--switch_cost C``
+    and ``--space_pmi P``."""
     from koocr.lines import LM_WEIGHT, ReadConfig
 
     parser.add_argument(
@@ -103,6 +114,14 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
         help="read(): a language model built by tools/build_lm.py (default: the shipped one)",
     )
     config = ReadConfig()
+    parser.add_argument(
+        "--lm_alternatives",
+        type=_positive_int,
+        default=config.lm_alternatives,
+        metavar="K",
+        help="read(): the language model chooses among each crop's K likeliest syllables "
+        f"(fewer: a little faster; default: {config.lm_alternatives})",
+    )
     parser.add_argument(
         "--name_symbols",
         type=_probability,
@@ -148,6 +167,7 @@ def read_kwargs(args: argparse.Namespace) -> dict:
     return {
         "lm_weight": args.lm_weight,
         "lm": args.lm,
+        "lm_alternatives": args.lm_alternatives,
         "name_symbols": args.name_symbols,
         "switch_cost": args.switch_cost,
         "space_pmi": args.space_pmi,
