@@ -210,11 +210,7 @@ def evaluate_lines(args: argparse.Namespace) -> int:
     path = os.path.join(args.output, "lines.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(
-            {
-                "weights": args.weights, "lm_weight": args.lm_weight, "lm": args.lm,
-                "lm_alternatives": args.lm_alternatives, "name_symbols": args.name_symbols, "switch_cost": args.switch_cost,
-                "space_pmi": args.space_pmi, "sets": results,
-            },  # fmt: skip
+            {"weights": args.weights, **read_kwargs(args), "sets": results},
             fh,
             ensure_ascii=False,
             indent=2,

@@ -94,19 +94,38 @@ def _probability(value: str) -> float:
     return number
 
 
-def add_read_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds ``read()``'s options: ``--lm_weight W``, ``--lm PATH`` (the syllable language
-    model), ``--lm_alternatives K``, ``--name_symbols P`` and the opt-in rules ``--switch_cost C``
-    and ``--space_pmi P``."""
-    from koocr.lines import LM_WEIGHT, ReadConfig
+# read()'s settings on the command line: (ReadConfig field = flag, type, metavar, help); the
+# default is the field's own.
+_READ_FLAGS = (
+    ("lm_weight", _non_negative, "W", "weight of the syllable language model, 0 turns it off (default: {})"),
+    (
+        "lm_alternatives", _positive_int, "K",
+        "the language model chooses among each crop's K likeliest syllables (fewer: a little faster; default: {})",
+    ),
+    (
+        "name_symbols", _probability, "P",
+        "print a digit, Latin letter or mark instead of '?' where the segment classifier says 'one symbol, "
+        "this one' with probability >= P; 0 turns it off (default: {})",
+    ),
+    (
+        "switch_cost", _non_negative, "C",
+        "log cost of each switch between Hangul and other characters inside a word (fewer Latin letters "
+        "read as syllables, but 'PC방' may read '마 방'; default: {}, off)",
+    ),
+    (
+        "space_pmi", _non_negative, "P",
+        "on unevenly set lines, drop a narrow space inside a word the language model knows (fewer split "
+        "handwritten words, but '한 잔' may read '한잔'; 2 was tried; default: {}, off)",
+    ),
+)  # fmt: skip
 
-    parser.add_argument(
-        "--lm_weight",
-        type=_non_negative,
-        default=LM_WEIGHT,
-        metavar="W",
-        help=f"read(): weight of the syllable language model, 0 turns it off (default: {LM_WEIGHT})",
-    )
+
+def add_read_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``read()``'s options: ``--lm PATH`` (the syllable language model), ``--lm_weight W``,
+    ``--lm_alternatives K``, ``--name_symbols P`` and the opt-in rules ``--switch_cost C`` and
+    ``--space_pmi P``."""
+    from koocr.lines import ReadConfig
+
     parser.add_argument(
         "--lm",
         default=None,
@@ -114,38 +133,9 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
         help="read(): a language model built by tools/build_lm.py (default: the shipped one)",
     )
     config = ReadConfig()
-    parser.add_argument(
-        "--lm_alternatives",
-        type=_positive_int,
-        default=config.lm_alternatives,
-        metavar="K",
-        help="read(): the language model chooses among each crop's K likeliest syllables "
-        f"(fewer: a little faster; default: {config.lm_alternatives})",
-    )
-    parser.add_argument(
-        "--name_symbols",
-        type=_probability,
-        default=config.name_symbols,
-        metavar="P",
-        help="read(): print a digit, Latin letter or mark instead of '?' where the segment classifier "
-        f"says 'one symbol, this one' with probability >= P; 0 turns it off (default: {config.name_symbols})",
-    )
-    parser.add_argument(
-        "--switch_cost",
-        type=_non_negative,
-        default=config.switch_cost,
-        metavar="C",
-        help="read(): log cost of each switch between Hangul and other characters inside a word "
-        f"(fewer Latin letters read as syllables, but 'PC방' may read '마 방'; default: {config.switch_cost}, off)",
-    )
-    parser.add_argument(
-        "--space_pmi",
-        type=_non_negative,
-        default=config.space_pmi,
-        metavar="P",
-        help="read(): on unevenly set lines, drop a narrow space inside a word the language model knows "
-        f"(fewer split handwritten words, but '한 잔' may read '한잔'; 2 was tried; default: {config.space_pmi}, off)",
-    )
+    for name, kind, metavar, text in _READ_FLAGS:
+        default = getattr(config, name)
+        parser.add_argument(f"--{name}", type=kind, default=default, metavar=metavar, help="read(): " + text.format(default))
 
 
 def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,14 +154,7 @@ def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_kwargs(args: argparse.Namespace) -> dict:
     """``KoOCR.read`` keywords from the flags of :func:`add_read_arguments`."""
-    return {
-        "lm_weight": args.lm_weight,
-        "lm": args.lm,
-        "lm_alternatives": args.lm_alternatives,
-        "name_symbols": args.name_symbols,
-        "switch_cost": args.switch_cost,
-        "space_pmi": args.space_pmi,
-    }
+    return {"lm": args.lm, **{name: getattr(args, name) for name, *_ in _READ_FLAGS}}
 
 
 # What a script reports as one line instead of a traceback: bad arguments, files and data
