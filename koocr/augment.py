@@ -4,13 +4,14 @@ Input is a rendered glyph: uint8 (H, W), white (255) background, dark ink, the g
 roughly centred with blank space around it. Output has the same shape and dtype.
 Every op has a probability ``p_<op>`` and a strength range in :class:`AugmentConfig`;
 strengths are drawn uniformly from their range. The order is fixed:
-stroke width -> affine + elastic (one resampling) -> background -> contrast -> blur ->
+stroke width -> ligatures -> affine + elastic (one resampling) -> background -> contrast -> blur ->
 low resolution -> noise -> JPEG, i.e. pen, then paper, then camera/scanner.
 
 Presets (:data:`PRESETS`): ``none`` (identity), ``printed`` (mild jitter), ``handwriting``
 (elastic + affine + stroke width, turning handwriting-style fonts into varied "writers"),
 ``freehand`` (``handwriting`` plus a coarse warp that moves whole jamo; also meant for
-printed fonts, to turn them into more writers) and ``degraded`` (scan / phone-photo look, also used for the held-out degraded test set).
+printed fonts, to turn them into more writers), ``cursive`` (``freehand`` plus thin
+links between nearby strokes, as a fast pen joins what a font draws apart) and ``degraded`` (scan / phone-photo look, also used for the held-out degraded test set).
 
 Example:
     >>> import numpy as np
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 Range = tuple[float, float]
@@ -62,6 +63,13 @@ class AugmentConfig:
     p_stroke: float = 0.0
     stroke_kernels: tuple[int, ...] = (2, 3)  # square structuring element sides
     p_thicker: float = 0.5  # else thinner; changes that blob or erase the glyph are undone
+    # Ligatures: thin, slightly bent links between separate strokes that lie close together
+    # (a cursive hand joins jamo and strokes that a font draws apart).
+    p_ligature: float = 0.0
+    ligature_links: Range = (1.0, 3.0)  # how many links, rounded
+    ligature_gap: float = 0.25  # only strokes at most this far apart, fraction of the side
+    ligature_width: Range = (0.3, 0.7)  # link width, fraction of the glyph's stroke width
+    ligature_bend: Range = (-0.25, 0.25)  # sideways offset of the link's middle, fraction of its length
     # Background: grey paper, ink not pure black, optional linear illumination gradient.
     p_background: float = 0.0
     background_level: Range = (170.0, 240.0)
@@ -98,6 +106,11 @@ class AugmentConfig:
         if not self.stroke_kernels or any(int(k) < 2 for k in self.stroke_kernels):
             raise ValueError(
                 f"stroke_kernels must be sizes >= 2. Received: stroke_kernels={self.stroke_kernels}"
+            )
+        if self.ligature_links[0] < 0 or not self.ligature_gap > 0:
+            raise ValueError(
+                "ligature_links must be >= 0 and ligature_gap > 0. Received: "
+                f"ligature_links={self.ligature_links}, ligature_gap={self.ligature_gap}"
             )
         if self.lowres_height[0] < 2:
             raise ValueError(
@@ -151,6 +164,8 @@ PRESETS: dict[str, AugmentConfig] = {
     "handwriting": _HANDWRITING,
     # "handwriting" plus another layout of the jamo (coarse warp) and a wider pen range.
     "freehand": dataclasses.replace(_HANDWRITING, p_warp=0.8, stroke_kernels=(2, 3, 4)),
+    # "freehand" plus a fast pen's links between strokes.
+    "cursive": dataclasses.replace(_HANDWRITING, p_warp=0.8, stroke_kernels=(2, 3, 4), p_ligature=0.6),
     # Scan / phone photo of print: grey uneven paper, soft, noisy, compressed, small, faded.
     "degraded": AugmentConfig(
         p_affine=0.5, rotation=(-3.0, 3.0), shear=(-0.05, 0.05), scale=(0.95, 1.05), translate=(-0.02, 0.02),
@@ -275,6 +290,49 @@ def _stroke(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np
     return img
 
 
+def _ligature(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Draws thin links between the nearest points of separate, nearby strokes."""
+    ink = img < 128
+    labels, n = ndimage.label(ink, structure=np.ones((3, 3), bool))
+    if n < 2:
+        return img
+    # Candidate end points: each stroke's outline, at most 48 points of it.
+    outline = ink & ~ndimage.binary_erosion(ink)
+    ys, xs = np.nonzero(outline)
+    comp = labels[ys, xs]
+    points = []
+    for c in range(1, n + 1):
+        idx = np.flatnonzero(comp == c)
+        if idx.size > 48:
+            idx = rng.choice(idx, 48, replace=False)
+        points.append(np.stack([xs[idx], ys[idx]], 1).astype(np.float32))
+    max_gap = cfg.ligature_gap * min(img.shape)
+    pairs = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = np.linalg.norm(points[i][:, None] - points[j][None], axis=2)
+            k = int(np.argmin(d))
+            if d.flat[k] <= max_gap:
+                a, b = divmod(k, d.shape[1])
+                pairs.append((points[i][a], points[j][b]))
+    if not pairs:
+        return img
+    stroke_width = 2.0 * float(np.percentile(ndimage.distance_transform_edt(ink)[ink], 90))
+    ink_level = float(np.percentile(img[ink], 10))
+    count = min(len(pairs), int(round(_u(rng, cfg.ligature_links))))
+    canvas = Image.fromarray(img, mode="L")
+    draw = ImageDraw.Draw(canvas)
+    for k in rng.permutation(len(pairs))[:count]:
+        a, b = pairs[k]
+        normal = np.array([a[1] - b[1], b[0] - a[0]], np.float32)  # length |b - a|
+        mid = (a + b) / 2 + _u(rng, cfg.ligature_bend) * normal
+        t = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
+        curve = (1 - t) ** 2 * a + 2 * t * (1 - t) * mid + t**2 * b  # quadratic Bezier
+        width = max(1, int(round(stroke_width * _u(rng, cfg.ligature_width))))
+        draw.line([tuple(p) for p in curve.tolist()], fill=int(ink_level), width=width, joint="curve")
+    return np.asarray(canvas)
+
+
 def _background(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     bg, ink = _u(rng, cfg.background_level), _u(rng, cfg.ink_level)
     out = ink + img * ((bg - ink) / 255.0)
@@ -344,11 +402,14 @@ def augment(
     # Drawn only where it can fire, so configs without a warp keep their stream of draws
     # (and the held-out test images stay the same).
     warp = cfg.p_warp > 0 and rng.random() < cfg.p_warp
-    if not (fire.any() or warp):
+    ligature = cfg.p_ligature > 0 and rng.random() < cfg.p_ligature
+    if not (fire.any() or warp or ligature):
         return img.copy()
     out = img
     if stroke:
         out = _stroke(out, rng, cfg)
+    if ligature:
+        out = _ligature(out, rng, cfg)
     if affine or elastic or warp:
         out = _geometry(out.astype(np.float32), rng, cfg, affine, elastic, warp)
     out = out.astype(np.float32, copy=False)

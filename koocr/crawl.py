@@ -24,7 +24,9 @@ from tqdm import tqdm
 from koocr import augment as aug
 from koocr import hangul, patches
 from koocr.config import check_settings, is_int
-from koocr.download import _alive, _private_tmpdir, _remove
+from koocr.files import alive as _alive
+from koocr.files import private_tmpdir as _private_tmpdir
+from koocr.files import remove as _remove
 from koocr.fonts import FontInfo, load_manifest, render_glyph
 from koocr.preprocess import Placement, normalize
 

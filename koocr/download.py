@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -38,6 +37,8 @@ import requests
 from gdown.exceptions import DownloadError as _GdownDownloadError
 from gdown.exceptions import FileURLRetrievalError
 
+from koocr.files import private_tmpdir as _private_tmpdir
+from koocr.files import remove as _remove
 from koocr.patches import PatchError, entries_besides, list_patches, summarize, umask_mode
 from koocr.patches import format_summary as _format_patches
 
@@ -139,32 +140,6 @@ def sniff(path: str | os.PathLike) -> str | None:
     if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
         return "html"
     return None
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def _private_tmpdir(folder: str, prefix: str) -> str:
-    """A temp folder tagged with our pid, so later runs can tell abandoned ones."""
-    for stale in glob.glob(os.path.join(folder, f"{prefix}*")):
-        pid = re.match(r"(\d+)-", os.path.basename(stale)[len(prefix) :])
-        if pid and not _alive(int(pid.group(1))):
-            _remove(stale)  # left by a run that was killed
-    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but is not ours, or the platform cannot tell
-        return True
-    return True
 
 
 def _check_sha256(sha256: str | None) -> str | None:

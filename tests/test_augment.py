@@ -39,6 +39,7 @@ SINGLE_OPS = {
     "affine": AugmentConfig(p_affine=1.0, rotation=(8.0, 10.0)),
     "elastic": AugmentConfig(p_elastic=1.0),
     "warp": AugmentConfig(p_warp=1.0),
+    "ligature": AugmentConfig(p_ligature=1.0),
     "thicker": AugmentConfig(p_stroke=1.0, p_thicker=1.0, stroke_kernels=(2,)),
     "thinner": AugmentConfig(p_stroke=1.0, p_thicker=0.0, stroke_kernels=(2,)),
     "background": AugmentConfig(p_background=1.0),
@@ -93,7 +94,7 @@ def test_probability_zero_disables_op(glyph, op):
     np.testing.assert_array_equal(augment(glyph, np.random.default_rng(3), off), glyph)
 
 
-@pytest.mark.parametrize("name", ["printed", "handwriting", "freehand", "degraded"])
+@pytest.mark.parametrize("name", ["printed", "handwriting", "freehand", "cursive", "degraded"])
 def test_presets_keep_ink_after_normalize(glyph, name):
     rng = np.random.default_rng(11)
     ink_before = (normalize(glyph, 48) < 128).mean()
@@ -131,6 +132,37 @@ def test_configs_without_warp_keep_their_stream_of_draws(glyph):
     assert rng.random() != after_one
 
 
+def test_ligature_joins_nearby_strokes_and_only_adds_ink(glyph):
+    def parts(img):
+        return ndimage.label(img < 128, structure=np.ones((3, 3), bool))[1]
+
+    cfg = AugmentConfig(p_ligature=1.0, ligature_links=(2.0, 2.0))
+    out = augment(glyph, np.random.default_rng(4), cfg)
+    assert parts(glyph) >= 3  # 한: the dot and bar of ㅎ, its circle, ㅏ, ㄴ
+    assert parts(out) <= parts(glyph) - 2  # two links, each joins two strokes
+    assert np.all(out <= glyph)  # ink is added, never removed
+    added = (out < 128) & (glyph >= 128)
+    assert 0 < added.sum() < 0.3 * (glyph < 128).sum()  # thin links, not blobs
+    # A single stroke has nothing to join; strokes further apart than ligature_gap stay apart.
+    bar = np.full((64, 64), 255, np.uint8)
+    bar[10:54, 30:34] = 0
+    np.testing.assert_array_equal(augment(bar, np.random.default_rng(0), cfg), bar)
+    two = bar.copy()
+    two[10:54, 4:8] = 0  # 22 px away: a third of the side
+    far = dataclasses.replace(cfg, ligature_gap=0.25)
+    np.testing.assert_array_equal(augment(two, np.random.default_rng(0), far), two)
+    assert parts(augment(two, np.random.default_rng(0), dataclasses.replace(cfg, ligature_gap=0.4))) == 1
+
+
+def test_configs_without_ligature_keep_their_stream_of_draws(glyph):
+    rng = np.random.default_rng(9)
+    augment(glyph, rng, "freehand")
+    after_one = rng.random()
+    rng = np.random.default_rng(9)
+    augment(glyph, rng, dataclasses.replace(PRESETS["freehand"], ligature_links=(3.0, 3.0)))
+    assert rng.random() == after_one
+
+
 def test_degraded_is_grey_and_noisy(glyph):
     out = augment(glyph, np.random.default_rng(0), AugmentConfig(p_background=1.0, p_noise=1.0))
     corner = out[:10, :10].astype(np.float32)  # blank paper in the clean glyph
@@ -144,8 +176,12 @@ def test_config_validation_and_round_trip():
         AugmentConfig(rotation=(5.0, -5.0))
     with pytest.raises(ValueError, match="Known presets"):
         preset("scribble")
-    cfg = PRESETS["degraded"]
-    assert AugmentConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="ligature_gap"):
+        AugmentConfig(ligature_gap=0.0)
+    with pytest.raises(ValueError, match="ligature_links"):
+        AugmentConfig(ligature_links=(-1.0, 2.0))
+    for cfg in (PRESETS["degraded"], PRESETS["cursive"]):
+        assert AugmentConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="Unknown AugmentConfig keys"):
         AugmentConfig.from_dict({"p_wobble": 1.0})
 

@@ -73,6 +73,24 @@ def test_train_device_renders_trains_in_budget_and_imports(tmp_path):
     assert len(ocr.predict(np.full((40, 40), 255, np.uint8), n=3)) == 3
 
 
+def test_train_device_needs_no_download_stack():
+    # A lent GPU machine has neither the archive readers nor the Drive client of load_data.py;
+    # train_device.py's imports (rendering, presets, patch staging) must not pull them in.
+    blocked = ("gdown", "py7zr", "tensorflow")
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "sys.path.insert(0, 'tools')\n"
+        "import train_device, koocr.crawl, koocr.augment\n"
+        "args = train_device.parse_args(['--printed_presets', 'printed,cursive'])\n"
+        "print(args.printed_presets)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "numpy"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "printed,cursive"
+
+
 def test_ablation_table_reads_summaries_and_training_speed(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import ablation
