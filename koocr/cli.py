@@ -117,13 +117,18 @@ _READ_FLAGS = (
         "on unevenly set lines, drop a narrow space inside a word the language model knows (fewer split "
         "handwritten words, but '한 잔' may read '한잔'; 2 was tried; default: {}, off)",
     ),
+    (
+        "pitch_jump", _non_negative, "J",
+        "space a line of one-syllable words ('불 꺼 줘'): split the syllable distances at a jump wider than "
+        "J line heights (0.3 was tried; costs uneven handwriting a few spaces; default: {}, off)",
+    ),
 )  # fmt: skip
 
 
 def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds ``read()``'s options: ``--lm PATH`` (the syllable language model), ``--lm_weight W``,
-    ``--lm_alternatives K``, ``--name_symbols P`` and the opt-in rules ``--switch_cost C`` and
-    ``--space_pmi P``."""
+    ``--lm_alternatives K``, ``--name_symbols P`` and the opt-in rules ``--switch_cost C``,
+    ``--space_pmi P`` and ``--pitch_jump J``."""
     from koocr.lines import ReadConfig
 
     parser.add_argument(

@@ -90,6 +90,10 @@ class ReadConfig:
     space_pitch: float | None = 0.12  # between syllables: centre distance > pitch + this (None: off)
     pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
     pitch_split: float | None = 1.0  # ... or lower, at a jump in them (see _line_pitch; None: off)
+    # ... or lower, at a jump wider than this among the pairs it leaves unspaced (see
+    # _pitch_below_jump). Off by default (None): 0.3 helps lines of one-syllable words and
+    # costs the held-out handwriting-style lines a little (docs/reading-lines.md).
+    pitch_jump: float | None = None
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
     pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)
     pitch_max: float = 1.05
@@ -202,7 +206,7 @@ _READ_RANGES = (
         "pitch_max", "lm_beam", "one_line_higher", "one_line_aspect", "valley_tall")),
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
-        "space_pitch", "pitch_split", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
+        "space_pitch", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap",
         "space_pmi", "space_lm_margin", "space_lm_spread")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
@@ -1268,7 +1272,11 @@ def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig) -> float:
     such jumps too often.)
     """
     pitch = float(np.percentile(dist, cfg.pitch_percentile))
-    if cfg.space_pitch is None or cfg.pitch_split is None or dist.size < 6:
+    if cfg.space_pitch is None:
+        return pitch
+    if cfg.pitch_jump is not None and dist.size >= 2:
+        pitch = _pitch_below_jump(dist, pitch, height, cfg)
+    if cfg.pitch_split is None or dist.size < 6:
         return pitch
     if np.count_nonzero(dist > pitch + cfg.space_pitch * height) >= 2:
         return pitch
@@ -1278,6 +1286,24 @@ def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig) -> float:
     k = int(np.flatnonzero(allowed)[np.argmax(jumps[allowed])])
     if jumps[k] > cfg.pitch_split * cfg.space_pitch * height:
         pitch = min(pitch, float((ordered[k] + ordered[k + 1]) / 2) - cfg.space_pitch * height)
+    return pitch
+
+
+def _pitch_below_jump(dist: np.ndarray, pitch: float, height: float, cfg: ReadConfig) -> float:
+    """Lowers the pitch below a jump wider than ``pitch_jump * H`` among the pairs it leaves unspaced.
+
+    In a line of short words ('불 꺼 줘 잠 좀 자자') most pairs are spaced, so the median
+    centre distance is a spaced one and the spaces go unseen. Evenly set print parts its
+    unspaced pairs from its spaced ones by a clear jump; at least one pair must lie below it.
+    """
+    ordered = np.sort(dist)
+    below = ordered[ordered <= pitch + cfg.space_pitch * height]  # the pairs read as unspaced
+    if below.size < 2:
+        return pitch
+    jumps = np.diff(below)
+    k = int(np.argmax(jumps))
+    if jumps[k] > cfg.pitch_jump * height:
+        pitch = min(pitch, float((below[k] + below[k + 1]) / 2) - cfg.space_pitch * height)
     return pitch
 
 

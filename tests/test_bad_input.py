@@ -329,7 +329,7 @@ def test_predict_and_read_reject_bad_arguments(render):
         ({"pitch_percentile": 150}, r"pitch_percentile must lie in \[0.0, 100.0\]"),
         ({"lm_weight": -1}, "lm_weight"), ({"class_weight": -1}, "class_weight"), ({"space_pitch": -0.1}, "space_pitch"),
         ({"max_width": -1}, "max_width"), ({"lm_alternatives": 0}, "lm_alternatives must be an integer >= 1"),
-        ({"lm_alternatives": 2.5}, "lm_alternatives must be an integer"),
+        ({"lm_alternatives": 2.5}, "lm_alternatives must be an integer"), ({"pitch_jump": -0.3}, "pitch_jump"),
     ):
         with pytest.raises(ValueError, match=message):
             ocr.read(glyph, **kwargs)

@@ -756,13 +756,14 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
         predict.main(["--line", str(tmp_path / "0000.png"), "--switch_cost", "-1"])
     assert "--switch_cost" in capsys.readouterr().err
     # The opt-in rules reach read() from the command line and leave this clean line as it is.
-    assert predict.main(["--line", str(tmp_path / "0000.png"), "--switch_cost", "1", "--space_pmi", "2"]) == 0
+    assert predict.main(["--line", str(tmp_path / "0000.png"), "--switch_cost", "1", "--space_pmi", "2", "--pitch_jump", "0.3"]) == 0
     assert capsys.readouterr().out.strip() == text
     args = ["--lines", str(tmp_path), "--lm_weight", "0.5", "--name_symbols", "0.8", "--output", str(out), "--progress=no"]
     assert evaluate.main([*args, "--switch_cost", "1.5", "--space_pmi", "2"]) == 0
     report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
     assert report["lm_weight"] == 0.5 and report["name_symbols"] == 0.8
     assert report["switch_cost"] == 1.5 and report["space_pmi"] == 2.0
+    assert report["pitch_jump"] is None  # the default, off, recorded
     assert report["lm_alternatives"] == 10  # the default, recorded
     capsys.readouterr()
     assert predict.main(["--line", str(tmp_path / "0000.png"), "--lm_alternatives", "3"]) == 0
@@ -1066,6 +1067,36 @@ def test_a_line_of_short_words_keeps_its_spaces():
     wobbly = [(k * 40 + (3 if k % 2 else 0), 0, k * 40 + 30, 36) for k in range(10)]
     cfgs = lines.ReadConfig(), lines.ReadConfig(pitch_split=None)
     assert lines.word_spaces(wobbly, 36.0, cfgs[0], [True] * 10) == lines.word_spaces(wobbly, 36.0, cfgs[1], [True] * 10)
+
+
+def test_a_line_of_one_syllable_words_finds_the_jump_below_its_median_pitch():
+    # '불 꺼 줘 잠 좀 자자': only the last pair is unspaced (42 px apart, the others 62).
+    # The median pitch (62) is a spaced distance, and the split at a jump needs two pairs
+    # below it, so without pitch_jump (the default) no space is found at all.
+    H = 40.0
+    centres = np.cumsum([20, 62, 62, 62, 62, 62, 42])
+    boxes = [(int(c - 19), 0, int(c + 19), 40) for c in centres]
+    truth = [True, True, True, True, True, False]
+    assert lines.word_spaces(boxes, H, lines.ReadConfig(pitch_jump=0.3), [True] * 7) == truth
+    assert not any(lines.word_spaces(boxes, H, lines.ReadConfig(), [True] * 7))
+    # A jump no wider than pitch_jump * H (20 px against 0.5 * 40) changes nothing.
+    assert not any(lines.word_spaces(boxes, H, lines.ReadConfig(pitch_jump=0.5), [True] * 7))
+    # An ordinary line, one spaced pair among unspaced ones, reads the same with or without it.
+    centres = np.cumsum([20, 42, 42, 62, 42, 42, 42])
+    boxes = [(int(c - 19), 0, int(c + 19), 40) for c in centres]
+    both = [lines.word_spaces(boxes, H, lines.ReadConfig(pitch_jump=j), [True] * 7) for j in (0.3, None)]
+    assert both[0] == both[1] == [False, False, True, False, False, False]
+
+
+def test_read_with_pitch_jump_spaces_a_line_of_one_syllable_words(shipped_ocr):
+    text = "한 번 더 해 봐 될 거야"
+    font = _font("AleeBandal", 30)
+    a, d = font.getmetrics()
+    image = Image.new("L", (int(font.getlength(text)) + 40, a + d + 40), 255)
+    ImageDraw.Draw(image).text((20, 20), text, font=font, fill=0)
+    image = np.asarray(image)
+    assert shipped_ocr.read(image, pitch_jump=0.3).text == text
+    assert shipped_ocr.read(image).text.count(" ") < text.count(" ")  # the default misses some
 
 
 def test_read_a_line_of_short_words_with_its_spaces(shipped_ocr):
