@@ -1088,24 +1088,24 @@ def test_a_line_of_one_syllable_words_finds_the_jump_below_its_median_pitch():
     assert both[0] == both[1] == [False, False, True, False, False, False]
 
 
-def test_read_with_pitch_jump_spaces_a_line_of_one_syllable_words(shipped_ocr):
-    text = "한 번 더 해 봐 될 거야"
-    font = _font("AleeBandal", 30)
+def _rendered_line(text: str, font_name: str, size: int = 30) -> np.ndarray:
+    font = _font(font_name, size)
     a, d = font.getmetrics()
     image = Image.new("L", (int(font.getlength(text)) + 40, a + d + 40), 255)
     ImageDraw.Draw(image).text((20, 20), text, font=font, fill=0)
-    image = np.asarray(image)
+    return np.asarray(image)
+
+
+def test_read_with_pitch_jump_spaces_a_line_of_one_syllable_words(shipped_ocr):
+    text = "한 번 더 해 봐 될 거야"
+    image = _rendered_line(text, "AleeBandal")
     assert shipped_ocr.read(image, pitch_jump=0.3).text == text
     assert shipped_ocr.read(image).text.count(" ") < text.count(" ")  # the default misses some
 
 
 def test_read_a_line_of_short_words_with_its_spaces(shipped_ocr):
     text = "그 집 앞에 큰 개가 한 마리 있다"
-    font = _font("UnDotum", 30)
-    a, d = font.getmetrics()
-    image = Image.new("L", (int(font.getlength(text)) + 40, a + d + 40), 255)
-    ImageDraw.Draw(image).text((20, 20), text, font=font, fill=0)
-    assert shipped_ocr.read(np.asarray(image)).text == text
+    assert shipped_ocr.read(_rendered_line(text, "UnDotum")).text == text
 
 
 def test_a_low_mark_may_lie_inside_a_character_but_never_ends_one():
