@@ -290,18 +290,26 @@ def _stroke(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np
     return img
 
 
+_MAX_LINKED_STROKES = 12
+
+
 def _ligature(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """Draws thin links between the nearest points of separate, nearby strokes."""
     ink = img < 128
     labels, n = ndimage.label(ink, structure=np.ones((3, 3), bool))
     if n < 2:
         return img
+    # Only the largest strokes take part: a syllable has at most about a dozen, and specks
+    # (noise, a broken serif) would make the pair search quadratic in their number.
+    # (In label order, so a glyph of up to that many strokes draws as it did before the cap.)
+    strokes = np.sort(np.argsort(-np.bincount(labels.ravel())[1:], kind="stable")[:_MAX_LINKED_STROKES]) + 1
+    n = len(strokes)
     # Candidate end points: each stroke's outline, at most 48 points of it.
     outline = ink & ~ndimage.binary_erosion(ink)
     ys, xs = np.nonzero(outline)
     comp = labels[ys, xs]
     points = []
-    for c in range(1, n + 1):
+    for c in strokes:
         idx = np.flatnonzero(comp == c)
         if idx.size > 48:
             idx = rng.choice(idx, 48, replace=False)

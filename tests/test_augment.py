@@ -118,6 +118,28 @@ def test_warp_moves_jamo_but_keeps_the_glyph(glyph):
     assert 0.7 < moved.sum() / ink.sum() < 1.3
 
 
+def test_ligatures_join_only_the_largest_strokes(monkeypatch):
+    # Twelve bars and a speck 20 px below one of them (within ligature_gap): with every
+    # candidate pair linked, the speck stays apart, as it is not among the largest strokes.
+    image = np.full((96, 96), 255, np.uint8)
+    for k in range(12):
+        image[10:50, 4 + 8 * k : 7 + 8 * k] = 0
+    image[70:72, 44:46] = 0
+    cfg = AugmentConfig(p_ligature=1.0, ligature_links=(100.0, 100.0), ligature_width=(0.1, 0.1))
+
+    def speck_alone(out):
+        labels = ndimage.label(out < 128, structure=np.ones((3, 3), bool))[0]
+        return (labels == labels[70, 44]).sum() <= 9
+
+    out = augment(image, np.random.default_rng(0), cfg)
+    assert np.all(out <= image) and speck_alone(out)
+    assert ndimage.label(out[:55] < 128, structure=np.ones((3, 3), bool))[1] < 12  # the bars were linked
+    import koocr.augment
+
+    monkeypatch.setattr(koocr.augment, "_MAX_LINKED_STROKES", 13)  # the speck counts too
+    assert not speck_alone(augment(image, np.random.default_rng(0), cfg))
+
+
 def _draws_after(glyph, config) -> float:
     rng = np.random.default_rng(9)
     augment(glyph, rng, config)
