@@ -24,9 +24,7 @@ from tqdm import tqdm
 from koocr import augment as aug
 from koocr import hangul, patches
 from koocr.config import check_settings, is_int
-from koocr.files import alive as _alive
-from koocr.files import private_tmpdir as _private_tmpdir
-from koocr.files import remove as _remove
+from koocr.files import alive, private_tmpdir, remove
 from koocr.fonts import FontInfo, load_manifest, render_glyph
 from koocr.preprocess import Placement, normalize
 
@@ -271,7 +269,7 @@ class PatchSet:
         if key not in self._stages:
             os.makedirs(folder, exist_ok=True)
             _recover_series(folder)
-            self._stages[key] = (folder, _private_tmpdir(folder, STAGE_PREFIX))
+            self._stages[key] = (folder, private_tmpdir(folder, STAGE_PREFIX))
         order = np.random.default_rng(seed).permutation(len(labels))
         stage = self._stages[key][1]
         patches.write_patches(stage, prefix, images[order], labels[order], patch_size=pickle_size)
@@ -284,7 +282,7 @@ class PatchSet:
         backups, paths = [], []
         try:
             for key, (folder, stage) in self._stages.items():
-                backup = _private_tmpdir(folder, BACKUP_PREFIX)
+                backup = private_tmpdir(folder, BACKUP_PREFIX)
                 backups.append(backup)
                 for prefix in self._series[key]:
                     for old in series_patches(folder, prefix):
@@ -335,7 +333,7 @@ def _recover_series(folder: str) -> None:
     for backup in sorted(os.listdir(folder)):
         pid = re.match(rf"{re.escape(BACKUP_PREFIX)}(\d+)-", backup)
         path = os.path.join(folder, backup)
-        if pid is None or _alive(int(pid.group(1))) or not os.path.isdir(path):
+        if pid is None or alive(int(pid.group(1))) or not os.path.isdir(path):
             continue
         try:
             with open(os.path.join(path, _BACKUP_SERIES), encoding="utf-8") as fh:
@@ -350,7 +348,7 @@ def _recover_series(folder: str) -> None:
             os.replace(os.path.join(path, name), os.path.join(folder, name))
         if old:
             print(f"Restored {len(old)} patch(es) in {folder} that an interrupted run moved aside")
-        _remove(path)
+        remove(path)
 
 
 _SERIES = re.compile(r"^(.+)_\d+\.pickle$")

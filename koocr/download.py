@@ -37,8 +37,7 @@ import requests
 from gdown.exceptions import DownloadError as _GdownDownloadError
 from gdown.exceptions import FileURLRetrievalError
 
-from koocr.files import private_tmpdir as _private_tmpdir
-from koocr.files import remove as _remove
+from koocr.files import private_tmpdir, remove
 from koocr.patches import PatchError, entries_besides, list_patches, summarize, umask_mode
 from koocr.patches import format_summary as _format_patches
 
@@ -196,7 +195,7 @@ def fetch(
             print(f"Cached {dest} is not a verified archive; downloading again")
     folder = os.path.dirname(os.path.abspath(dest))
     os.makedirs(folder, exist_ok=True)
-    tmpdir = _private_tmpdir(folder, ".download-")
+    tmpdir = private_tmpdir(folder, ".download-")
     try:
         out = os.path.join(tmpdir, os.path.basename(dest))
         with _disk_full_guard(f"downloading {source}", folder):
@@ -389,7 +388,7 @@ def _recover(target: str) -> None:
         print(f"Restoring {target} from {backups[-1]} (left by an interrupted run)")
         os.replace(backups.pop(), target)
     for stale in backups:
-        _remove(stale)
+        remove(stale)
 
 
 def _resolve_target(target: str | os.PathLike) -> str:
@@ -422,7 +421,7 @@ def _keep_patches_only(stage: str, root: str) -> list[str]:
                 skipped.append(os.path.relpath(path, stage).replace(os.sep, "/"))
     for entry in os.scandir(root):
         if entry.path not in kept:
-            _remove(entry.path)
+            remove(entry.path)
     return sorted(skipped)
 
 
@@ -436,7 +435,7 @@ def _stage(archive: str, target: str, label: str, quiet: bool) -> tuple[str, str
     parent, name = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
     _recover(target)
-    stage = _private_tmpdir(parent, f".{name}.partial-")
+    stage = private_tmpdir(parent, f".{name}.partial-")
     try:
         if not quiet:
             print(f"Unpacking {archive} ...")
@@ -503,7 +502,7 @@ def _install(jobs: list[tuple[str, str, str]], quiet: bool, drop_broken: bool) -
             raise
         for _, _, backup in swapped:
             if backup is not None:
-                _remove(backup)
+                remove(backup)
     finally:
         for stage, _, _ in staged:
             shutil.rmtree(stage, ignore_errors=True)

@@ -91,7 +91,7 @@ class ReadConfig:
     pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
     pitch_split: float | None = 1.0  # ... or lower, at a jump in them (see _line_pitch; None: off)
     # ... or lower, at a jump wider than this among the pairs it leaves unspaced (see
-    # _pitch_below_jump). Off by default (None): 0.3 helps lines of one-syllable words and
+    # _line_pitch). Off by default (None): 0.3 helps lines of one-syllable words and
     # costs the held-out handwriting-style lines a little (docs/reading-lines.md).
     pitch_jump: float | None = None
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
@@ -1274,36 +1274,32 @@ def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig) -> float:
     pitch = float(np.percentile(dist, cfg.pitch_percentile))
     if cfg.space_pitch is None:
         return pitch
-    if cfg.pitch_jump is not None and dist.size >= 2:
-        pitch = _pitch_below_jump(dist, pitch, height, cfg)
+    ordered = np.sort(dist)
+    if cfg.pitch_jump is not None:
+        # A line of one-syllable words ('불 꺼 줘 잠 좀 자자'): most pairs are spaced, so the
+        # pitch is a spaced distance. Evenly set print parts its unspaced pairs from its
+        # spaced ones by a clear jump; one pair below the jump is enough.
+        unspaced = ordered[1:] <= pitch + cfg.space_pitch * height  # jumps[k] stays among the unspaced pairs
+        pitch = _lower_pitch_at_jump(ordered, unspaced, cfg.pitch_jump, pitch, height, cfg)
     if cfg.pitch_split is None or dist.size < 6:
         return pitch
     if np.count_nonzero(dist > pitch + cfg.space_pitch * height) >= 2:
         return pitch
-    ordered = np.sort(dist)
-    jumps = np.diff(ordered)
     allowed = np.arange(1, ordered.size) >= max(2, 0.2 * ordered.size)  # jumps[k] leaves k + 1 below
-    k = int(np.flatnonzero(allowed)[np.argmax(jumps[allowed])])
-    if jumps[k] > cfg.pitch_split * cfg.space_pitch * height:
-        pitch = min(pitch, float((ordered[k] + ordered[k + 1]) / 2) - cfg.space_pitch * height)
-    return pitch
+    return _lower_pitch_at_jump(ordered, allowed, cfg.pitch_split * cfg.space_pitch, pitch, height, cfg)
 
 
-def _pitch_below_jump(dist: np.ndarray, pitch: float, height: float, cfg: ReadConfig) -> float:
-    """Lowers the pitch below a jump wider than ``pitch_jump * H`` among the pairs it leaves unspaced.
-
-    In a line of short words ('불 꺼 줘 잠 좀 자자') most pairs are spaced, so the median
-    centre distance is a spaced one and the spaces go unseen. Evenly set print parts its
-    unspaced pairs from its spaced ones by a clear jump; at least one pair must lie below it.
-    """
-    ordered = np.sort(dist)
-    below = ordered[ordered <= pitch + cfg.space_pitch * height]  # the pairs read as unspaced
-    if below.size < 2:
+def _lower_pitch_at_jump(
+    ordered: np.ndarray, allowed: np.ndarray, min_jump: float, pitch: float, height: float, cfg: ReadConfig
+) -> float:
+    """``pitch``, lowered to put the space threshold in the middle of the widest allowed jump
+    ``ordered[k + 1] - ordered[k]`` (``allowed[k]``) if that jump is wider than ``min_jump * H``."""
+    if not allowed.any():
         return pitch
-    jumps = np.diff(below)
-    k = int(np.argmax(jumps))
-    if jumps[k] > cfg.pitch_jump * height:
-        pitch = min(pitch, float((below[k] + below[k + 1]) / 2) - cfg.space_pitch * height)
+    jumps = np.diff(ordered)
+    k = int(np.flatnonzero(allowed)[np.argmax(jumps[allowed])])
+    if jumps[k] > min_jump * height:
+        pitch = min(pitch, float((ordered[k] + ordered[k + 1]) / 2) - cfg.space_pitch * height)
     return pitch
 
 
