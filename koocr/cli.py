@@ -108,6 +108,11 @@ _READ_FLAGS = (
         "this one' with probability >= P; 0 turns it off (default: {})",
     ),
     (
+        "symbol_run", _non_negative, "B",
+        "log bonus of a digit, letter or mark right after another, times how sure the segment classifier "
+        "is of both ('010-1234' read as symbols, not '이0기23'); 0 turns it off (default: {})",
+    ),
+    (
         "switch_cost", _non_negative, "C",
         "log cost of each switch between Hangul and other characters inside a word (fewer Latin letters "
         "read as syllables, but 'PC방' may read '마 방'; default: {}, off)",
@@ -127,7 +132,7 @@ _READ_FLAGS = (
 
 def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds ``read()``'s options: ``--lm PATH`` (the syllable language model), ``--lm_weight W``,
-    ``--lm_alternatives K``, ``--name_symbols P`` and the opt-in rules ``--switch_cost C``,
+    ``--lm_alternatives K``, ``--name_symbols P``, ``--symbol_run B`` and the opt-in rules ``--switch_cost C``,
     ``--space_pmi P`` and ``--pitch_jump J``."""
     from koocr.lines import ReadConfig
 

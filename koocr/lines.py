@@ -116,6 +116,14 @@ class ReadConfig:
     # default; 1.0 helped the development lines a little (docs/reading-lines.md).
     switch_cost: float = 0.0
     switch_gap: float = 0.25
+    # Log bonus of an unknown box right after another (no gap of switch_gap H between them),
+    # with the language model and a segment classifier, times how sure the classifier is of
+    # the lesser of the two that it is one symbol, and which (p(symbol) x p(its likeliest
+    # symbol | symbol)). symbol_bias charges every symbol as if each were a rare event, but
+    # symbols come in runs ('010-1234', '12:30', 'KTX'): two cost twice the charge against one
+    # look-alike syllable ('7:' as '가', '-1' as '그'). Pieces of a syllable that the
+    # classifier cannot name get almost nothing back (docs/reading-lines.md; 0: off).
+    symbol_run: float = 4.0
     # A space the pitch rule finds between two syllables a and b by at most
     # space_lm_margin * H, in a line whose unspaced pairs are unevenly set (median absolute
     # deviation of their centre distances at least space_lm_spread * H, as in handwriting),
@@ -207,7 +215,7 @@ _READ_RANGES = (
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
         "space_pitch", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
-        "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap",
+        "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap", "symbol_run",
         "space_pmi", "space_lm_margin", "space_lm_spread")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
     ("line_min_height", 0.0, 1.0, True),
@@ -1118,6 +1126,8 @@ def lm_path(
     floor: float = -math.inf,
     cache: dict | None = None,
     switch: np.ndarray | None = None,
+    run: np.ndarray | None = None,
+    sure: dict[tuple[int, int], float] | None = None,
 ) -> list[tuple[tuple[int, int], int]]:
     """Best spans *and* readings under a syllable language model (Viterbi over the lattice).
 
@@ -1135,6 +1145,11 @@ def lm_path(
             readings (the pitch pass of :func:`decode_line` rescores, never relabels).
         switch: ``(n_atoms + 1,)`` cost, at each atom boundary, of passing there from a
             syllable to an unknown box or back (see ``ReadConfig.switch_cost``); None: 0.
+        run: ``(n_atoms + 1,)`` bonus, at each atom boundary, of passing there from an
+            unknown box to another (see ``ReadConfig.symbol_run``), times the lesser of the
+            two boxes' ``sure``; None: 0.
+        sure: ``span -> [0, 1]``, how sure the reader is that the span is one symbol
+            (missing spans: 0); None: 1 for every span.
 
     Returns:
         ``[(span, index into options[span]), ...]`` left to right (empty if the atoms
@@ -1157,19 +1172,24 @@ def lm_path(
     at: dict[int, tuple[np.ndarray, np.ndarray, list]] = {}
     back: dict[tuple, tuple | None] = {}
     for j in range(1, n_atoms + 1):
-        totals, rows, nodes = [], [], []
+        totals, rows, nodes, confs = [], [], [], []
         for span in ends.get(j, ()):
             i = span[0]
             opts = options[span]
             cur = np.array([row_of[o[1]] for o in opts])
             own = np.array([o[0] for o in opts], np.float64)
+            # how sure each reading is that its box is one symbol (0 for a syllable)
+            symbol = 1.0 if sure is None else sure.get(span, 0.0)
+            conf = np.array([symbol if o[1] == UNKNOWN else 0.0 for o in opts], np.float64)
             if i == 0:
                 best, prev = own + table[no_context, cur], [None] * len(opts)
             elif i in at:
-                t, r, prev_nodes = at[i]
+                t, r, prev_nodes, prev_sure = at[i]
                 cand = t[:, None] + table[r][:, cur]  # (previous nodes, readings)
                 if switch is not None and switch[i] > 0:
                     cand -= switch[i] * (unknown[r][:, None] != unknown[cur][None, :])
+                if run is not None and run[i] > 0:
+                    cand += run[i] * np.minimum(prev_sure[:, None], conf[None, :])
                 pick = cand.argmax(axis=0)
                 best, prev = own + cand[pick, np.arange(len(opts))], [prev_nodes[p] for p in pick]
             else:
@@ -1179,11 +1199,12 @@ def lm_path(
                 nodes.append((span, k))
             totals.append(best)
             rows.append(cur)
+            confs.append(conf)
         if nodes:
-            at[j] = (np.concatenate(totals), np.concatenate(rows), nodes)
+            at[j] = (np.concatenate(totals), np.concatenate(rows), nodes, np.concatenate(confs))
     if n_atoms not in at:
         return []
-    t, _, nodes = at[n_atoms]
+    t, _, nodes, _ = at[n_atoms]
     node = nodes[int(t.argmax())]
     path = []
     while node is not None:
@@ -1211,28 +1232,38 @@ def _repitch(atoms, options, pitch: float, cfg: ReadConfig):
     return out
 
 
-def _switch_costs(atoms, height: float, cfg: ReadConfig) -> np.ndarray:
-    """``cfg.switch_cost`` at each atom boundary with no space-sized gap, else 0 (see lm_path)."""
-    out = np.zeros(len(atoms) + 1)
+def _tight_boundaries(atoms, height: float, cfg: ReadConfig) -> np.ndarray:
+    """``(n_atoms + 1,)`` bool: atom boundaries with no space-sized gap (under ``cfg.switch_gap`` H)."""
+    out = np.zeros(len(atoms) + 1, bool)
     if len(atoms) < 2:
         return out
     reach = np.maximum.accumulate([a.x1 for a in atoms])[:-1]  # rightmost ink left of each boundary
     gaps = np.array([a.x0 for a in atoms[1:]]) - reach
-    out[1:-1] = np.where(gaps < cfg.switch_gap * height, cfg.switch_cost, 0.0)
+    out[1:-1] = gaps < cfg.switch_gap * height
     return out
 
 
+def _switch_costs(atoms, height: float, cfg: ReadConfig) -> np.ndarray:
+    """``cfg.switch_cost`` at each atom boundary with no space-sized gap, else 0 (see lm_path)."""
+    return np.where(_tight_boundaries(atoms, height, cfg), cfg.switch_cost, 0.0)
+
+
 def decode_line(
-    atoms, options, cfg: ReadConfig, lm=None, height: float | None = None
+    atoms, options, cfg: ReadConfig, lm=None, height: float | None = None, sure: dict | None = None
 ) -> list[tuple[tuple[int, int], tuple[float, str, float]]]:
     """Chooses the spans and their readings: DP, then the pitch pass; with ``lm``, in context.
 
-    ``height`` (the line's character height) scales ``cfg.switch_gap``; None: no switch cost.
+    ``height`` (the line's character height) scales ``cfg.switch_gap``; None: no switch cost
+    and no symbol-run bonus. ``sure``: ``span -> [0, 1]``, how sure the segment classifier
+    is that the span is one symbol (see :func:`lm_path`); None: no symbol-run bonus.
     """
 
     tables: dict = {}
     use_lm = lm is not None and cfg.lm_weight > 0
     switch = _switch_costs(atoms, height, cfg) if use_lm and cfg.switch_cost > 0 and height else None
+    run = None
+    if use_lm and cfg.symbol_run > 0 and height and sure is not None:
+        run = cfg.symbol_run * _tight_boundaries(atoms, height, cfg)
 
     def plain(opts):  # each span's best reading, no context
         path = best_path(len(atoms), {s: o[0][0] for s, o in opts.items()})
@@ -1241,7 +1272,7 @@ def decode_line(
     def decode(opts):
         if not use_lm:
             return plain(opts)
-        path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables, switch)
+        path = lm_path(len(atoms), opts, lm, cfg.lm_weight, cfg.lm_floor, tables, switch, run, sure)
         return [(span, opts[span][k]) for span, k in path]
 
     if use_lm and len(atoms) <= cfg.max_merge:
@@ -1596,7 +1627,8 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
         feats = np.stack([t[2] for t in scored_top])
         class_logp = classifier.log_probs(feats, geom)
     options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
-    chosen = decode_line(atoms, options, cfg, lm, height)
+    sure = _symbol_sureness(spans, feats, geom, class_logp, classifier) if cfg.symbol_run > 0 else None
+    chosen = decode_line(atoms, options, cfg, lm, height, sure)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm) + [False]
@@ -1609,6 +1641,18 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
         chars.append(CharBox(label, to_input(box) if to_input else box, prob, 0))
         text.append(label + (" " if space else ""))
     return "".join(text), chars
+
+
+def _symbol_sureness(spans, feats, geom, class_logp, classifier) -> dict[tuple[int, int], float] | None:
+    """``span -> p(one symbol) x p(its likeliest symbol | symbol)`` (:func:`_named_symbols`'
+    confidence) of every span, or None without a classifier. A piece of a syllable that the
+    classifier takes for a symbol but cannot name ('?') is not sure."""
+    if classifier is None:
+        return None
+    p = np.exp(class_logp[:, segments.SYMBOL])
+    if classifier.symbols:
+        p = p * classifier.name_symbols(feats, geom)[1]
+    return dict(zip(spans, p.tolist(), strict=True))
 
 
 def _named_symbols(chosen, spans, feats, geom, cfg: ReadConfig, classifier) -> dict[int, tuple[str, float]]:

@@ -82,7 +82,8 @@ class SegmentClassifier:
         """
         if self.symbol_weights is None:
             raise ValueError("This segment classifier names no symbols: refit it with tools/fit_segments.py")
-        p = np.exp(_log_softmax(self._inputs(features, geom) @ self.symbol_weights + self.symbol_bias))
+        # einsum, not "@": see log_probs (read() now names the candidates of every line)
+        p = np.exp(_log_softmax(np.einsum("nd,ds->ns", self._inputs(features, geom), self.symbol_weights) + self.symbol_bias))
         best = p.argmax(axis=1)
         return [self.symbols[k] for k in best], p[np.arange(len(best)), best]
 

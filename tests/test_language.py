@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_lines import block_line
 
-from koocr import language, lines
+from koocr import language, lines, segments
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +283,71 @@ def test_lm_path_switch_cost_keeps_a_word_in_one_script(tiny_lm):
     assert lines.lm_path(3, options, tiny_lm, 0.0, switch=glued) == [((0, 1), 0), ((1, 2), 0), ((2, 3), 0)]
     spaced = np.array([0.0, 0.0, 1.0, 0.0])
     assert lines.lm_path(3, options, tiny_lm, 0.0, switch=spaced) == [((0, 1), 0), ((1, 3), 0)]
+
+
+def test_lm_path_symbol_run_reads_a_run_of_sure_symbols_as_symbols(tiny_lm):
+    # '7:' read '가': two atoms that read as one syllable or as two symbols, each charged
+    # the symbol prior. A bonus at the unspaced boundary between two unknown boxes, times
+    # the lesser sureness, tips it to the symbols only where both boxes are sure symbols.
+    options = {
+        (0, 1): [(-2.0, lines.UNKNOWN, 0.9)],
+        (1, 2): [(-2.0, lines.UNKNOWN, 0.9)],
+        (0, 2): [(-3.0, "가", 0.8)],
+    }
+    merged, apart = [((0, 2), 0)], [((0, 1), 0), ((1, 2), 0)]
+    assert lines.lm_path(2, options, tiny_lm, 0.0) == merged
+    run = np.array([0.0, 2.0, 0.0])
+    assert lines.lm_path(2, options, tiny_lm, 0.0, run=run) == apart  # sure=None: 1 each
+    assert lines.lm_path(2, options, tiny_lm, 0.0, run=run, sure={(0, 1): 1.0, (1, 2): 0.9}) == apart  # +1.8
+    # a piece the classifier cannot name: 2 x 0.2 = 0.4 back is not enough
+    assert lines.lm_path(2, options, tiny_lm, 0.0, run=run, sure={(0, 1): 1.0, (1, 2): 0.2}) == merged
+    assert lines.lm_path(2, options, tiny_lm, 0.0, run=run, sure={(0, 1): 1.0}) == merged  # missing: 0
+    assert lines.lm_path(2, options, tiny_lm, 0.0, run=np.zeros(3), sure={(0, 1): 1.0, (1, 2): 1.0}) == merged
+
+
+def test_decode_line_symbol_run_only_between_unspaced_sure_boxes(tiny_lm):
+    def atoms(gap):  # three syllables 10 px apart, then two 10 px atoms `gap` px apart
+        head = [lines.Atom(x, x + 30, 0, 30, (k + 1,)) for k, x in enumerate([0, 40, 80])]
+        return head + [lines.Atom(130, 140, 0, 30, (4,)), lines.Atom(140 + gap, 150 + gap, 0, 30, (5,))]
+
+    options = {(k, k + 1): [(0.0, "우", 0.9)] for k in range(3)}
+    options |= {
+        (3, 4): [(-2.0, lines.UNKNOWN, 0.9)],
+        (4, 5): [(-2.0, lines.UNKNOWN, 0.9)],
+        (3, 5): [(-3.0, "가", 0.8)],
+    }
+    sure = {(3, 4): 0.9, (4, 5): 0.9}
+    cfg = lines.ReadConfig(symbol_run=2.0, pitch_weight=0.0, lm_weight=1e-9)  # the LM's terms ~0
+
+    def labels(gap, cfg=cfg, sure=sure):
+        return [r[1] for _, r in lines.decode_line(atoms(gap), options, cfg, tiny_lm, height=30.0, sure=sure)][3:]
+
+    assert lines.ReadConfig().symbol_run > 0  # on by default
+    assert lines._tight_boundaries(atoms(2), 30.0, cfg).tolist() == [False, False, False, False, True, False]
+    assert labels(2) == [lines.UNKNOWN, lines.UNKNOWN]
+    assert labels(20) == ["가"]  # 20 px > switch_gap (0.25 H): no bonus across a space
+    assert labels(2, sure=None) == ["가"]  # no classifier: no bonus
+    assert labels(2, dataclasses.replace(cfg, symbol_run=0.0)) == ["가"]
+
+
+def test_symbol_sureness_is_the_naming_confidence_of_every_span():
+    rng = np.random.default_rng(0)
+    feats, geom = rng.normal(size=(3, 4)), rng.normal(size=(3, len(segments.GEOMETRY)))
+    d = feats.shape[1] + geom.shape[1]
+    clf = segments.SegmentClassifier(
+        np.zeros(d), np.ones(d), rng.normal(size=(d, 3)), np.zeros(3),
+        symbol_weights=rng.normal(size=(d, 2)), symbol_bias=np.zeros(2), symbols="12",
+    )  # fmt: skip
+    spans = [(0, 1), (1, 2), (0, 2)]
+    logp = clf.log_probs(feats, geom)
+    sure = lines._symbol_sureness(spans, feats, geom, logp, clf)
+    _, p_name = clf.name_symbols(feats, geom)
+    assert list(sure) == spans
+    assert np.allclose(list(sure.values()), np.exp(logp[:, segments.SYMBOL]) * p_name)
+    assert all(0.0 <= v <= 1.0 for v in sure.values())
+    assert lines._symbol_sureness(spans, feats, geom, logp, None) is None
+    plain = dataclasses.replace(clf, symbol_weights=None, symbol_bias=None, symbols="")  # no symbol head
+    assert np.allclose(list(lines._symbol_sureness(spans, feats, geom, logp, plain).values()), np.exp(logp[:, segments.SYMBOL]))
 
 
 def test_decode_line_switch_cost_only_where_no_space(tiny_lm):

@@ -135,3 +135,23 @@ def test_mixed_mode_writes_lines_with_latin_digits_and_jamo(tmp_path):
     for style in ("printed", "handwriting"):
         images, texts = _read_set(out / style)
         assert texts == sentences[:4] and len(images) == 4
+
+
+def test_numbers_mode_writes_reproducible_lines_built_round_numbers(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_line_set
+
+    from koocr import hangul
+
+    count = len(make_line_set.NUMBER_TEMPLATES)
+    lines = make_line_set.make_numbers(count, np.random.default_rng(0))
+    assert lines == make_line_set.make_numbers(count, np.random.default_rng(0))
+    assert lines != make_line_set.make_numbers(count, np.random.default_rng(1))  # other numbers
+    assert all("{" not in s and any(c.isdigit() for c in s) for s in lines)  # every field filled
+    assert all(any(hangul.is_syllable(c) for c in s) for s in lines)
+    assert any("-" in s and s.count("-") == 2 for s in lines) and any("," in s for s in lines)  # phone, price
+    out = tmp_path / "numbers"
+    assert _make_line_set(["--numbers", "--count", "3", "--output", str(out), "--split", "train", "--seed", "1"]) == 0
+    for style in ("printed", "handwriting"):
+        images, texts = _read_set(out / style)
+        assert texts == make_line_set.make_numbers(3, np.random.default_rng([1, 4])) and len(images) == 3

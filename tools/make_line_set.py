@@ -9,6 +9,7 @@
     python tools/make_line_set.py --blocks --output val_data/blocks   # blocks of 2-3 lines
     python tools/make_line_set.py --short_words --count 60 --output val_data/short_words
     python tools/make_line_set.py --mixed --count 60 --output val_data/mixed   # Latin, jamo
+    python tools/make_line_set.py --numbers --count 120 --output val_data/numbers   # digits, marks
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -22,7 +23,8 @@ from one side, soft focus, noise, JPEG), 40 % of them on ruled paper (a rule und
 touching the text, :func:`koocr.linegen.ruled`). ``--short_words`` renders lines made mostly
 of one-syllable words (:data:`SHORT_WORD_SENTENCES`, in turn), where about half or more of
 the syllable pairs are word spaces. ``--mixed`` renders lines that mix Hangul with Latin words
-and acronyms, digits and bare jamo (:data:`MIXED_SENTENCES`, in turn).
+and acronyms, digits and bare jamo (:data:`MIXED_SENTENCES`, in turn). ``--numbers`` renders
+lines built round numbers: phone numbers, prices, dates, clock times (:data:`NUMBER_TEMPLATES`).
 """
 
 from __future__ import annotations
@@ -211,6 +213,37 @@ MP3 파일을 보냈어
 """.strip().splitlines()
 
 
+# Lines where numbers carry the meaning, as in receipts, forms, signs and messages: phone
+# numbers, prices with thousands commas, dates, clock times, percentages, decimals, ranges.
+# The marks between digits ('-', ',', ':', '.') and the digits beside syllables are what
+# a reader most easily merges into a look-alike syllable ('4' as '나', '-3' as '그').
+NUMBER_TEMPLATES = [
+    "전화번호는 010-{a4}-{b4} 입니다", "문의 02-{a3}-{b4}", "가격은 {price}원입니다", "합계 {price}원",
+    "{year}년 {month}월 {day}일", "{year}.{mm}.{dd} 개업", "오후 {hour}:{minute}에 만나요", "{hour}시 {m}분 출발",
+    "할인율 {pct}%", "키는 1{n2}.{d}cm 입니다", "{n}~{n2}명 모집", "{n}층 {n3}호", "우편번호 {zip}",
+    "시속 {n2}km로 달렸다", "제{n}회 졸업식", "{n}번 출구로 나오세요", "점수는 {n2}/{n3}점", "1+1 행사 ({month}월)",
+    "No. {n3} 영수증", "{n}인분 {price}원", "약 {n}.{d}% 증가", "{year}-{mm}-{dd} 마감", "({n}) 다음 문제", "{n}월 {day}일 {hour}:{minute}",
+]  # fmt: skip
+
+
+def make_numbers(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` lines from :data:`NUMBER_TEMPLATES`, in turn, filled with random numbers."""
+    out = []
+    for template in in_turn(NUMBER_TEMPLATES, count):
+        hour, minute = int(rng.integers(1, 13)), int(rng.integers(0, 60))
+        month, day = int(rng.integers(1, 13)), int(rng.integers(1, 29))
+        out.append(
+            template.format(
+                a4=rng.integers(1000, 10000), b4=rng.integers(1000, 10000), a3=rng.integers(100, 1000),
+                price=f"{int(rng.integers(1, 500)) * 100:,}", year=rng.integers(1980, 2031), month=month,
+                day=day, mm=f"{month:02d}", dd=f"{day:02d}", hour=hour, minute=f"{minute:02d}", m=minute,
+                pct=rng.integers(5, 91), n=rng.integers(1, 10), n2=rng.integers(10, 100), n3=rng.integers(100, 1000),
+                d=rng.integers(0, 10), zip=f"{int(rng.integers(0, 100000)):05d}",
+            )  # fmt: skip
+        )
+    return out
+
+
 def in_turn(sentences: list[str], count: int) -> list[str]:
     """``count`` sentences taken in turn, from the first again after the last."""
     return list(itertools.islice(itertools.cycle(sentences), count))
@@ -321,6 +354,10 @@ def main(argv=None) -> int:
         "--mixed", action="store_true",
         help="lines mixing Hangul with Latin words, acronyms, digits and bare jamo, in turn",
     )
+    shape.add_argument(
+        "--numbers", action="store_true",
+        help="lines built round numbers: phone numbers, prices, dates, times, percentages (templates in turn)",
+    )
     p.add_argument(
         "--pitch", type=float, nargs=2, default=(1.1, 1.6), metavar=("LOW", "HIGH"),
         help="--blocks: range of the distance between baselines, in em",
@@ -341,6 +378,8 @@ def main(argv=None) -> int:
         sentences = in_turn(SHORT_WORD_SENTENCES, args.count)
     elif args.mixed:
         sentences = in_turn(MIXED_SENTENCES, args.count)
+    elif args.numbers:
+        sentences = make_numbers(args.count, np.random.default_rng([args.seed, 4]))
     else:
         sentences = make_sentences(args.count, np.random.default_rng(args.seed))
     for index, (style, distortion) in enumerate((("printed", None), ("handwriting", "handwriting"))):
