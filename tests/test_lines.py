@@ -1103,6 +1103,18 @@ def test_read_with_pitch_jump_spaces_a_line_of_one_syllable_words(shipped_ocr):
     assert shipped_ocr.read(image).text.count(" ") < text.count(" ")  # the default misses some
 
 
+@pytest.mark.parametrize(
+    ("text", "font", "without"),
+    [("문의 02-357-1167", "BMHannaAir", "그"), ("14:58 출발", "UnBatang", "도"), ("A4용지를 샀다", "UnDotum", "사")],
+)
+def test_read_takes_a_run_of_symbols_for_symbols_not_a_look_alike_syllable(shipped_ocr, text, font, without):
+    # Held-out faces: '-3', ':5' and 'A4' each look like one syllable; read as runs of
+    # symbols they are named exactly (ReadConfig.symbol_run, on by default).
+    image = _rendered_line(text, font)
+    assert shipped_ocr.read(image).text == text
+    assert without in shipped_ocr.read(image, symbol_run=0).text  # the look-alike syllable of before
+
+
 def test_read_a_line_of_short_words_with_its_spaces(shipped_ocr):
     text = "그 집 앞에 큰 개가 한 마리 있다"
     assert shipped_ocr.read(_rendered_line(text, "UnDotum")).text == text
