@@ -1179,8 +1179,7 @@ def lm_path(
             cur = np.array([row_of[o[1]] for o in opts])
             own = np.array([o[0] for o in opts], np.float64)
             # how sure each reading is that its box is one symbol (0 for a syllable)
-            symbol = 1.0 if sure is None else sure.get(span, 0.0)
-            conf = np.array([symbol if o[1] == UNKNOWN else 0.0 for o in opts], np.float64)
+            conf = np.where(unknown[cur], 1.0 if sure is None else sure.get(span, 0.0), 0.0)
             if i == 0:
                 best, prev = own + table[no_context, cur], [None] * len(opts)
             elif i in at:
@@ -1627,12 +1626,14 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
         feats = np.stack([t[2] for t in scored_top])
         class_logp = classifier.log_probs(feats, geom)
     options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
-    sure = _symbol_sureness(spans, feats, geom, class_logp, classifier) if cfg.symbol_run > 0 else None
+    run = cfg.symbol_run > 0 and lm is not None and cfg.lm_weight > 0  # decode_line's bonus needs both
+    naming = _symbol_names(feats, geom, classifier) if run or cfg.name_symbols else None
+    sure = _symbol_sureness(spans, class_logp, naming) if run else None
     chosen = decode_line(atoms, options, cfg, lm, height, sure)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm) + [False]
-    named = _named_symbols(chosen, spans, feats, geom, cfg, classifier)
+    named = _named_symbols(chosen, spans, naming, cfg)
     text, chars = [], []
     for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):
         label, prob = named.get(n, (label, prob))
@@ -1643,36 +1644,43 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     return "".join(text), chars
 
 
-def _symbol_sureness(spans, feats, geom, class_logp, classifier) -> dict[tuple[int, int], float] | None:
+def _symbol_names(feats, geom, classifier) -> tuple[list[str], np.ndarray] | None:
+    """The likeliest symbol of every span and its probability given that the span is a
+    symbol (:meth:`koocr.segments.SegmentClassifier.name_symbols`; ``feats`` and ``geom``
+    in ``spans`` order), or None without a classifier or without its symbol head."""
+    if classifier is None or not classifier.symbols:
+        return None
+    return classifier.name_symbols(feats, geom)
+
+
+def _symbol_sureness(spans, class_logp, naming) -> dict[tuple[int, int], float] | None:
     """``span -> p(one symbol) x p(its likeliest symbol | symbol)`` (:func:`_named_symbols`'
-    confidence) of every span, or None without a classifier. A piece of a syllable that the
-    classifier takes for a symbol but cannot name ('?') is not sure."""
-    if classifier is None:
+    confidence) of every span, or None without a classifier (``class_logp`` None). A piece
+    of a syllable that the classifier takes for a symbol but cannot name ('?') is not sure.
+    ``naming``: :func:`_symbol_names`; None (no symbol head): p(one symbol) alone."""
+    if class_logp is None:
         return None
     p = np.exp(class_logp[:, segments.SYMBOL])
-    if classifier.symbols:
-        p = p * classifier.name_symbols(feats, geom)[1]
+    if naming is not None:
+        p = p * naming[1]
     return dict(zip(spans, p.tolist(), strict=True))
 
 
-def _named_symbols(chosen, spans, feats, geom, cfg: ReadConfig, classifier) -> dict[int, tuple[str, float]]:
+def _named_symbols(chosen, spans, naming, cfg: ReadConfig) -> dict[int, tuple[str, float]]:
     """``{index in chosen: (symbol, confidence)}`` of the unknown boxes the classifier names.
 
-    ``feats`` and ``geom`` are the classifier's inputs of every span, in ``spans`` order.
+    ``naming`` is :func:`_symbol_names` of every span, in ``spans`` order (None: none named).
 
     The confidence is p(symbol class) * p(this symbol | symbol); only boxes where it is at
     least ``cfg.name_symbols`` are named (a box the classifier doubts is one symbol, such
     as two merged digits, stays :data:`UNKNOWN` however sure the name), the rest stay so.
     """
-    if not cfg.name_symbols or classifier is None or not classifier.symbols:
-        return {}
-    unknown = [n for n, (_, reading) in enumerate(chosen) if reading[1] == UNKNOWN]
-    if not unknown:
+    if not cfg.name_symbols or naming is None:
         return {}
     row = {span: k for k, span in enumerate(spans)}
-    rows = [row[chosen[n][0]] for n in unknown]
-    names, probs = classifier.name_symbols(feats[rows], geom[rows])
-    joint = [(n, name, chosen[n][1][2] * float(p)) for n, name, p in zip(unknown, names, probs, strict=True)]
+    names, probs = naming
+    unknown = [(n, row[span]) for n, (span, reading) in enumerate(chosen) if reading[1] == UNKNOWN]
+    joint = [(n, names[k], chosen[n][1][2] * float(probs[k])) for n, k in unknown]
     return {n: (name, conf) for n, name, conf in joint if conf >= cfg.name_symbols}
 
 

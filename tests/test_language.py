@@ -340,14 +340,14 @@ def test_symbol_sureness_is_the_naming_confidence_of_every_span():
     )  # fmt: skip
     spans = [(0, 1), (1, 2), (0, 2)]
     logp = clf.log_probs(feats, geom)
-    sure = lines._symbol_sureness(spans, feats, geom, logp, clf)
+    sure = lines._symbol_sureness(spans, logp, lines._symbol_names(feats, geom, clf))
     _, p_name = clf.name_symbols(feats, geom)
     assert list(sure) == spans
     assert np.allclose(list(sure.values()), np.exp(logp[:, segments.SYMBOL]) * p_name)
     assert all(0.0 <= v <= 1.0 for v in sure.values())
-    assert lines._symbol_sureness(spans, feats, geom, logp, None) is None
+    assert lines._symbol_sureness(spans, None, None) is None  # no classifier
     plain = dataclasses.replace(clf, symbol_weights=None, symbol_bias=None, symbols="")  # no symbol head
-    assert np.allclose(list(lines._symbol_sureness(spans, feats, geom, logp, plain).values()), np.exp(logp[:, segments.SYMBOL]))
+    assert np.allclose(list(lines._symbol_sureness(spans, logp, lines._symbol_names(feats, geom, plain)).values()), np.exp(logp[:, segments.SYMBOL]))
 
 
 def test_decode_line_switch_cost_only_where_no_space(tiny_lm):

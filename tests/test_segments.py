@@ -188,16 +188,18 @@ def test_named_symbols_only_above_the_threshold():
     geom = np.zeros((3, 1))
     # The unknown box is a symbol with p 0.8; it is '7' with p ~0.95 given that: joint ~0.76.
     chosen = [((0, 1), (0.0, "가", 0.9)), ((1, 2), (0.0, lines.UNKNOWN, 0.8))]
-    got = lines._named_symbols(chosen, spans, feats, geom, lines.ReadConfig(name_symbols=0.7), clf)
+    naming = lines._symbol_names(feats, geom, clf)  # of every span
+    got = lines._named_symbols(chosen, spans, naming, lines.ReadConfig(name_symbols=0.7))
     p = np.exp(3.0) / (np.exp(3.0) + 1.0)
     assert list(got) == [1] and got[1][0] == "7" and got[1][1] == pytest.approx(0.8 * p)
     # Sure of the name but not that the box is one symbol (two merged digits): not named.
-    assert lines._named_symbols(chosen, spans, feats, geom, lines.ReadConfig(name_symbols=0.8), clf) == {}
+    assert lines._named_symbols(chosen, spans, naming, lines.ReadConfig(name_symbols=0.8)) == {}
     doubtful = [chosen[0], ((1, 2), (0.0, lines.UNKNOWN, 0.3))]
-    assert lines._named_symbols(doubtful, spans, feats, geom, lines.ReadConfig(name_symbols=0.5), clf) == {}
-    assert lines._named_symbols(chosen, spans, feats, geom, lines.ReadConfig(name_symbols=0), clf) == {}  # off
+    assert lines._named_symbols(doubtful, spans, naming, lines.ReadConfig(name_symbols=0.5)) == {}
+    assert lines._named_symbols(chosen, spans, naming, lines.ReadConfig(name_symbols=0)) == {}  # off
     headless = dataclasses.replace(clf, symbol_weights=None, symbol_bias=None, symbols="")
-    assert lines._named_symbols(chosen, spans, feats, geom, lines.ReadConfig(name_symbols=0.5), headless) == {}
+    assert lines._symbol_names(feats, geom, headless) is None
+    assert lines._named_symbols(chosen, spans, None, lines.ReadConfig(name_symbols=0.5)) == {}
     with pytest.raises(ValueError, match="name_symbols"):
         lines.ReadConfig(name_symbols=1.5)
 
