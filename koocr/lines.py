@@ -1155,9 +1155,6 @@ def lm_path(
         ``[(span, index into options[span]), ...]`` left to right (empty if the atoms
         cannot be covered).
     """
-    ends: dict[int, list[tuple[int, int]]] = {}
-    for span in options:
-        ends.setdefault(span[1], []).append(span)
     labels = sorted({o[1] for opts in options.values() for o in opts})
     row_of = {label: r for r, label in enumerate(labels)}
     no_context = len(labels)
@@ -1168,47 +1165,58 @@ def lm_path(
         if cache is not None:
             cache[key] = table
     unknown = np.array([label == UNKNOWN for label in labels])
-    # Per atom boundary i: every node (span ending at i, reading k) with its best total.
-    at: dict[int, tuple[np.ndarray, np.ndarray, list]] = {}
-    back: dict[tuple, tuple | None] = {}
-    for j in range(1, n_atoms + 1):
-        totals, rows, nodes, confs = [], [], [], []
-        for span in ends.get(j, ()):
-            i = span[0]
-            opts = options[span]
-            cur = np.array([row_of[o[1]] for o in opts])
-            own = np.array([o[0] for o in opts], np.float64)
-            # how sure each reading is that its box is one symbol (0 for a syllable)
-            conf = np.where(unknown[cur], 1.0 if sure is None else sure.get(span, 0.0), 0.0)
-            if i == 0:
-                best, prev = own + table[no_context, cur], [None] * len(opts)
-            elif i in at:
-                t, r, prev_nodes, prev_sure = at[i]
-                cand = t[:, None] + table[r][:, cur]  # (previous nodes, readings)
-                if switch is not None and switch[i] > 0:
-                    cand -= switch[i] * (unknown[r][:, None] != unknown[cur][None, :])
-                if run is not None and run[i] > 0:
-                    cand += run[i] * np.minimum(prev_sure[:, None], conf[None, :])
-                pick = cand.argmax(axis=0)
-                best, prev = own + cand[pick, np.arange(len(opts))], [prev_nodes[p] for p in pick]
-            else:
-                continue
-            for k in range(len(opts)):
-                back[(span, k)] = prev[k]
-                nodes.append((span, k))
-            totals.append(best)
-            rows.append(cur)
-            confs.append(conf)
-        if nodes:
-            at[j] = (np.concatenate(totals), np.concatenate(rows), nodes, np.concatenate(confs))
-    if n_atoms not in at:
+    starts: dict[int, list[tuple[int, int]]] = {}
+    for span in options:
+        starts.setdefault(span[0], []).append(span)
+    # Boundaries left to right; at boundary i the nodes (span ending at i, reading k) are
+    # all known, so every reading of every span starting at i is scored in one step. Nodes
+    # are numbered as they are made: node_of[n] = (span, k), back[n] = the node before (-1).
+    arriving: dict[int, list[tuple[np.ndarray, ...]]] = {}  # boundary -> (totals, rows, ids, sureness)
+    node_of: list[tuple[tuple[int, int], int]] = []
+    back: list[np.ndarray] = []
+    for i in sorted(starts):
+        if i == 0:
+            prev = None
+        elif i in arriving:
+            prev = [np.concatenate(parts) for parts in zip(*arriving.pop(i), strict=True)]
+        else:
+            continue
+        spans = starts[i]
+        opts = [options[span] for span in spans]
+        cur = np.array([row_of[o[1]] for span_opts in opts for o in span_opts])
+        own = np.array([o[0] for span_opts in opts for o in span_opts], np.float64)
+        # how sure each reading is that its box is one symbol (0 for a syllable)
+        box_sure = [1.0 if sure is None else sure.get(span, 0.0) for span in spans]
+        conf = np.where(unknown[cur], np.repeat(box_sure, [len(span_opts) for span_opts in opts]), 0.0)
+        if prev is None:
+            best, came = own + table[no_context, cur], np.full(len(cur), -1)
+        else:
+            t, r, ids, prev_sure = prev
+            cand = t[:, None] + table[r][:, cur]  # (previous nodes, readings)
+            if switch is not None and switch[i] > 0:
+                cand -= switch[i] * (unknown[r][:, None] != unknown[cur][None, :])
+            if run is not None and run[i] > 0:
+                cand += run[i] * np.minimum(prev_sure[:, None], conf[None, :])
+            pick = cand.argmax(axis=0)
+            best, came = own + cand[pick, np.arange(len(cur))], ids[pick]
+        first = len(node_of)
+        back.append(came)
+        at = 0
+        for span, span_opts in zip(spans, opts, strict=True):
+            n = len(span_opts)
+            node_of += [(span, k) for k in range(n)]
+            cut = slice(at, at + n)
+            ids = np.arange(first + at, first + at + n)
+            arriving.setdefault(span[1], []).append((best[cut], cur[cut], ids, conf[cut]))
+            at += n
+    if n_atoms not in arriving:
         return []
-    t, _, nodes, _ = at[n_atoms]
-    node = nodes[int(t.argmax())]
-    path = []
-    while node is not None:
-        path.append(node)
-        node = back[node]
+    t, _, ids, _ = (np.concatenate(parts) for parts in zip(*arriving[n_atoms], strict=True))
+    came_from = np.concatenate(back)
+    node, path = int(ids[int(t.argmax())]), []
+    while node >= 0:
+        path.append(node_of[node])
+        node = int(came_from[node])
     return path[::-1]
 
 
@@ -1644,25 +1652,30 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     return "".join(text), chars
 
 
-def _symbol_names(feats, geom, classifier) -> tuple[list[str], np.ndarray] | None:
-    """The likeliest symbol of every span and its probability given that the span is a
-    symbol (:meth:`koocr.segments.SegmentClassifier.name_symbols`; ``feats`` and ``geom``
-    in ``spans`` order), or None without a classifier or without its symbol head."""
+def _symbol_names(feats, geom, classifier) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """The likeliest symbol of every span, its probability and that of its look-alike group
+    (:meth:`koocr.segments.SegmentClassifier.look_alike_mass`), each given that the span is
+    a symbol (``feats`` and ``geom`` in ``spans`` order), or None without a classifier or
+    without its symbol head."""
     if classifier is None or not classifier.symbols:
         return None
-    return classifier.name_symbols(feats, geom)
+    probs = classifier.symbol_probs(feats, geom)
+    best = probs.argmax(axis=1)
+    names = [classifier.symbols[k] for k in best]
+    return names, probs[np.arange(len(best)), best], classifier.look_alike_mass(probs)
 
 
 def _symbol_sureness(spans, class_logp, naming) -> dict[tuple[int, int], float] | None:
-    """``span -> p(one symbol) x p(its likeliest symbol | symbol)`` (:func:`_named_symbols`'
-    confidence) of every span, or None without a classifier (``class_logp`` None). A piece
-    of a syllable that the classifier takes for a symbol but cannot name ('?') is not sure.
-    ``naming``: :func:`_symbol_names`; None (no symbol head): p(one symbol) alone."""
+    """``span -> p(one symbol) x p(its likeliest symbol or a look-alike | symbol)`` of every
+    span, or None without a classifier (``class_logp`` None). A piece of a syllable that the
+    classifier takes for a symbol but cannot name ('?') is not sure; a '(' whose name the
+    head shares with 'l', 'I' and '1' is. ``naming``: :func:`_symbol_names`; None (no
+    symbol head): p(one symbol) alone."""
     if class_logp is None:
         return None
     p = np.exp(class_logp[:, segments.SYMBOL])
     if naming is not None:
-        p = p * naming[1]
+        p = p * naming[2]
     return dict(zip(spans, p.tolist(), strict=True))
 
 
@@ -1678,7 +1691,7 @@ def _named_symbols(chosen, spans, naming, cfg: ReadConfig) -> dict[int, tuple[st
     if not cfg.name_symbols or naming is None:
         return {}
     row = {span: k for k, span in enumerate(spans)}
-    names, probs = naming
+    names, probs, _ = naming
     unknown = [(n, row[span]) for n, (span, reading) in enumerate(chosen) if reading[1] == UNKNOWN]
     joint = [(n, names[k], chosen[n][1][2] * float(probs[k])) for n, k in unknown]
     return {n: (name, conf) for n, name, conf in joint if conf >= cfg.name_symbols}

@@ -25,6 +25,7 @@ recorded weights checksum matches.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import string
 from collections.abc import Sequence
@@ -45,11 +46,29 @@ SYMBOLS = (
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     ".,!?()-:;'\"%~/&+=#@[]<>*"
 )
+# Symbols that look alike in a crop whatever the face. The naming head spreads its belief
+# among them ('(' 0.32, 'l' 0.15, 'I' 0.09, '1' 0.07 for a printed '('), so how sure it is
+# that a crop is *some* symbol is the mass of its likeliest name's group
+# (:meth:`SegmentClassifier.look_alike_mass`); pieces of a syllable spread theirs wider.
+LOOK_ALIKES = (
+    "1lIi!()[]/", "0OoDQ", ".,'", ":;", "-~=", "Cc", "Ss5", "Zz2", "Xx", "Vv", "Ww", "Kk", "Pp", "Uu",
+    "8B", "6b", "9gq",
+)  # fmt: skip
 GAP_CAP = 0.6  # gaps to the neighbouring atoms, in H, are clipped to [-1, GAP_CAP]
 GEOMETRY = (
     "width", "height", "centre", "top", "bottom", "atoms", "log_aspect", "gap_left", "gap_right",
     "width2", "height2", "area",
 )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _look_alike_matrix(symbols: str) -> np.ndarray:
+    """(S, S): 1 where two of ``symbols`` are in one :data:`LOOK_ALIKES` group (or the same)."""
+    group = {c: g for g in LOOK_ALIKES for c in g}
+    labels = np.array([group.get(c, c) for c in symbols])
+    same = (labels[:, None] == labels[None, :]).astype(np.float64)
+    same.flags.writeable = False  # shared by every call (cached)
+    return same
 
 
 @dataclass(frozen=True)
@@ -75,17 +94,30 @@ class SegmentClassifier:
     def _inputs(self, features: np.ndarray, geom: np.ndarray) -> np.ndarray:
         return (np.concatenate([features, geom], axis=1) - self.mean) / self.scale
 
-    def name_symbols(self, features: np.ndarray, geom: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """The likeliest symbol of each crop and its probability, given that it is a symbol.
+    def symbol_probs(self, features: np.ndarray, geom: np.ndarray) -> np.ndarray:
+        """(N, S) probability of each of :attr:`symbols`, given that the crop is a symbol.
 
         Raises ValueError on a classifier fitted without a symbol head (``symbols`` empty).
         """
         if self.symbol_weights is None:
             raise ValueError("This segment classifier names no symbols: refit it with tools/fit_segments.py")
-        # einsum, not "@": see log_probs (read() now names the candidates of every line)
-        p = np.exp(_log_softmax(np.einsum("nd,ds->ns", self._inputs(features, geom), self.symbol_weights) + self.symbol_bias))
+        # einsum, not "@": see log_probs (read() names the candidates of every line)
+        return np.exp(_log_softmax(np.einsum("nd,ds->ns", self._inputs(features, geom), self.symbol_weights) + self.symbol_bias))
+
+    def name_symbols(self, features: np.ndarray, geom: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The likeliest symbol of each crop and its probability, given that it is a symbol.
+
+        Raises ValueError on a classifier fitted without a symbol head (``symbols`` empty).
+        """
+        p = self.symbol_probs(features, geom)
         best = p.argmax(axis=1)
         return [self.symbols[k] for k in best], p[np.arange(len(best)), best]
+
+    def look_alike_mass(self, probs: np.ndarray) -> np.ndarray:
+        """(N,) for :meth:`symbol_probs` ``probs``: the summed probability of the likeliest
+        symbol and the symbols that look like it (its :data:`LOOK_ALIKES` group)."""
+        best = probs.argmax(axis=1)
+        return np.einsum("ns,ns->n", probs, _look_alike_matrix(self.symbols)[best])
 
     def log_probs(self, features: np.ndarray, geom: np.ndarray) -> np.ndarray:
         """(N, 3) log-probabilities of :data:`CLASSES`."""

@@ -330,7 +330,7 @@ def test_decode_line_symbol_run_only_between_unspaced_sure_boxes(tiny_lm):
     assert labels(2, dataclasses.replace(cfg, symbol_run=0.0)) == ["가"]
 
 
-def test_symbol_sureness_is_the_naming_confidence_of_every_span():
+def test_symbol_sureness_is_p_symbol_times_the_mass_of_the_likeliest_look_alike_group():
     rng = np.random.default_rng(0)
     feats, geom = rng.normal(size=(3, 4)), rng.normal(size=(3, len(segments.GEOMETRY)))
     d = feats.shape[1] + geom.shape[1]
@@ -341,10 +341,16 @@ def test_symbol_sureness_is_the_naming_confidence_of_every_span():
     spans = [(0, 1), (1, 2), (0, 2)]
     logp = clf.log_probs(feats, geom)
     sure = lines._symbol_sureness(spans, logp, lines._symbol_names(feats, geom, clf))
-    _, p_name = clf.name_symbols(feats, geom)
+    _, p_name = clf.name_symbols(feats, geom)  # '1' and '2' do not look alike: the name alone
     assert list(sure) == spans
     assert np.allclose(list(sure.values()), np.exp(logp[:, segments.SYMBOL]) * p_name)
     assert all(0.0 <= v <= 1.0 for v in sure.values())
+    # '(' and '1' do: the head's doubt between them is no doubt that the box is a symbol.
+    alike = dataclasses.replace(clf, symbols="(1")
+    sure = lines._symbol_sureness(spans, logp, lines._symbol_names(feats, geom, alike))
+    assert np.allclose(list(sure.values()), np.exp(logp[:, segments.SYMBOL]))
+    names, p_best, _ = lines._symbol_names(feats, geom, alike)
+    assert (p_best < 1.0).all() and set(names) <= {"(", "1"}  # naming still takes the likeliest alone
     assert lines._symbol_sureness(spans, None, None) is None  # no classifier
     plain = dataclasses.replace(clf, symbol_weights=None, symbol_bias=None, symbols="")  # no symbol head
     assert np.allclose(list(lines._symbol_sureness(spans, logp, lines._symbol_names(feats, geom, plain)).values()), np.exp(logp[:, segments.SYMBOL]))

@@ -125,6 +125,10 @@ def test_symbol_head_names_symbols_round_trips_and_rejects_bad_input(tmp_path):
     assert named.symbols == "1Aㅋ" and named.weights_sha256 == clf.weights_sha256
     names, probs = named.name_symbols(x, geom)
     assert (np.array(names) == chars).mean() > 0.97 and ((0 < probs) & (probs <= 1)).all()
+    full = named.symbol_probs(x, geom)
+    np.testing.assert_allclose(full.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(full.max(axis=1), probs)
+    np.testing.assert_allclose(named.look_alike_mass(full), probs)  # '1', 'A', 'ㅋ': no two alike
     np.testing.assert_array_equal(named.log_probs(x, geom), clf.log_probs(x, geom))  # classes untouched
     named.save(str(tmp_path))
     back = segments.SegmentClassifier.load(str(tmp_path))
@@ -332,3 +336,17 @@ def test_weights_changed_by_hand_drop_the_classifier(tmp_path):
         saved = loaded.save(tmp_path / "changed")
     assert loaded.segments is None and not os.path.exists(os.path.join(saved, segments.FILE))
     assert KoOCR(weights=folder).segments is not None  # the untouched folder keeps it
+
+
+def test_look_alike_mass_sums_the_likeliest_symbols_group():
+    clf = segments.SegmentClassifier(np.zeros(1), np.ones(1), np.zeros((1, 3)), np.zeros(3), symbols="(1lA0Oo")
+    probs = np.array([
+        [0.32, 0.07, 0.15, 0.06, 0.2, 0.1, 0.1],  # a printed '(': its name shared with '1', 'l'
+        [0.05, 0.05, 0.05, 0.55, 0.1, 0.1, 0.1],  # 'A' has no look-alike here
+        [0.1, 0.1, 0.1, 0.1, 0.35, 0.25, 0.0],  # '0' with 'O' and 'o'
+    ])  # fmt: skip
+    np.testing.assert_allclose(clf.look_alike_mass(probs), [0.54, 0.55, 0.6])
+    for group in segments.LOOK_ALIKES:
+        assert len(set(group)) == len(group) and not set(group) - set(segments.SYMBOLS)
+    members = "".join(segments.LOOK_ALIKES)
+    assert len(members) == len(set(members))  # each symbol in one group at most
