@@ -97,6 +97,10 @@ class ReadConfig:
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
     pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)
     pitch_max: float = 1.05
+    # Between two symbols, no space where their centres are at most this many H further apart
+    # than the line's digit pitch: a narrow '1' in a digit's advance is no space
+    # (_digit_spaces; needs the segment classifier's symbol head; None: off).
+    digit_pitch: float | None = 0.12
     line_min_height: float = 0.35  # bands lower than this * the tallest are not lines
     # With a segment classifier (koocr.segments): weight of its log p(syllable / symbol)
     # and of the shape penalty, which the classifier's geometry inputs mostly replace.
@@ -214,7 +218,7 @@ _READ_RANGES = (
         "pitch_max", "lm_beam", "one_line_higher", "one_line_aspect", "valley_tall")),
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
-        "space_pitch", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
+        "space_pitch", "digit_pitch", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap", "symbol_run",
         "space_pmi", "space_lm_margin", "space_lm_spread")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
@@ -1642,6 +1646,10 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     labels = [reading[1] for _, reading in chosen]
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm) + [False]
     named = _named_symbols(chosen, spans, naming, cfg)
+    if naming is not None and cfg.digit_pitch is not None:
+        row = {span: k for k, span in enumerate(spans)}
+        digits = [t == UNKNOWN and _digit_like(naming[0][row[span]]) for (span, _), t in zip(chosen, labels, strict=True)]
+        spaces = _digit_spaces(spaces[:-1], boxes, digits, [t == UNKNOWN for t in labels], height, cfg) + [False]
     text, chars = [], []
     for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):
         label, prob = named.get(n, (label, prob))
@@ -1650,6 +1658,29 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
         chars.append(CharBox(label, to_input(box) if to_input else box, prob, 0))
         text.append(label + (" " if space else ""))
     return "".join(text), chars
+
+
+def _digit_like(name: str) -> bool:
+    """Is a symbol named ``name`` (or one of its :data:`koocr.segments.LOOK_ALIKES`) a digit?"""
+    group = next((g for g in segments.LOOK_ALIKES if name in g), name)
+    return any(c.isdigit() for c in group)
+
+
+def _digit_spaces(spaces, boxes, digits, symbols, height: float, cfg: ReadConfig) -> list[bool]:
+    """``spaces`` (one per gap) without the spaces the gap rule puts between two symbols whose
+    centres are no further apart than the line's digit pitch plus ``cfg.digit_pitch`` H.
+
+    Digits are set on a fixed advance, and a narrow '1' sits in the middle of its own: the
+    ink gaps round it hold the room of a full digit, which the gap rule takes for a space
+    ('1 996', '51 593', '. 10'). The digit pitch is the median centre distance of the
+    line's consecutive digit-like boxes (``digits``; at least one such pair).
+    """
+    pairs = [k for k in range(len(boxes) - 1) if digits[k] and digits[k + 1]]
+    if not pairs or cfg.digit_pitch is None:
+        return list(spaces)
+    dist = np.diff([(b[0] + b[2]) / 2 for b in boxes])
+    spaced = float(np.median(dist[pairs])) + cfg.digit_pitch * height
+    return [bool(s and not (symbols[k] and symbols[k + 1] and dist[k] <= spaced)) for k, s in enumerate(spaces)]
 
 
 def _symbol_names(feats, geom, classifier) -> tuple[list[str], np.ndarray, np.ndarray] | None:

@@ -1115,6 +1115,43 @@ def test_read_takes_a_run_of_symbols_for_symbols_not_a_look_alike_syllable(shipp
     assert without in shipped_ocr.read(image, symbol_run=0).text  # the look-alike syllable of before
 
 
+@pytest.mark.parametrize(("text", "font"), [("(2) 보기", "UnDotum"), ("(6) 다음 문제", "UnDotum"), ("1+1 행사 (7월)", "UnDotum")])
+def test_read_takes_a_bracketed_digit_for_symbols_not_a_look_alike_syllable(shipped_ocr, text, font):
+    # Held-out face: '2)' and '6)' look like '이', '(7' like nothing. The naming head shares
+    # a bracket's belief with 'l', 'I' and '1' (segments.LOOK_ALIKES), which no longer
+    # counts as doubt that the box is a symbol; before, '(2) 보기' read '?이보기'.
+    assert lines.normalise_text(shipped_ocr.read(_rendered_line(text, font)).text) == lines.normalise_text(text)
+
+
+def test_read_keeps_a_narrow_one_in_its_number(shipped_ocr):
+    # UnBatang sets '1' narrow in a digit's advance: its side bearings look like a space.
+    image = _rendered_line("1992.03.10 개업", "UnBatang")
+    assert shipped_ocr.read(image).text == "1992.03.10 개업"
+    assert shipped_ocr.read(image, digit_pitch=None).text == "1992.03. 10 개업"  # the gap rule alone
+
+
+def test_digit_pitch_drops_a_gap_rule_space_between_symbols_within_the_digit_advance():
+    # H = 30; digits on a 16 px advance, a narrow '1' (4 px) in the middle of its own; the
+    # gap rule (median gap 3 px + 0.13 H) spaces both sides of it.
+    def box(centre, width):
+        return (int(centre - width / 2), 0, int(centre + width / 2), 22)
+
+    centres = [10, 26, 42, 58, 74, 110, 126]  # '19 9 6' ... then a real space before '2', '7'
+    widths = [4, 13, 13, 13, 13, 13, 13]
+    boxes = [box(c, w) for c, w in zip(centres, widths, strict=True)]
+    spaces = [True, False, False, False, True, False]  # the gap rule: after the '1', and the real one
+    cfg = lines.ReadConfig()
+    symbols = [True] * len(boxes)
+    assert lines._digit_spaces(spaces, boxes, [True] * len(boxes), symbols, 30.0, cfg) == [False, False, False, False, True, False]
+    assert lines._digit_spaces(spaces, boxes, [False] * len(boxes), symbols, 30.0, cfg) == spaces  # no digits: no pitch
+    assert lines._digit_spaces(spaces, boxes, [True] * len(boxes), symbols, 30.0, lines.ReadConfig(digit_pitch=None)) == spaces
+    syllable_first = [False, *symbols[1:]]  # a syllable and a symbol: the gap rule decides
+    assert lines._digit_spaces(spaces, boxes, [True] * len(boxes), syllable_first, 30.0, cfg)[0] is True
+    assert lines._digit_like("1") and lines._digit_like("l") and lines._digit_like("O") and not lines._digit_like("A")
+    with pytest.raises(ValueError, match="digit_pitch"):
+        lines.ReadConfig(digit_pitch=-0.1)
+
+
 def test_read_a_line_of_short_words_with_its_spaces(shipped_ocr):
     text = "그 집 앞에 큰 개가 한 마리 있다"
     assert shipped_ocr.read(_rendered_line(text, "UnDotum")).text == text
