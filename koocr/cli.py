@@ -105,7 +105,7 @@ _READ_FLAGS = (
     (
         "name_symbols", _probability, "P",
         "print a digit, Latin letter or mark instead of '?' where the segment classifier says 'one symbol, "
-        "this one' with probability >= P; 0 turns it off (default: {})",
+        "this one (or a look-alike of it)' with probability >= P; 0 turns it off (default: {})",
     ),
     (
         "symbol_run", _non_negative, "B",

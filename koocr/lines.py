@@ -108,9 +108,10 @@ class ReadConfig:
     class_shape_weight: float = 0.0
     symbol_bias: float = -3.0  # log prior of a symbol: rare in Korean text (-3 with the language model, on dev lines)
     # An unknown box is named (its digit, Latin letter or mark instead of UNKNOWN) when the
-    # classifier gives "this box is one symbol, and it is this one" at least this probability:
-    # p(symbol class) * p(likeliest symbol | symbol) (0: off, every such box reads UNKNOWN; a
-    # classifier without a symbol head names none; a question mark is never named).
+    # classifier gives "this box is one symbol, and it is this one or a look-alike" at least
+    # this probability: p(symbol class) * p(likeliest symbol or its segments.LOOK_ALIKES |
+    # symbol) (0: off, every such box reads UNKNOWN; a classifier without a symbol head
+    # names none; a question mark is never named).
     name_symbols: float = 0.5
     # Log cost of each switch between a syllable and an unknown box with no space between
     # them (a gap under switch_gap line heights), with the language model. A syllable read in
@@ -1715,17 +1716,21 @@ def _named_symbols(chosen, spans, naming, cfg: ReadConfig) -> dict[int, tuple[st
 
     ``naming`` is :func:`_symbol_names` of every span, in ``spans`` order (None: none named).
 
-    The confidence is p(symbol class) * p(this symbol | symbol); only boxes where it is at
-    least ``cfg.name_symbols`` are named (a box the classifier doubts is one symbol, such
-    as two merged digits, stays :data:`UNKNOWN` however sure the name), the rest stay so.
+    A box is named where p(symbol class) * p(this symbol or a look-alike | symbol) is at
+    least ``cfg.name_symbols`` (a box the classifier doubts is one symbol, such as two
+    merged digits, stays :data:`UNKNOWN` however sure the name; a '(' whose belief the head
+    shares with 'l', 'I' and '1' is named '('); the rest stay so. Its confidence is
+    p(symbol class) * p(this very symbol | symbol).
     """
     if not cfg.name_symbols or naming is None:
         return {}
     row = {span: k for k, span in enumerate(spans)}
-    names, probs, _ = naming
-    unknown = [(n, row[span]) for n, (span, reading) in enumerate(chosen) if reading[1] == UNKNOWN]
-    joint = [(n, names[k], chosen[n][1][2] * float(probs[k])) for n, k in unknown]
-    return {n: (name, conf) for n, name, conf in joint if conf >= cfg.name_symbols}
+    names, probs, mass = naming
+    out = {}
+    for n, (span, reading) in enumerate(chosen):
+        if reading[1] == UNKNOWN and reading[2] * float(mass[row[span]]) >= cfg.name_symbols:
+            out[n] = (names[row[span]], reading[2] * float(probs[row[span]]))
+    return out
 
 
 def _sureness(chars: Sequence[CharBox]) -> tuple[float, float]:

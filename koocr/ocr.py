@@ -652,8 +652,8 @@ class KoOCR:
         (``'?'``); word spaces come from gaps. When the weights folder ships a segment
         classifier (``segments.npz``, see :mod:`koocr.segments`), it tells whole syllables
         from symbols and from parts of characters, and its symbol head names each symbol
-        (digit, Latin letter, mark other than '?') where p(one symbol) * p(this one) is at
-        least ``name_symbols`` (default 0.5; ``name_symbols=0``: every one ``'?'``);
+        (digit, Latin letter, mark other than '?') where p(one symbol) * p(this one or a
+        look-alike: '(' or 'l') is at least ``name_symbols`` (default 0.5; ``name_symbols=0``: every one ``'?'``);
         ``use_segments=False`` turns it off.
         A syllable bigram language model (:mod:`koocr.language`) then chooses among each
         crop's top-5 syllables in context; ``lm_weight=0`` turns it off.

@@ -206,6 +206,14 @@ def test_named_symbols_only_above_the_threshold():
     assert lines._named_symbols(chosen, spans, None, lines.ReadConfig(name_symbols=0.5)) == {}
     with pytest.raises(ValueError, match="name_symbols"):
         lines.ReadConfig(name_symbols=1.5)
+    # A head torn between '(' (p ~0.58) and its look-alike 'l': named '(' all the same, with
+    # the confidence of '(' itself; 'A' is no look-alike of '7' and gets no such credit.
+    torn = dataclasses.replace(clf, symbols="(l", symbol_bias=np.array([0.3, 0.0]))
+    got = lines._named_symbols(chosen, spans, lines._symbol_names(feats, geom, torn), lines.ReadConfig(name_symbols=0.7))
+    q = np.exp(0.3) / (np.exp(0.3) + 1.0)
+    assert got == {1: ("(", pytest.approx(0.8 * q))} and 0.8 * q < 0.7
+    unlike = dataclasses.replace(clf, symbols="7A", symbol_bias=np.array([0.3, 0.0]))
+    assert lines._named_symbols(chosen, spans, lines._symbol_names(feats, geom, unlike), lines.ReadConfig(name_symbols=0.7)) == {}
 
 
 def best_readings(*args, **kw):
