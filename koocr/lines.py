@@ -98,8 +98,9 @@ class ReadConfig:
     pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)
     pitch_max: float = 1.05
     # Between two symbols, no space where their centres are at most this many H further apart
-    # than the line's digit pitch: a narrow '1' in a digit's advance is no space
-    # (_digit_spaces; needs the segment classifier's symbol head; None: off).
+    # than their advances allow, a digit's being the line's digit pitch: a narrow '1' in a
+    # digit's advance is no space (_digit_spaces; needs the segment classifier's symbol
+    # head; None: off).
     digit_pitch: float | None = 0.12
     line_min_height: float = 0.35  # bands lower than this * the tallest are not lines
     # With a segment classifier (koocr.segments): weight of its log p(syllable / symbol)
@@ -1668,20 +1669,28 @@ def _digit_like(name: str) -> bool:
 
 
 def _digit_spaces(spaces, boxes, digits, symbols, height: float, cfg: ReadConfig) -> list[bool]:
-    """``spaces`` (one per gap) without the spaces the gap rule puts between two symbols whose
-    centres are no further apart than the line's digit pitch plus ``cfg.digit_pitch`` H.
+    """``spaces`` (one per gap) without the spaces the gap rule puts between two symbols set
+    no further apart than their advances allow, plus ``cfg.digit_pitch`` H.
 
     Digits are set on a fixed advance, and a narrow '1' sits in the middle of its own: the
     ink gaps round it hold the room of a full digit, which the gap rule takes for a space
-    ('1 996', '51 593', '. 10'). The digit pitch is the median centre distance of the
-    line's consecutive digit-like boxes (``digits``; at least one such pair).
+    ('1 996', '51 593', '2030. 12'). Two symbols' centres lie half an advance each apart
+    when no space parts them: a digit-like box's advance (``digits``) is the line's digit
+    pitch, the median centre distance of its consecutive digit-like boxes (at least one
+    such pair); another symbol's is its ink width plus the line's median ink gap, so the
+    space after a narrow mark is kept ('No. 582').
     """
     pairs = [k for k in range(len(boxes) - 1) if digits[k] and digits[k + 1]]
     if not pairs or cfg.digit_pitch is None:
         return list(spaces)
     dist = np.diff([(b[0] + b[2]) / 2 for b in boxes])
-    spaced = float(np.median(dist[pairs])) + cfg.digit_pitch * height
-    return [bool(s and not (symbols[k] and symbols[k + 1] and dist[k] <= spaced)) for k, s in enumerate(spaces)]
+    pitch = float(np.median(dist[pairs]))
+    gap = max(float(np.median([b[0] - a[2] for a, b in zip(boxes[:-1], boxes[1:], strict=True)])), 0.0)
+    advance = [pitch if digits[k] else b[2] - b[0] + gap for k, b in enumerate(boxes)]
+    return [
+        bool(s and not (symbols[k] and symbols[k + 1] and dist[k] <= (advance[k] + advance[k + 1]) / 2 + cfg.digit_pitch * height))
+        for k, s in enumerate(spaces)
+    ]
 
 
 def _symbol_names(feats, geom, classifier) -> tuple[list[str], np.ndarray, np.ndarray] | None:

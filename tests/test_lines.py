@@ -1148,6 +1148,13 @@ def test_digit_pitch_drops_a_gap_rule_space_between_symbols_within_the_digit_adv
     syllable_first = [False, *symbols[1:]]  # a syllable and a symbol: the gap rule decides
     assert lines._digit_spaces(spaces, boxes, [True] * len(boxes), syllable_first, 30.0, cfg)[0] is True
     assert lines._digit_like("1") and lines._digit_like("l") and lines._digit_like("O") and not lines._digit_like("A")
+    # '2030. 12' (a '.' of 4 px ink on an 8 px advance, then a narrow '1') and 'No. 582' (the
+    # same '.', then a real 9 px space): a mark's advance is its ink plus the line's median gap.
+    marks = [True, True, True, True, False, True, True]  # digit-like; the '.' is not
+    tight = [box(c, w) for c, w in zip([10, 26, 42, 58, 70, 82, 98], [13, 13, 13, 13, 4, 4, 13], strict=True)]
+    assert lines._digit_spaces([False] * 4 + [True, True], tight, marks, symbols, 30.0, cfg) == [False] * 6
+    spaced = [box(c, w) for c, w in zip([10, 26, 42, 58, 70, 91, 107], [13, 13, 13, 13, 4, 13, 13], strict=True)]
+    assert lines._digit_spaces([False] * 4 + [True, False], spaced, marks, symbols, 30.0, cfg)[4] is True
     with pytest.raises(ValueError, match="digit_pitch"):
         lines.ReadConfig(digit_pitch=-0.1)
 
