@@ -1646,12 +1646,13 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     chosen = decode_line(atoms, options, cfg, lm, height, sure)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
-    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm) + [False]
-    named = _named_symbols(chosen, spans, naming, cfg)
+    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm)
     if naming is not None and cfg.digit_pitch is not None:
         row = {span: k for k, span in enumerate(spans)}
         digits = [t == UNKNOWN and _digit_like(naming[0][row[span]]) for (span, _), t in zip(chosen, labels, strict=True)]
-        spaces = _digit_spaces(spaces[:-1], boxes, digits, [t == UNKNOWN for t in labels], height, cfg) + [False]
+        spaces = _digit_spaces(spaces, boxes, digits, [t == UNKNOWN for t in labels], height, cfg)
+    spaces.append(False)  # none after the last character
+    named = _named_symbols(chosen, spans, naming, cfg)
     text, chars = [], []
     for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):
         label, prob = named.get(n, (label, prob))
@@ -1664,8 +1665,7 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
 
 def _digit_like(name: str) -> bool:
     """Is a symbol named ``name`` (or one of its :data:`koocr.segments.LOOK_ALIKES`) a digit?"""
-    group = next((g for g in segments.LOOK_ALIKES if name in g), name)
-    return any(c.isdigit() for c in group)
+    return any(c.isdigit() for c in segments.look_alike_group(name))
 
 
 def _digit_spaces(spaces, boxes, digits, symbols, height: float, cfg: ReadConfig) -> list[bool]:
@@ -1701,9 +1701,7 @@ def _symbol_names(feats, geom, classifier) -> tuple[list[str], np.ndarray, np.nd
     if classifier is None or not classifier.symbols:
         return None
     probs = classifier.symbol_probs(feats, geom)
-    best = probs.argmax(axis=1)
-    names = [classifier.symbols[k] for k in best]
-    return names, probs[np.arange(len(best)), best], classifier.look_alike_mass(probs)
+    return *classifier.likeliest(probs), classifier.look_alike_mass(probs)
 
 
 def _symbol_sureness(spans, class_logp, naming) -> dict[tuple[int, int], float] | None:

@@ -61,11 +61,18 @@ GEOMETRY = (
 )  # fmt: skip
 
 
+_GROUP_OF = {c: g for g in LOOK_ALIKES for c in g}
+
+
+def look_alike_group(symbol: str) -> str:
+    """The :data:`LOOK_ALIKES` group of ``symbol``, or ``symbol`` itself if it has none."""
+    return _GROUP_OF.get(symbol, symbol)
+
+
 @functools.lru_cache(maxsize=8)
 def _look_alike_matrix(symbols: str) -> np.ndarray:
     """(S, S): 1 where two of ``symbols`` are in one :data:`LOOK_ALIKES` group (or the same)."""
-    group = {c: g for g in LOOK_ALIKES for c in g}
-    labels = np.array([group.get(c, c) for c in symbols])
+    labels = np.array([look_alike_group(c) for c in symbols])
     same = (labels[:, None] == labels[None, :]).astype(np.float64)
     same.flags.writeable = False  # shared by every call (cached)
     return same
@@ -109,9 +116,12 @@ class SegmentClassifier:
 
         Raises ValueError on a classifier fitted without a symbol head (``symbols`` empty).
         """
-        p = self.symbol_probs(features, geom)
-        best = p.argmax(axis=1)
-        return [self.symbols[k] for k in best], p[np.arange(len(best)), best]
+        return self.likeliest(self.symbol_probs(features, geom))
+
+    def likeliest(self, probs: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """For :meth:`symbol_probs` ``probs``: each crop's likeliest symbol and its probability."""
+        best = probs.argmax(axis=1)
+        return [self.symbols[k] for k in best], probs[np.arange(len(best)), best]
 
     def look_alike_mass(self, probs: np.ndarray) -> np.ndarray:
         """(N,) for :meth:`symbol_probs` ``probs``: the summed probability of the likeliest
