@@ -186,12 +186,12 @@ def _charset_file(path: str) -> list[str]:
 
 def is_ks_x_1001(char: str) -> bool:
     """True if ``char`` is one of the 2,350 KS X 1001 syllables."""
-    return isinstance(char, str) and char in _ks_set()
+    return isinstance(char, str) and char in ks_x_1001_set()
 
 
 @functools.cache
-def _ks_set() -> frozenset[str]:
-    # read() asks for every candidate of every crop: a set lookup, not an EUC-KR encode
+def ks_x_1001_set() -> frozenset[str]:
+    """The 2,350 KS X 1001 syllables as a set (read() asks for every candidate of every crop)."""
     return frozenset(ks2350())
 
 

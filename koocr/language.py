@@ -92,6 +92,8 @@ class SyllableLM:
         has_context = np.zeros(_N, bool)
         has_context[(self.bigram_keys // _N).astype(np.int64)] = True
         object.__setattr__(self, "_has_context", has_context)
+        # bigram_keys[_row_start[a] : _row_start[a + 1]]: the pairs seen after syllable a
+        object.__setattr__(self, "_row_start", np.searchsorted(self.bigram_keys, np.arange(_N + 1, dtype=np.int64) * _N))
 
     # ------------------------------------------------------------------ scoring
     def _pair_p(self, keys: np.ndarray) -> np.ndarray:
@@ -133,9 +135,20 @@ class SyllableLM:
         p = np.broadcast_to(uni, (len(idx), len(idx))).copy()
         context = valid & self._has_context[safe]
         if context.any():
-            p_bi = self._pair_p((safe[context][:, None] * _N + safe[None, :]).ravel())
-            mix = self._mix[safe[context]][:, None]
-            p[context] = mix * p_bi.reshape(-1, len(idx)) + (1.0 - mix) * uni[None, :]
+            # Walk the pairs seen after each context label (a few each) instead of looking
+            # up every pair of labels: the same p_bigram, 0 where a pair was never seen.
+            prev = safe[context]
+            starts, counts = self._row_start[prev], self._row_start[prev + 1] - self._row_start[prev]
+            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            entry = np.repeat(starts, counts) + within
+            column = np.full(_N, -1, np.int64)
+            column[idx[valid]] = np.flatnonzero(valid)
+            col = column[self.bigram_keys[entry] % _N]
+            seen = col >= 0
+            p_bi = np.zeros((len(prev), len(idx)))
+            p_bi[np.repeat(np.arange(len(prev)), counts)[seen], col[seen]] = self._bi_p[entry[seen]]
+            mix = self._mix[prev][:, None]
+            p[context] = mix * p_bi + (1.0 - mix) * uni[None, :]
         out = np.log(np.vstack([p, uni[None, :]])) - self.offset
         out[:, ~valid] = 0.0
         return out

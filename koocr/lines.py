@@ -301,8 +301,8 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     gray, _ = preprocess.clean_background(gray, thr)
     thr = preprocess.otsu_threshold(gray)
     mask = gray < thr
-    bg_level = float(np.median(gray[~mask])) if (~mask).any() else 255.0
-    ink_level = float(np.percentile(gray[mask], 10)) if mask.any() else 0.0
+    bg_level = preprocess.quantiles(gray[~mask], (0.5,))[0] if (~mask).any() else 255.0
+    ink_level = preprocess.quantiles(gray[mask], (0.1,))[0] if mask.any() else 0.0
     span = max(bg_level - ink_level, 1.0)
     level = np.clip((gray - ink_level) / span, 0.0, 1.0) * 255.0
     return mask, level.astype(np.float32)
@@ -862,6 +862,15 @@ def _member(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     return out
 
 
+def _group_atom(group) -> Atom:
+    """The atom of whole components (``_components`` boxes): their boxes' union, what
+    :func:`_atom` finds over all their columns, without a pass over the pixels."""
+    return Atom(
+        min(b[1] for b in group), max(b[2] for b in group), min(b[3] for b in group), max(b[4] for b in group),
+        tuple(b[0] for b in group),
+    )  # fmt: skip
+
+
 def _atom(labels: np.ndarray, group, x0: int, x1: int) -> Atom | None:
     ids = tuple(b[0] for b in group)
     cols = _member(labels[:, x0:x1], ids)
@@ -939,8 +948,7 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
     boxes = [b for b in boxes if b[5] >= 3]
     if not boxes:
         return labels, [], 0.0
-    rough = [_atom(labels, g, min(b[1] for b in g), max(b[2] for b in g)) for g in _group_columns(boxes)]
-    rough = [a for a in rough if a is not None]
+    rough = [_group_atom(g) for g in _group_columns(boxes)]
     height = char_height(rough)
     if len(rough) == 1:  # one piece: a lone syllable may be as wide as a syllable can be (a flat '드')
         width = rough[0].x1 - rough[0].x0
@@ -950,9 +958,7 @@ def segment_line(mask: np.ndarray, cfg: ReadConfig | None = None) -> tuple[np.nd
     sw = stroke_width(mask)
     atoms: list[Atom] = []
     for group in _group_columns(boxes):
-        atom = _atom(labels, group, min(b[1] for b in group), max(b[2] for b in group))
-        if atom is not None:
-            atoms.extend(_cut(labels, atom, height, cfg, sw))
+        atoms.extend(_cut(labels, _group_atom(group), height, cfg, sw))
     atoms.sort(key=lambda a: (a.x0 + a.x1) / 2)
     if len(atoms) > 4:
         return labels, atoms, char_height(atoms)
@@ -1005,6 +1011,9 @@ def candidate_spans(atoms: Sequence[Atom], height: float, cfg: ReadConfig | None
 
 def span_box(atoms: Sequence[Atom], span: tuple[int, int]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the merged atoms, in band coordinates."""
+    if span[1] - span[0] == 1:
+        a = atoms[span[0]]
+        return (a.x0, a.y0, a.x1, a.y1)
     sel = atoms[span[0] : span[1]]
     return (min(a.x0 for a in sel), min(a.y0 for a in sel), max(a.x1 for a in sel), max(a.y1 for a in sel))
 
@@ -1062,6 +1071,7 @@ def span_options(
     cfg = cfg or ReadConfig()
     out = {}
     shape_weight = cfg.shape_weight if class_logp is None else cfg.class_shape_weight
+    rare, ks = cfg.rare_penalty, hangul.ks_x_1001_set()
     for n, (span, item) in enumerate(zip(spans, top1, strict=True)):
         x0, y0, x1, y1 = span_box(atoms, span)
         r, q = (x1 - x0) / height, (y1 - y0) / height
@@ -1078,7 +1088,7 @@ def span_options(
             conf = math.exp(float(class_logp[n, segments.SYMBOL]))
 
         def reading(syllable: str, prob: float, base=base) -> tuple[float, str, float]:
-            logp = math.log(max(prob, 1e-9)) + rare_log_prior(syllable, cfg.rare_penalty)
+            logp = math.log(max(prob, 1e-9)) + (rare if rare and syllable not in ks else 0.0)  # rare_log_prior
             return (logp + base, syllable, float(prob))
 
         first = reading(item[0], item[1])
@@ -1174,6 +1184,17 @@ def lm_path(
     starts: dict[int, list[tuple[int, int]]] = {}
     for span in options:
         starts.setdefault(span[0], []).append(span)
+    # Every reading of every span, flat, spans in the order of starts: at boundary i the
+    # readings of the spans starting there are one slice.
+    order = [span for i in sorted(starts) for span in starts[i]]
+    sizes = np.array([len(options[span]) for span in order], np.int64)
+    flat = [o for span in order for o in options[span]]
+    rows_all = np.array([row_of[o[1]] for o in flat], np.int64)
+    own_all = np.array([o[0] for o in flat], np.float64)
+    # how sure each reading is that its box is one symbol (0 for a syllable)
+    box_sure = np.array([1.0 if sure is None else sure.get(span, 0.0) for span in order])
+    conf_all = np.where(unknown[rows_all], np.repeat(box_sure, sizes), 0.0)
+    first_of = dict(zip(order, np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist(), strict=True))
     # Boundaries left to right; at boundary i the nodes (span ending at i, reading k) are
     # all known, so every reading of every span starting at i is scored in one step. Nodes
     # are numbered as they are made: node_of[n] = (span, k), back[n] = the node before (-1).
@@ -1188,12 +1209,9 @@ def lm_path(
         else:
             continue
         spans = starts[i]
-        opts = [options[span] for span in spans]
-        cur = np.array([row_of[o[1]] for span_opts in opts for o in span_opts])
-        own = np.array([o[0] for span_opts in opts for o in span_opts], np.float64)
-        # how sure each reading is that its box is one symbol (0 for a syllable)
-        box_sure = [1.0 if sure is None else sure.get(span, 0.0) for span in spans]
-        conf = np.where(unknown[cur], np.repeat(box_sure, [len(span_opts) for span_opts in opts]), 0.0)
+        lo = first_of[spans[0]]
+        hi = first_of[spans[-1]] + len(options[spans[-1]])
+        cur, own, conf = rows_all[lo:hi], own_all[lo:hi], conf_all[lo:hi]
         if prev is None:
             best, came = own + table[no_context, cur], np.full(len(cur), -1)
         else:
@@ -1208,8 +1226,8 @@ def lm_path(
         first = len(node_of)
         back.append(came)
         at = 0
-        for span, span_opts in zip(spans, opts, strict=True):
-            n = len(span_opts)
+        for span in spans:
+            n = len(options[span])
             node_of += [(span, k) for k in range(n)]
             cut = slice(at, at + n)
             ids = np.arange(first + at, first + at + n)
@@ -1236,13 +1254,19 @@ def _pitch(atoms, path, labels, cfg: ReadConfig) -> float | None:
 
 
 def _repitch(atoms, options, pitch: float, cfg: ReadConfig):
-    """Second pass: syllables wider than the line's pitch allows are two merged; rescore."""
-    out = {}
+    """Second pass: syllables wider than the line's pitch allows are two merged; rescore.
+
+    Returns the rescored options and the set of spans whose syllables lost score.
+    """
+    out, wide = {}, set()
     for span, opts in options.items():
         x0, _, x1, _ = span_box(atoms, span)
         pen = cfg.pitch_weight * max(0.0, (x1 - x0) / pitch - cfg.pitch_max) ** 2
-        out[span] = [(score - (pen if label != UNKNOWN else 0.0), label, conf) for score, label, conf in opts]
-    return out
+        if pen > 0:
+            wide.add(span)
+            opts = [(score - (pen if label != UNKNOWN else 0.0), label, conf) for score, label, conf in opts]
+        out[span] = opts
+    return out, wide
 
 
 def _tight_boundaries(atoms, height: float, cfg: ReadConfig) -> np.ndarray:
@@ -1298,7 +1322,11 @@ def decode_line(
     if cfg.pitch_weight > 0 and chosen:
         pitch = _pitch(atoms, [c[0] for c in chosen], [c[1][1] for c in chosen], cfg)
         if pitch is not None:
-            chosen = decode(_repitch(atoms, options, pitch, cfg))
+            repitched, wide = _repitch(atoms, options, pitch, cfg)
+            # The pass only lowers scores: a path that keeps every syllable it chose stays
+            # the best one, so it is decoded again only when it read a wide span as one.
+            if any(span in wide and reading[1] != UNKNOWN for span, reading in chosen):
+                chosen = decode(repitched)
     return chosen
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,8 +238,8 @@ def _uneven(gray: np.ndarray, thr: float) -> tuple[np.ndarray, float] | None:
         return None
     bg_vals = gray[clear]
     ink = gray[gray <= thr]
-    contrast = max(float(np.median(bg_vals)) - (float(np.median(ink)) if ink.size else 0.0), 1.0)
-    lo, hi = np.percentile(bg_vals, [2, 98])
+    bg_median, lo, hi = quantiles(bg_vals, (0.5, 0.02, 0.98))
+    contrast = max(bg_median - (quantiles(ink, (0.5,))[0] if ink.size else 0.0), 1.0)
     return (clear, contrast) if hi - lo >= 0.15 * contrast else None
 
 
@@ -421,8 +422,8 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
     if box is None:
         return np.full((image_size, image_size), 255, np.uint8)
     # Contrast stretch: background median -> 255, dark ink level -> 0.
-    bg_level = float(np.median(gray[~mask])) if (~mask).any() else 255.0
-    ink_level = float(np.percentile(gray[mask], 10))
+    bg_level = quantiles(gray[~mask], (0.5,))[0] if (~mask).any() else 255.0
+    ink_level = quantiles(gray[mask], (0.1,))[0]
     span = max(bg_level - ink_level, 1.0)
     r0, r1, c0, c1 = box
     crop = np.clip((gray[r0:r1, c0:c1] - ink_level) / span, 0.0, 1.0) * 255.0
@@ -447,7 +448,8 @@ def place_glyph(crop: np.ndarray, size: int, margin: float, placement: Placement
     glyph = resample_matrix(h, box_h, box) @ crop.astype(np.float32) @ resample_matrix(w, box_w, box).T
     out = np.full((size, size), 255.0, np.float32)
     out[y0 : y0 + box_h, x0 : x0 + box_w] = glyph
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    np.rint(out, out=out)  # in place, without np.clip's overhead: read() places every crop
+    return np.minimum(np.maximum(out, 0.0, out=out), 255.0, out=out).astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -630,6 +632,19 @@ def _erode5(mask: np.ndarray) -> np.ndarray:
 def _row_hists(stack: np.ndarray) -> np.ndarray:
     """(N, 256) histograms of a uint8 (N, H, W) stack (a bincount per image beats one big one)."""
     return np.stack([np.bincount(row, minlength=256) for row in stack.reshape(len(stack), -1)])
+
+
+def quantiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """``np.percentile(values, 100 q)`` (linear) for each ``q`` of ``qs``, of a non-empty array.
+
+    Whole numbers in 0..255 (a grey image as read) are counted in a 256-bin histogram
+    instead of partitioned: ~3x faster on a line image, equal to numpy up to float rounding.
+    """
+    v = np.asarray(values).ravel()
+    if v.size >= 256 and v.min() >= 0 and v.max() <= 255 and np.array_equal(v, np.rint(v)):
+        hist = np.bincount(v.astype(np.uint8), minlength=256)[None]
+        return [float(_hist_quantile(hist, q)[0]) for q in qs]
+    return [float(x) for x in np.percentile(v, [100.0 * q for q in qs])]
 
 
 def _hist_quantile(hist: np.ndarray, q: float) -> np.ndarray:

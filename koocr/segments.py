@@ -256,8 +256,12 @@ def line_centres(boxes: np.ndarray, xs: np.ndarray, reach: float) -> np.ndarray:
     heights = boxes[:, 3] - boxes[:, 1]
     tallest = np.where(near, heights[None, :], -np.inf).max(axis=1)
     keep = near & (heights[None, :] >= 0.5 * tallest[:, None])
-    centres = np.where(keep, (boxes[None, :, 1] + boxes[None, :, 3]) / 2, np.nan)
-    return np.nanmedian(centres, axis=1)
+    # The median of each row's kept centres (np.nanmedian's result, without its masked
+    # arrays): sorted, the kept ones come first.
+    centres = np.sort(np.where(keep, (boxes[None, :, 1] + boxes[None, :, 3]) / 2, np.inf), axis=1)
+    count = keep.sum(axis=1)
+    rows = np.arange(len(centres))
+    return (centres[rows, (count - 1) // 2] + centres[rows, count // 2]) / 2
 
 
 # ---------------------------------------------------------------------- examples
