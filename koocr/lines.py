@@ -1031,16 +1031,18 @@ def crop_spans(
     # Anti-aliased edge pixels around a component belong to it: grow labels into the paper.
     grown = ndimage.grey_dilation(labels, size=(3, 3))
     owner = np.where(labels > 0, labels, np.where(level < 250.0, grown, 0))
-    own = [_member(owner[:, a.x0 : a.x1], a.labels) for a in atoms]  # once per atom, not per span
-    out = np.empty((len(spans), image_size, image_size), np.uint8)
-    for k, span in enumerate(spans):
-        x0, y0, x1, y1 = span_box(atoms, span)
-        keep = np.zeros((labels.shape[0], x1 - x0), bool)
-        for a, m in zip(atoms[span[0] : span[1]], own[span[0] : span[1]], strict=True):
-            keep[:, a.x0 - x0 : a.x1 - x0] |= m
-        crop = np.where(keep[y0:y1], level[y0:y1, x0:x1], 255.0)
-        out[k] = preprocess.place_glyph(crop, image_size, margin, placement)
-    return out
+    # Each pixel's atom (-1: none): the atoms' own pixels never overlap (an atom is whole
+    # components, or one column range of them), so a span keeps the pixels of atoms i .. j-1.
+    atom_of = np.full(labels.shape, -1, np.int32)
+    for k, a in enumerate(atoms):
+        atom_of[:, a.x0 : a.x1][_member(owner[:, a.x0 : a.x1], a.labels)] = k
+    out = np.full((len(spans), image_size, image_size), 255.0, np.float32)
+    for k, (i, j) in enumerate(spans):
+        x0, y0, x1, y1 = span_box(atoms, (i, j))
+        which = atom_of[y0:y1, x0:x1]
+        crop = np.where((which >= i) & (which < j), level[y0:y1, x0:x1], 255.0)
+        preprocess._place_into(out[k], crop, margin, placement)
+    return preprocess.to_uint8(out)
 
 
 # ---------------------------------------------------------------------- dynamic programme

@@ -431,6 +431,21 @@ def _normalize_one(image, image_size: int, margin: float, placement: Placement |
 
 
 def place_glyph(crop: np.ndarray, size: int, margin: float, placement: Placement | None) -> np.ndarray:
+    """``crop`` (0..255) resized into a uint8 (size, size) glyph on white, placed like training."""
+    out = np.full((size, size), 255.0, np.float32)
+    _place_into(out, crop, margin, placement)
+    return to_uint8(out)
+
+
+def to_uint8(levels: np.ndarray) -> np.ndarray:
+    """float 0..255 levels rounded and clipped to uint8 (in place: ``levels`` is spent)."""
+    np.rint(levels, out=levels)  # without np.clip's overhead: read() places every crop
+    return np.minimum(np.maximum(levels, 0.0, out=levels), 255.0, out=levels).astype(np.uint8)
+
+
+def _place_into(out: np.ndarray, crop: np.ndarray, margin: float, placement: Placement | None) -> None:
+    """Writes ``crop`` resized into the float (size, size) canvas ``out`` (see :func:`place_glyph`)."""
+    size = out.shape[0]
     h, w = crop.shape
     if placement is None:
         side = max(h, w) * (1.0 + 2.0 * margin)
@@ -445,11 +460,7 @@ def place_glyph(crop: np.ndarray, size: int, margin: float, placement: Placement
         if x0 + box_w > size or y0 + box_h > size:
             raise ValueError(f"{placement} does not fit in image_size={size}")
     box = scale < 1  # PIL's BOX filter when shrinking, BILINEAR when enlarging (training's choice)
-    glyph = resample_matrix(h, box_h, box) @ crop.astype(np.float32) @ resample_matrix(w, box_w, box).T
-    out = np.full((size, size), 255.0, np.float32)
-    out[y0 : y0 + box_h, x0 : x0 + box_w] = glyph
-    np.rint(out, out=out)  # in place, without np.clip's overhead: read() places every crop
-    return np.minimum(np.maximum(out, 0.0, out=out), 255.0, out=out).astype(np.uint8)
+    out[y0 : y0 + box_h, x0 : x0 + box_w] = resample_matrix(h, box_h, box) @ crop.astype(np.float32) @ resample_matrix(w, box_w, box).T
 
 
 @functools.lru_cache(maxsize=4096)
