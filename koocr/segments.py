@@ -78,6 +78,20 @@ def _look_alike_matrix(symbols: str) -> np.ndarray:
     return same
 
 
+# OpenBLAS takes a product of m * n * k <= 65536 * 4 on the calling thread; a larger one
+# wakes its worker threads, whose busy-wait then slowed read()'s next LiteRT pass by ~5 ms
+# on 2 cores. np.einsum stays on one thread too, but is ~6x slower than row blocks this size.
+_ONE_THREAD_PRODUCT = 65536 * 4
+
+
+def _dot(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` in row blocks that OpenBLAS multiplies on the calling thread."""
+    rows = max(1, _ONE_THREAD_PRODUCT // max(w.shape[0] * w.shape[1], 1))
+    if len(x) <= rows:
+        return x @ w
+    return np.concatenate([x[i : i + rows] @ w for i in range(0, len(x), rows)])
+
+
 @dataclass(frozen=True)
 class SegmentClassifier:
     """``log p(class | crop)`` from pooled features + geometry (see :func:`geometry`).
@@ -108,8 +122,7 @@ class SegmentClassifier:
         """
         if self.symbol_weights is None:
             raise ValueError("This segment classifier names no symbols: refit it with tools/fit_segments.py")
-        # einsum, not "@": see log_probs (read() names the candidates of every line)
-        return np.exp(_log_softmax(np.einsum("nd,ds->ns", self._inputs(features, geom), self.symbol_weights) + self.symbol_bias))
+        return np.exp(_log_softmax(_dot(self._inputs(features, geom), self.symbol_weights) + self.symbol_bias))
 
     def name_symbols(self, features: np.ndarray, geom: np.ndarray) -> tuple[list[str], np.ndarray]:
         """The likeliest symbol of each crop and its probability, given that it is a symbol.
@@ -133,10 +146,8 @@ class SegmentClassifier:
         """(N, 3) log-probabilities of :data:`CLASSES`."""
         x = self._inputs(features, geom)
         if self.hidden_weights is not None:
-            # einsum, not "@": a BLAS product this size wakes OpenBLAS's worker threads, whose
-            # busy-wait then slowed read()'s next LiteRT pass by ~5 ms on 2 cores.
-            x = np.tanh(np.einsum("nd,dh->nh", x, self.hidden_weights) + self.hidden_bias)
-        return _log_softmax(x @ self.weights + self.bias)
+            x = np.tanh(_dot(x, self.hidden_weights) + self.hidden_bias)
+        return _log_softmax(_dot(x, self.weights) + self.bias)
 
     def save(self, folder: str) -> str:
         path = os.path.join(folder, FILE)
