@@ -1197,53 +1197,45 @@ def lm_path(
     box_sure = np.array([1.0 if sure is None else sure.get(span, 0.0) for span in order])
     conf_all = np.where(unknown[rows_all], np.repeat(box_sure, sizes), 0.0)
     first_of = dict(zip(order, np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist(), strict=True))
-    # Boundaries left to right; at boundary i the nodes (span ending at i, reading k) are
-    # all known, so every reading of every span starting at i is scored in one step. Nodes
-    # are numbered as they are made: node_of[n] = (span, k), back[n] = the node before (-1).
-    arriving: dict[int, list[tuple[np.ndarray, ...]]] = {}  # boundary -> (totals, rows, ids, sureness)
-    node_of: list[tuple[tuple[int, int], int]] = []
-    back: list[np.ndarray] = []
+    # Boundaries left to right; at boundary i every reading of every span ending there
+    # has its best total, so every reading of every span starting at i is scored in one
+    # step. A node is a reading's index in the flat table; came[node] is the node before
+    # it (-1 at the line's start); a node never reached keeps total -inf.
+    ending: dict[int, list[int]] = {}
+    for span in order:
+        ending.setdefault(span[1], []).extend(range(first_of[span], first_of[span] + len(options[span])))
+    ends = {i: np.array(nodes, np.int64) for i, nodes in ending.items()}
+    total = np.full(len(flat), -np.inf)
+    came = np.full(len(flat), -1, np.int64)
     for i in sorted(starts):
-        if i == 0:
-            prev = None
-        elif i in arriving:
-            prev = [np.concatenate(parts) for parts in zip(*arriving.pop(i), strict=True)]
-        else:
-            continue
         spans = starts[i]
         lo = first_of[spans[0]]
         hi = first_of[spans[-1]] + len(options[spans[-1]])
         cur, own, conf = rows_all[lo:hi], own_all[lo:hi], conf_all[lo:hi]
-        if prev is None:
-            best, came = own + table[no_context, cur], np.full(len(cur), -1)
-        else:
-            t, r, ids, prev_sure = prev
-            cand = t[:, None] + table[r][:, cur]  # (previous nodes, readings)
-            if switch is not None and switch[i] > 0:
-                cand -= switch[i] * (unknown[r][:, None] != unknown[cur][None, :])
-            if run is not None and run[i] > 0:
-                cand += run[i] * np.minimum(prev_sure[:, None], conf[None, :])
-            pick = cand.argmax(axis=0)
-            best, came = own + cand[pick, np.arange(len(cur))], ids[pick]
-        first = len(node_of)
-        back.append(came)
-        at = 0
-        for span in spans:
-            n = len(options[span])
-            node_of += [(span, k) for k in range(n)]
-            cut = slice(at, at + n)
-            ids = np.arange(first + at, first + at + n)
-            arriving.setdefault(span[1], []).append((best[cut], cur[cut], ids, conf[cut]))
-            at += n
-    if n_atoms not in arriving:
+        if i == 0:
+            total[lo:hi] = own + table[no_context, cur]
+            continue
+        prev = ends.get(i)
+        if prev is None or not np.isfinite(total[prev]).any():
+            continue  # no path reaches boundary i
+        r = rows_all[prev]
+        cand = total[prev][:, None] + table[r][:, cur]  # (previous nodes, readings)
+        if switch is not None and switch[i] > 0:
+            cand -= switch[i] * (unknown[r][:, None] != unknown[cur][None, :])
+        if run is not None and run[i] > 0:
+            cand += run[i] * np.minimum(conf_all[prev][:, None], conf[None, :])
+        pick = cand.argmax(axis=0)
+        total[lo:hi] = own + cand[pick, np.arange(len(cur))]
+        came[lo:hi] = prev[pick]
+    last = ends.get(n_atoms)
+    if last is None or not np.isfinite(total[last]).any():
         return []
-    t, _, ids, _ = (np.concatenate(parts) for parts in zip(*arriving[n_atoms], strict=True))
-    came_from = np.concatenate(back)
-    node, path = int(ids[int(t.argmax())]), []
+    node, path = int(last[int(total[last].argmax())]), []
     while node >= 0:
-        path.append(node_of[node])
-        node = int(came_from[node])
-    return path[::-1]
+        path.append(node)
+        node = int(came[node])
+    span_of = [span for span in order for _ in options[span]]
+    return [(span_of[n], n - first_of[span_of[n]]) for n in path[::-1]]
 
 
 def _pitch(atoms, path, labels, cfg: ReadConfig) -> float | None:
