@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from koocr import lines
+from koocr import language, lines, preprocess
 
 H = 30  # character height of the synthetic lines
 
@@ -1207,3 +1207,47 @@ def test_language_model_drops_a_narrow_space_inside_a_word_of_an_uneven_line():
     # Evenly set (print), the same narrow space is a space whatever the model says ('한 잔').
     even = boxes([40, 40, 40, 47, 40, 60, 40])
     assert lines.word_spaces(even, 36.0, cfg, flags, texts, lm) == [False, False, False, True, False, True, False]
+
+
+def test_crop_spans_keep_only_their_own_atoms_pixels_where_columns_overlap():
+    """Two atoms whose columns overlap (a jamo overhanging its neighbour): each span's crop
+    holds its own atoms' ink and paper elsewhere, as an explicit mask per span gives."""
+    labels = np.zeros((30, 60), np.int32)
+    labels[5:25, 2:22] = 1  # atom 0: columns 2-21
+    labels[8:28, 18:40] = 2  # atom 1: columns 18-39, overlapping 18-21 (label 2 wins there)
+    labels[4:26, 44:58] = 3  # atom 2
+    level = np.where(labels > 0, 40.0, 255.0).astype(np.float32)
+    atoms = [lines.Atom(2, 22, 5, 25, (1,)), lines.Atom(18, 40, 8, 28, (2,)), lines.Atom(44, 58, 4, 26, (3,))]
+    spans = [(0, 1), (1, 2), (2, 3), (0, 2), (1, 3), (0, 3)]
+    got = lines.crop_spans(level, labels, atoms, spans, 48)
+    for k, (i, j) in enumerate(spans):
+        x0, y0, x1, y1 = lines.span_box(atoms, (i, j))
+        own = np.isin(labels, [lab for a in atoms[i:j] for lab in a.labels])
+        crop = np.where(own, level, 255.0)[y0:y1, x0:x1]
+        np.testing.assert_array_equal(got[k], preprocess.place_glyph(crop, 48, 0.1, None), err_msg=str((i, j)))
+    assert (got[0] < 128).any() and not np.array_equal(got[0], got[3])
+
+
+def test_pitch_pass_decodes_again_only_when_a_wide_span_was_read(monkeypatch):
+    """Scores only drop in the pitch pass: a first path with no wide syllable is final (one
+    DP), and one that read a wide span is decoded again (test above: it is split)."""
+    atoms = [lines.Atom(30 * k, 30 * k + 20, 0, 30, (k + 1,)) for k in range(6)]
+    options = {(k, k + 1): [(0.0, "가", 0.9)] for k in range(6)}
+    options[(2, 4)] = [(-1.0, "각", 0.9)]  # wide, and worse than (2, 3) + (3, 4)
+    lm = language.SyllableLM.from_counts({"가가각": 1.0})
+    calls = []
+    real = lines.lm_path
+
+    def counting(*args, **kw):
+        calls.append(args[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(lines, "lm_path", counting)
+    chosen = lines.decode_line(atoms, options, lines.ReadConfig(), lm, height=30.0)
+    assert [s for s, _ in chosen] == [(k, k + 1) for k in range(6)] and len(calls) == 1
+    options[(2, 4)] = [(1.0, "각", 0.9)]  # now the first pass takes the wide span
+    first = lines.decode_line(atoms, options, lines.ReadConfig(pitch_weight=0.0), lm, height=30.0)
+    assert (2, 4) in [s for s, _ in first]
+    calls.clear()
+    chosen = lines.decode_line(atoms, options, lines.ReadConfig(), lm, height=30.0)
+    assert len(calls) == 2 and (2, 4) not in [s for s, _ in chosen]

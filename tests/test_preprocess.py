@@ -251,3 +251,20 @@ def test_median3_equals_scipy_median_filter():
             (rng.random(shape) < 0.4).astype(np.uint8),  # a 0/1 mask
         ):
             np.testing.assert_array_equal(median3(img), ndimage.median_filter(img, size=3))
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_quantiles_equal_numpy_percentile(whole):
+    """The histogram path (whole grey levels) and the fallback (any floats) give numpy's
+    linear percentiles; small arrays always take numpy's."""
+    from koocr.preprocess import quantiles
+
+    rng = np.random.default_rng(3)
+    qs = (0.0, 0.02, 0.1, 0.5, 0.98, 1.0)
+    for size in (1, 7, 255, 256, 4096, 33_333):
+        values = rng.integers(0, 256, size).astype(np.float32)
+        if not whole:
+            values = values + rng.random(size).astype(np.float32)
+        np.testing.assert_allclose(quantiles(values, qs), np.percentile(values, [100 * q for q in qs]), rtol=1e-12)
+    mostly_paper = np.where(rng.random(5000) < 0.9, 255.0, rng.integers(0, 120, 5000))
+    np.testing.assert_allclose(quantiles(mostly_paper, (0.5, 0.02)), np.percentile(mostly_paper, [50, 2]), rtol=1e-12)

@@ -358,3 +358,29 @@ def test_look_alike_mass_sums_the_likeliest_symbols_group():
         assert len(set(group)) == len(group) and not set(group) - set(segments.SYMBOLS)
     members = "".join(segments.LOOK_ALIKES)
     assert len(members) == len(set(members))  # each symbol in one group at most
+
+
+def test_line_centres_equal_the_nan_median_of_the_kept_centres():
+    """The sorted-rows median equals np.nanmedian over each column's kept atoms (odd and even counts)."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 25))
+        boxes = rng.integers(0, 100, (n, 4)).astype(np.float64)
+        boxes[:, 2] = boxes[:, 0] + rng.integers(1, 30, n)
+        boxes[:, 3] = boxes[:, 1] + rng.integers(1, 40, n)
+        xs, reach = rng.uniform(0, 130, int(rng.integers(1, 40))), float(rng.uniform(5, 60))
+        near = np.abs((boxes[None, :, 0] + boxes[None, :, 2]) / 2 - xs[:, None]) <= reach
+        near[~near.any(axis=1)] = True
+        heights = boxes[:, 3] - boxes[:, 1]
+        tallest = np.where(near, heights[None, :], -np.inf).max(axis=1)
+        keep = near & (heights[None, :] >= 0.5 * tallest[:, None])
+        want = np.nanmedian(np.where(keep, (boxes[None, :, 1] + boxes[None, :, 3]) / 2, np.nan), axis=1)
+        np.testing.assert_array_equal(segments.line_centres(boxes, xs, reach), want)
+
+
+@pytest.mark.parametrize("rows", [1, 11, 12, 60, 250])
+def test_dot_in_row_blocks_equals_the_product(rows):
+    rng = np.random.default_rng(rows)
+    x, w = rng.normal(size=(rows, 274)), rng.normal(size=(274, 85))
+    assert segments._ONE_THREAD_PRODUCT // (274 * 85) == 11  # 60 rows: six blocks
+    np.testing.assert_allclose(segments._dot(x, w), x @ w, rtol=1e-12, atol=1e-12)
