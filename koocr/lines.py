@@ -278,7 +278,8 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     if float(np.ptp(gray)) < 16.0:  # blank: no ink at all
         return np.zeros(gray.shape, bool), np.full(gray.shape, 255.0, np.float32)
     thr = preprocess.otsu_threshold(gray)
-    light = preprocess.light_background(gray, thr, by_border=False)
+    light, flat = preprocess._polarity(gray, thr, by_border=False)
+    turned = light  # the side that _polarity found flat, if it did
     # Ink over most of the image with paper all round it that reaches between the strokes
     # is a heavy word cropped close, in either polarity: light text on dark paper is the
     # mirror of dark text on light paper (what predict() decides by the border).
@@ -298,7 +299,8 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
     if not light:
         gray = 255.0 - gray
         thr = 255.0 - thr
-    gray, _ = preprocess.clean_background(gray, thr)
+    if not (flat and light == turned):  # else clean_background would return gray as it is
+        gray, _ = preprocess.clean_background(gray, thr)
     thr = preprocess.otsu_threshold(gray)
     mask = gray < thr
     bg_level = preprocess.quantiles(gray[~mask], (0.5,))[0] if (~mask).any() else 255.0

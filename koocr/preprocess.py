@@ -209,20 +209,28 @@ def light_background(gray: np.ndarray, thr: float, by_border: bool = True) -> bo
     majority, so the decision is taken on the image with its trend (a plane through the
     medians of its cells, right in either polarity) taken out.
     """
+    return _polarity(gray, thr, by_border)[0]
 
-    def rule(img: np.ndarray, t: float) -> bool:
-        if not by_border:
-            return bool(np.mean(img > t) >= 0.5)
-        light_border = np.mean(border_pixels(img) > t)
-        return bool(light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(img > t) > 0.5)
 
-    light = rule(gray, thr)
-    if _uneven(gray if light else 255.0 - gray, thr if light else 255.0 - thr) is not None:
-        trend = _cell_plane(gray, 50.0, dark_only=False)
-        if trend is not None:
-            flat = np.clip(gray - trend + float(np.mean(trend)), 0, 255)
-            light = rule(flat, otsu_threshold(flat))
-    return light
+def _light_rule(img: np.ndarray, t: float, by_border: bool) -> bool:
+    if not by_border:
+        return bool(np.mean(img > t) >= 0.5)
+    light_border = np.mean(border_pixels(img) > t)
+    return bool(light_border > 0.5 if abs(light_border - 0.5) > 0.1 else np.mean(img > t) > 0.5)
+
+
+def _polarity(gray: np.ndarray, thr: float, by_border: bool) -> tuple[bool, bool]:
+    """(:func:`light_background`, flat): ``flat`` when the background of ``gray`` turned
+    paper-light by the first answer (``thr`` too) is even, so :func:`clean_background`
+    would return that image untouched."""
+    light = _light_rule(gray, thr, by_border)
+    if _uneven(gray if light else 255.0 - gray, thr if light else 255.0 - thr) is None:
+        return light, True
+    trend = _cell_plane(gray, 50.0, dark_only=False)
+    if trend is not None:
+        flat = np.clip(gray - trend + float(np.mean(trend)), 0, 255)
+        light = _light_rule(flat, otsu_threshold(flat), by_border)
+    return light, False
 
 
 def _uneven(gray: np.ndarray, thr: float) -> tuple[np.ndarray, float] | None:

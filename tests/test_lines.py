@@ -1251,3 +1251,27 @@ def test_pitch_pass_decodes_again_only_when_a_wide_span_was_read(monkeypatch):
     calls.clear()
     chosen = lines.decode_line(atoms, options, lines.ReadConfig(), lm, height=30.0)
     assert len(calls) == 2 and (2, 4) not in [s for s, _ in chosen]
+
+
+def test_binarize_skips_cleaning_only_what_clean_background_would_leave(monkeypatch):
+    """A flat page is not cleaned twice (its evenness is known from the polarity test); a
+    page with a gradient still is, and both binarise as before."""
+    yy, xx = np.mgrid[0:60, 0:200]
+    flat = np.full((60, 200), 235, np.uint8)
+    flat[20:40, 30:170:12] = 20
+    shaded = np.clip(flat.astype(np.float64) - 0.6 * xx, 0, 255).astype(np.uint8)
+    calls = []
+    real = preprocess.clean_background
+
+    def counting(gray, thr):
+        out = real(gray, thr)
+        calls.append(out[0] is gray)  # returned untouched?
+        return out
+
+    monkeypatch.setattr(preprocess, "clean_background", counting)
+    mask, _ = lines.binarize(flat)
+    assert calls == [] and mask[20:40, 30].all() and not mask[5].any()
+    lines.binarize(255 - flat)  # light ink on dark paper: turned, then found flat too
+    assert calls == []
+    mask, _ = lines.binarize(shaded)
+    assert calls == [False] and mask[20:40, 150].all()
