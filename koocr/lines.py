@@ -114,6 +114,11 @@ class ReadConfig:
     # symbol) (0: off, every such box reads UNKNOWN; a classifier without a symbol head
     # names none; a question mark is never named).
     name_symbols: float = 0.5
+    # An atom of two dots stacked apart, each at most colon_dot line heights wide and high
+    # (see _colon_like), is a colon: the classifier's naming head, which reads a crop
+    # scaled to fill the frame, named it with only ~0.35. It is named ':' and counts as a
+    # sure symbol for the symbol-run bonus (None: off).
+    colon_dot: float | None = 0.3
     # Log cost of each switch between a syllable and an unknown box with no space between
     # them (a gap under switch_gap line heights), with the language model. A syllable read in
     # pieces ('나' as '???') or Latin letters read inside a Latin word as a syllable ('Korea'
@@ -220,7 +225,7 @@ _READ_RANGES = (
         "pitch_max", "lm_beam", "one_line_higher", "one_line_aspect", "valley_tall")),
     *((n, 0.0, math.inf, False) for n in (
         "max_inner_gap", "min_area", "shape_weight", "min_space_gap", "few_gaps_typical", "few_pairs_space_gap",
-        "space_pitch", "digit_pitch", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
+        "space_pitch", "digit_pitch", "colon_dot", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap", "symbol_run",
         "space_pmi", "space_lm_margin", "space_lm_spread")),
     *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
@@ -1635,11 +1640,31 @@ def _box_interior(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return inner
 
 
+def _colon_like(part: np.ndarray, height: float, dot: float, min_area: float) -> bool:
+    """Is the ink ``part`` (one atom's box) a colon: exactly two components of at least
+    ``min_area`` H² each, dot-like (at most ``dot`` H wide and high, at most 2.5 times as
+    wide as high or high as wide), one above the other at least 0.08 H apart, 0.3-0.85 H
+    from the top of one to the bottom of the other? (H: the line's character height.)"""
+    labels, n = ndimage.label(part, structure=np.ones((3, 3), bool))
+    if n < 2:
+        return False
+    areas = np.bincount(labels.ravel())[1:]
+    dots = [box for box, area in zip(ndimage.find_objects(labels), areas, strict=True) if area >= min_area * height * height]
+    if len(dots) != 2:
+        return False
+    for rows, cols in dots:
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        if max(h, w) > dot * height or max(h, w) > 2.5 * min(h, w):
+            return False
+    top, bottom = sorted(dots, key=lambda box: box[0].start)
+    return bottom[0].start - top[0].stop >= 0.08 * height and 0.3 * height <= bottom[0].stop - top[0].start <= 0.85 * height
+
+
 def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: list) -> list[tuple | None]:
     """Segments each band; appends its candidate crops to ``crops``.
 
     Returns, per band, (band offset, atoms, height, spans, geometry, index of its first
-    crop), or None for a band without ink.
+    crop, indices of its colon-like atoms), or None for a band without ink.
     """
     jobs: list[tuple | None] = []
     total = sum(len(c) for c in crops)
@@ -1650,14 +1675,22 @@ def _band_jobs(mask, level, bands, cfg, image_size, margin, placement, crops: li
             continue
         atoms, height, spans, crop, geom = cand
         crops.append(crop)
-        jobs.append((r0, atoms, height, spans, geom, total))
+        colons = frozenset()
+        if cfg.colon_dot is not None:
+            narrow = cfg.colon_dot * height
+            colons = frozenset(
+                k for k, a in enumerate(atoms)
+                if len(a.labels) >= 2 and a.x1 - a.x0 <= narrow
+                and _colon_like(mask[r0:r1][a.y0 : a.y1, a.x0 : a.x1], height, cfg.colon_dot, cfg.min_area)
+            )  # fmt: skip
+        jobs.append((r0, atoms, height, spans, geom, total, colons))
         total += len(spans)
     return jobs
 
 
 def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, list[CharBox]]:
     """One band's text and characters (line 0), from the scored crops ``top1``."""
-    r0, atoms, height, spans, geom, first = job
+    r0, atoms, height, spans, geom, first, colons = job
     scored_top = top1[first : first + len(spans)]
     class_logp = feats = None
     if classifier is not None:
@@ -1666,6 +1699,12 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     options = span_options(atoms, spans, scored_top, height, cfg, class_logp)
     run = cfg.symbol_run > 0 and lm is not None and cfg.lm_weight > 0  # decode_line's bonus needs both
     naming = _symbol_names(feats, geom, classifier) if run or cfg.name_symbols else None
+    if naming is not None and colons and ":" in classifier.symbols:
+        names, p_name, mass = list(naming[0]), naming[1].copy(), naming[2].copy()
+        for k, (i, j) in enumerate(spans):
+            if j == i + 1 and i in colons:
+                names[k], p_name[k], mass[k] = ":", 1.0, 1.0
+        naming = (names, p_name, mass)
     sure = _symbol_sureness(spans, class_logp, naming) if run else None
     chosen = decode_line(atoms, options, cfg, lm, height, sure)
     boxes = [span_box(atoms, span) for span, _ in chosen]
