@@ -306,7 +306,10 @@ def binarize(image) -> tuple[np.ndarray, np.ndarray]:
         thr = 255.0 - thr
     if not (flat and light == turned):  # else clean_background would return gray as it is
         gray, _ = preprocess.clean_background(gray, thr)
-    thr = preprocess.otsu_threshold(gray)
+        thr = preprocess.otsu_threshold(gray)
+    elif not light:
+        thr = preprocess.otsu_threshold(gray)
+    # else gray is the image whose threshold thr is
     mask = gray < thr
     bg_level = preprocess.quantiles(gray[~mask], (0.5,))[0] if (~mask).any() else 255.0
     ink_level = preprocess.quantiles(gray[mask], (0.1,))[0] if mask.any() else 0.0
