@@ -468,7 +468,7 @@ def _place_into(out: np.ndarray, crop: np.ndarray, margin: float, placement: Pla
         if x0 + box_w > size or y0 + box_h > size:
             raise ValueError(f"{placement} does not fit in image_size={size}")
     box = scale < 1  # PIL's BOX filter when shrinking, BILINEAR when enlarging (training's choice)
-    out[y0 : y0 + box_h, x0 : x0 + box_w] = resample_matrix(h, box_h, box) @ crop.astype(np.float32) @ resample_matrix(w, box_w, box).T
+    out[y0 : y0 + box_h, x0 : x0 + box_w] = resample_matrix(h, box_h, box) @ crop.astype(np.float32, copy=False) @ resample_matrix(w, box_w, box).T
 
 
 @functools.lru_cache(maxsize=4096)
