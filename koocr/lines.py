@@ -1083,7 +1083,6 @@ def span_options(
     cfg = cfg or ReadConfig()
     out = {}
     shape_weight = cfg.shape_weight if class_logp is None else cfg.class_shape_weight
-    rare, ks = cfg.rare_penalty, hangul.ks_x_1001_set()
     for n, (span, item) in enumerate(zip(spans, top1, strict=True)):
         x0, y0, x1, y1 = span_box(atoms, span)
         r, q = (x1 - x0) / height, (y1 - y0) / height
@@ -1100,7 +1099,7 @@ def span_options(
             conf = math.exp(float(class_logp[n, segments.SYMBOL]))
 
         def reading(syllable: str, prob: float, base=base) -> tuple[float, str, float]:
-            logp = math.log(max(prob, 1e-9)) + (rare if rare and syllable not in ks else 0.0)  # rare_log_prior
+            logp = math.log(max(prob, 1e-9)) + rare_log_prior(syllable, cfg.rare_penalty)
             return (logp + base, syllable, float(prob))
 
         first = reading(item[0], item[1])
@@ -1487,7 +1486,8 @@ def model_scorer(
 
 def rare_log_prior(syllable: str, rare_penalty: float) -> float:
     """The reader's log prior of ``syllable``: ``rare_penalty`` outside KS X 1001, else 0."""
-    return rare_penalty if rare_penalty and not hangul.is_ks_x_1001(syllable) else 0.0
+    # a set lookup, not is_ks_x_1001's call: read() asks for every candidate of every crop
+    return rare_penalty if rare_penalty and syllable not in hangul.ks_x_1001_set() else 0.0
 
 
 def line_candidates(
