@@ -195,7 +195,10 @@ def evaluate_lines(args: argparse.Namespace) -> int:
     for folder in lines.line_folders(args.lines):
         pairs = lines.load_line_set(folder)
         metrics = lines.evaluate_line_set(
-            lambda path: ocr.read(path, charset=args.decode_charset, **read_kwargs(args)).text, pairs, args.progress
+            lambda path: ocr.read(path, charset=args.decode_charset, **read_kwargs(args)).text,
+            pairs,
+            args.progress,
+            lines.load_line_fonts(folder),
         )
         results[folder] = metrics
         multi = any("\n" in truth for _, truth in pairs)  # blocks of lines
@@ -206,6 +209,11 @@ def evaluate_lines(args: argparse.Namespace) -> int:
             f"{metrics['ms_per_line']:.1f} ms/line"
             + (f", line breaks right in {100 * metrics['line_breaks']:.1f} %" if multi else "")
         )
+        for font, row in metrics.get("per_font", {}).items():
+            print(
+                f"  {font}: {row['lines']} lines, {row['chars']} chars, CER {100 * row['cer']:.2f} % "
+                f"(symbols as written {100 * row['cer_symbols']:.2f} %)"
+            )
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "lines.json")
     with open(path, "w", encoding="utf-8") as fh:

@@ -2007,6 +2007,28 @@ def load_line_set(folder: str) -> list[tuple[str, str]]:
     return pairs
 
 
+FONTS_FILE = "fonts.tsv"  # beside a line set's images: "<image file name>\t<font name>" per line
+
+
+def load_line_fonts(folder: str) -> dict[str, str]:
+    """Image path -> the font it was rendered with, from ``folder``'s :data:`FONTS_FILE`
+    (``tools/make_line_set.py`` writes one), so CER can be reported per font; ``{}`` when
+    there is none. Raises ValueError on a malformed line."""
+    path = os.path.join(folder, FONTS_FILE)
+    if not os.path.isfile(path):
+        return {}
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, row in enumerate(fh, 1):
+            if not row.strip():
+                continue
+            fields = row.rstrip("\n").split("\t")
+            if len(fields) != 2 or not all(f.strip() for f in fields):
+                raise ValueError(f"{path}:{number}: need '<image>\\t<font>'. Received: {row.rstrip()!r}")
+            out[os.path.join(folder, fields[0])] = fields[1]
+    return out
+
+
 def line_folders(folder: str) -> list[str]:
     """``folder`` if it holds line images, else its sub-folders that do (e.g. printed/, handwriting/)."""
     if not os.path.isdir(folder):
@@ -2023,14 +2045,21 @@ def line_folders(folder: str) -> list[str]:
     return subs
 
 
-def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, str]], progress: bool = False) -> dict:
+def evaluate_line_set(
+    read_fn: Callable[[str], str],
+    pairs: Sequence[tuple[str, str]],
+    progress: bool = False,
+    fonts: dict[str, str] | None = None,
+) -> dict:
     """CER of ``read_fn`` (image path -> text) on ``(path, truth)`` pairs, with timing.
 
     Returns:
         lines (images), chars (normalised truth length), cer, cer_no_spaces, cer_symbols
         (symbols compared as written, see :func:`cer`), median ms per
         image, line accuracy (images read exactly), line_breaks (images read as as many text
-        lines as their truth has: for blocks), and the worst (path, truth, read, edits).
+        lines as their truth has: for blocks), and the worst (path, truth, read, edits);
+        with ``fonts`` (:func:`load_line_fonts`) also ``per_font``: lines, chars, cer and
+        cer_symbols of each font's images.
     """
     import time
 
@@ -2049,6 +2078,16 @@ def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, 
     worst.sort(key=lambda r: -r["edits"])
     exact = sum(normalise_text(t) == normalise_text(h) for t, h in zip(truths, hyps, strict=True))
     breaks = sum(len(t.strip().splitlines()) == len(h.strip().splitlines()) for t, h in zip(truths, hyps, strict=True))
+    per_font: dict[str, dict] = {}
+    for font in sorted({fonts[p] for p, _ in pairs if p in fonts} if fonts else ()):
+        rows = [k for k, (p, _) in enumerate(pairs) if fonts.get(p) == font]
+        t, h = [truths[k] for k in rows], [hyps[k] for k in rows]
+        per_font[font] = {
+            "lines": len(rows),
+            "chars": sum(len(normalise_text(x)) for x in t),
+            "cer": cer(t, h),
+            "cer_symbols": cer(t, h, symbols=True),
+        }
     return {
         "lines": len(pairs),
         "chars": sum(len(normalise_text(t)) for t in truths),
@@ -2059,4 +2098,5 @@ def evaluate_line_set(read_fn: Callable[[str], str], pairs: Sequence[tuple[str, 
         "line_breaks": breaks / max(len(pairs), 1),
         "ms_per_line": float(np.median(times)) if times else 0.0,
         "worst": worst[:20],
+        **({"per_font": per_font} if per_font else {}),
     }

@@ -155,3 +155,22 @@ def test_numbers_mode_writes_reproducible_lines_built_round_numbers(tmp_path):
     for style in ("printed", "handwriting"):
         images, texts = _read_set(out / style)
         assert texts == make_line_set.make_numbers(3, np.random.default_rng([1, 4])) and len(images) == 3
+
+
+def test_line_set_names_the_font_of_every_image(tmp_path):
+    from koocr import lines
+    from koocr.fonts import load_manifest
+
+    out = tmp_path / "set"
+    assert _make_line_set(["--numbers", "--count", "6", "--output", str(out)]) == 0
+    for style in ("printed", "handwriting"):
+        folder = str(out / style)
+        fonts = lines.load_line_fonts(folder)
+        pairs = lines.load_line_set(folder)
+        assert sorted(fonts) == [p for p, _ in pairs]  # one font per image, no other
+        held_out = {f.name: f for f in load_manifest(style=style, split="test")}
+        for path, text in pairs:
+            assert all(c.isspace() or held_out[fonts[path]].covers(c) for c in text)
+    # A shorter run replaces the names with its own.
+    assert _make_line_set(["--numbers", "--count", "2", "--output", str(out)]) == 0
+    assert len(lines.load_line_fonts(str(out / "printed"))) == 2

@@ -1310,3 +1310,20 @@ def test_read_names_a_colon_and_keeps_it_in_a_time(shipped_ocr, text, without):
     image = _rendered_line(text, "UnDotum")
     assert shipped_ocr.read(image).text == text
     assert shipped_ocr.read(image, colon_dot=None).text == without
+
+
+def test_line_set_cer_per_font(tmp_path):
+    (tmp_path / lines.FONTS_FILE).write_text("0000.png\tA\n0001.png\tB\n\n0002.png\tA\n", encoding="utf-8")
+    fonts = lines.load_line_fonts(str(tmp_path))
+    assert fonts == {str(tmp_path / f"000{k}.png"): f for k, f in enumerate("ABA")}
+    pairs = [(str(tmp_path / f"000{k}.png"), t) for k, t in enumerate(["가나", "다라마", "바사"])]
+    reads = {p: r for (p, _), r in zip(pairs, ["가나", "다리", "바1"], strict=True)}
+    metrics = lines.evaluate_line_set(reads.get, pairs, fonts=fonts)
+    assert metrics["per_font"]["A"] == {"lines": 2, "chars": 4, "cer": 1 / 4, "cer_symbols": 1 / 4}
+    assert metrics["per_font"]["B"]["cer"] == 2 / 3  # '라' read '리', '마' dropped
+    assert metrics["cer"] == 3 / 7
+    assert "per_font" not in lines.evaluate_line_set(reads.get, pairs)
+    assert lines.load_line_fonts(str(tmp_path / "none")) == {}
+    (tmp_path / lines.FONTS_FILE).write_text("0000.png A\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="fonts.tsv:1: need"):
+        lines.load_line_fonts(str(tmp_path))

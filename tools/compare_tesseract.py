@@ -34,10 +34,11 @@ def compare_lines(
     from koocr import lines, tesseract
 
     pairs = lines.load_line_set(folder)[:limit]
+    fonts = lines.load_line_fonts(folder)
     row = {"set": folder, "kind": "lines"}
-    row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p, **(read_kw or {})).text, pairs, progress)
+    row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p, **(read_kw or {})).text, pairs, progress, fonts)
     if use_tesseract:
-        row["tesseract"] = lines.evaluate_line_set(tesseract.read_line, pairs, progress)
+        row["tesseract"] = lines.evaluate_line_set(tesseract.read_line, pairs, progress, fonts)
     return row
 
 
@@ -103,6 +104,10 @@ def format_table(rows: list[dict]) -> str:
         tv_s = f"{100 * tv:.2f} %" if t else "-"
         tt_s = f"{tt:.0f}" if t else "-"
         out.append(f"| {row['set']} | {n} | {metric} | {100 * kv:.2f} % | {tv_s} | {kt:.1f} | {tt_s} |")
+        for font, kf in k.get("per_font", {}).items():  # line sets that name their fonts
+            tf = t["per_font"][font] if t else None
+            tf_s = f"{100 * tf['cer']:.2f} %" if tf else "-"
+            out.append(f"| {row['set']}: {font} | {kf['lines']} | {metric} | {100 * kf['cer']:.2f} % | {tf_s} | | |")
     return "\n".join(out)
 
 

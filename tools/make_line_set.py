@@ -40,7 +40,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from koocr import hangul  # noqa: E402
+from koocr import hangul, lines  # noqa: E402
 from koocr.fonts import load_manifest  # noqa: E402
 from koocr.linegen import finish, photographed, render_line, ruled, stack  # noqa: E402
 
@@ -314,7 +314,7 @@ NUMBERED = re.compile(r"\d{4,}\.(png|txt)")  # what this tool writes: 0000.png +
 
 def clear_set(folder: str) -> None:
     """Removes a previous run's numbered files, so a shorter re-run leaves no stale lines."""
-    old = [n for n in os.listdir(folder) if NUMBERED.fullmatch(n)]
+    old = [n for n in os.listdir(folder) if NUMBERED.fullmatch(n) or n == lines.FONTS_FILE]
     for name in old:
         os.remove(os.path.join(folder, name))
     if old:
@@ -391,7 +391,7 @@ def main(argv=None) -> int:
         folder = os.path.join(args.output, style)
         os.makedirs(folder, exist_ok=True)
         clear_set(folder)
-        written = 0
+        written, used = 0, []
         for text in sentences:
             font = covering(fonts, text, rng)
             if font is None:  # never render tofu
@@ -413,7 +413,10 @@ def main(argv=None) -> int:
             Image.fromarray(image).save(os.path.join(folder, f"{written:04d}.png"))
             with open(os.path.join(folder, f"{written:04d}.txt"), "w", encoding="utf-8") as fh:
                 fh.write(text + "\n")
+            used.append(f"{written:04d}.png\t{font.name}\n")
             written += 1
+        with open(os.path.join(folder, lines.FONTS_FILE), "w", encoding="utf-8") as fh:
+            fh.writelines(used)  # evaluate.py --lines reports CER per font from it
         print(f"{folder}: {written} lines from {len(fonts)} {style} fonts ({[f.name for f in fonts]})")
         if args.chars:
             write_chars(args, style, fonts, distortion, np.random.default_rng([args.seed, index, 1]))
