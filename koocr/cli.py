@@ -125,7 +125,12 @@ _READ_FLAGS = (
     (
         "pitch_jump", _non_negative, "J",
         "space a line of one-syllable words ('불 꺼 줘'): split the syllable distances at a jump wider than "
-        "J line heights (0.3 was tried; costs uneven handwriting a few spaces; default: {}, off)",
+        "J line heights, in lines whose syllables all read surely (see --pitch_jump_conf; 0 turns it off; default: {})",
+    ),
+    (
+        "pitch_jump_conf", _probability, "C",
+        "--pitch_jump only in a line whose syllables all read with at least this confidence (0: every line; "
+        "uneven handwriting then loses a few spaces; default: {})",
     ),
 )  # fmt: skip
 

@@ -91,9 +91,11 @@ class ReadConfig:
     pitch_percentile: float = 50.0  # the pitch: this percentile of syllable centre distances
     pitch_split: float | None = 1.0  # ... or lower, at a jump in them (see _line_pitch; None: off)
     # ... or lower, at a jump wider than this among the pairs it leaves unspaced (see
-    # _line_pitch). Off by default (None): 0.3 helps lines of one-syllable words and
-    # costs the held-out handwriting-style lines a little (docs/reading-lines.md).
-    pitch_jump: float | None = None
+    # _line_pitch; None or 0: off), in a band whose syllables all read with a confidence of at
+    # least pitch_jump_conf (0: every band). Everywhere, 0.3 helped lines of one-syllable
+    # words and cost unevenly set handwriting-style lines a few spaces (docs/reading-lines.md).
+    pitch_jump: float | None = 0.3
+    pitch_jump_conf: float = 0.9
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
     pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)
     pitch_max: float = 1.05
@@ -228,7 +230,8 @@ _READ_RANGES = (
         "space_pitch", "digit_pitch", "colon_dot", "pitch_split", "pitch_jump", "min_pitch_pairs", "pitch_weight", "class_weight", "class_shape_weight", "lm_weight",
         "rule_search", "one_line_gap", "valley_heights", "valley_fill", "switch_cost", "switch_gap", "symbol_run",
         "space_pmi", "space_lm_margin", "space_lm_spread")),
-    *((n, 0.0, 1.0, False) for n in ("unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols")),
+    *((n, 0.0, 1.0, False) for n in (
+        "unknown_prob", "whole_prob", "valley_depth", "valley_balance", "name_symbols", "pitch_jump_conf")),
     ("line_min_height", 0.0, 1.0, True),
     ("pitch_percentile", 0.0, 100.0, False),
 )  # fmt: skip
@@ -1333,7 +1336,7 @@ def decode_line(
     return chosen
 
 
-def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig) -> float:
+def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig, jump: bool = True) -> float:
     """The advance of two syllables with no space between them, from their centre distances.
 
     Usually ``pitch_percentile`` of the distances. In a line of short words (그 집 앞에 큰
@@ -1350,7 +1353,7 @@ def _line_pitch(dist: np.ndarray, height: float, cfg: ReadConfig) -> float:
     if cfg.space_pitch is None:
         return pitch
     ordered = np.sort(dist)
-    if cfg.pitch_jump is not None:
+    if cfg.pitch_jump and jump:  # None or 0: off
         # A line of one-syllable words ('불 꺼 줘 잠 좀 자자'): most pairs are spaced, so the
         # pitch is a spaced distance. Evenly set print parts its unspaced pairs from its
         # spaced ones by a clear jump; one pair below the jump is enough.
@@ -1385,6 +1388,7 @@ def word_spaces(
     syllables: Sequence[bool] | None = None,
     texts: Sequence[str] | None = None,
     lm=None,
+    jump: bool = True,
 ) -> list[bool]:
     """For each gap between consecutive boxes: is it a word space?
 
@@ -1397,6 +1401,7 @@ def word_spaces(
     ``gap > typical gap + space_gap * H`` and ``>= min_space_gap * H``. With the boxes'
     ``texts`` and a language model ``lm``, a narrow pitch-rule space between two
     syllables that the model places inside a word is dropped (``ReadConfig.space_pmi``).
+    ``jump=False`` leaves ``ReadConfig.pitch_jump`` out (see :func:`_line_pitch`).
     """
     cfg = cfg or ReadConfig()
     if len(boxes) < 2:
@@ -1415,7 +1420,7 @@ def word_spaces(
         few = max(limit, cfg.few_pairs_space_gap * height)
         return [bool(g > (few if both[k] else limit)) for k, g in enumerate(gaps)]
     dist = np.array([(b[0] + b[2] - a[0] - a[2]) / 2 for a, b in pairs], np.float64)
-    pitch = _line_pitch(dist[both], height, cfg)
+    pitch = _line_pitch(dist[both], height, cfg, jump)
     spaced = pitch + cfg.space_pitch * height  # a syllable pair further apart is spaced
     pairs_at = np.flatnonzero(both)
     for k in pairs_at:
@@ -1712,7 +1717,10 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     chosen = decode_line(atoms, options, cfg, lm, height, sure)
     boxes = [span_box(atoms, span) for span, _ in chosen]
     labels = [reading[1] for _, reading in chosen]
-    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm)
+    # The jump rule only where the model is sure of every syllable: evenly set print, whose
+    # one-syllable words it spaces, not uneven handwriting, where it finds false jumps.
+    jump = all(reading[2] >= cfg.pitch_jump_conf for _, reading in chosen if reading[1] != UNKNOWN)
+    spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm, jump)
     if naming is not None and cfg.digit_pitch is not None:
         row = {span: k for k, span in enumerate(spans)}
         digits = [t == UNKNOWN and _digit_like(naming[0][row[span]]) for (span, _), t in zip(chosen, labels, strict=True)]

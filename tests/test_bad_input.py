@@ -330,6 +330,7 @@ def test_predict_and_read_reject_bad_arguments(render):
         ({"lm_weight": -1}, "lm_weight"), ({"class_weight": -1}, "class_weight"), ({"space_pitch": -0.1}, "space_pitch"),
         ({"max_width": -1}, "max_width"), ({"lm_alternatives": 0}, "lm_alternatives must be an integer >= 1"),
         ({"lm_alternatives": 2.5}, "lm_alternatives must be an integer"), ({"pitch_jump": -0.3}, "pitch_jump"),
+        ({"pitch_jump_conf": 1.5}, r"pitch_jump_conf must lie in \[0.0, 1.0\]"),
     ):
         with pytest.raises(ValueError, match=message):
             ocr.read(glyph, **kwargs)

@@ -763,7 +763,7 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
     report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
     assert report["lm_weight"] == 0.5 and report["name_symbols"] == 0.8
     assert report["switch_cost"] == 1.5 and report["space_pmi"] == 2.0
-    assert report["pitch_jump"] is None  # the default, off, recorded
+    assert report["pitch_jump"] == 0.3 and report["pitch_jump_conf"] == 0.9  # the defaults, recorded
     assert report["lm_alternatives"] == 10  # the default, recorded
     capsys.readouterr()
     assert predict.main(["--line", str(tmp_path / "0000.png"), "--lm_alternatives", "3"]) == 0
@@ -1072,13 +1072,16 @@ def test_a_line_of_short_words_keeps_its_spaces():
 def test_a_line_of_one_syllable_words_finds_the_jump_below_its_median_pitch():
     # '불 꺼 줘 잠 좀 자자': only the last pair is unspaced (42 px apart, the others 62).
     # The median pitch (62) is a spaced distance, and the split at a jump needs two pairs
-    # below it, so without pitch_jump (the default) no space is found at all.
+    # below it, so without pitch_jump no space is found at all.
     H = 40.0
     centres = np.cumsum([20, 62, 62, 62, 62, 62, 42])
     boxes = [(int(c - 19), 0, int(c + 19), 40) for c in centres]
     truth = [True, True, True, True, True, False]
     assert lines.word_spaces(boxes, H, lines.ReadConfig(pitch_jump=0.3), [True] * 7) == truth
-    assert not any(lines.word_spaces(boxes, H, lines.ReadConfig(), [True] * 7))
+    assert lines.word_spaces(boxes, H, lines.ReadConfig(), [True] * 7) == truth  # the default
+    for off in (None, 0.0):
+        assert not any(lines.word_spaces(boxes, H, lines.ReadConfig(pitch_jump=off), [True] * 7))
+    assert not any(lines.word_spaces(boxes, H, lines.ReadConfig(), [True] * 7, jump=False))  # an unsure band
     # A jump no wider than pitch_jump * H (20 px against 0.5 * 40) changes nothing.
     assert not any(lines.word_spaces(boxes, H, lines.ReadConfig(pitch_jump=0.5), [True] * 7))
     # An ordinary line, one spaced pair among unspaced ones, reads the same with or without it.
@@ -1099,8 +1102,11 @@ def _rendered_line(text: str, font_name: str, size: int = 30) -> np.ndarray:
 def test_read_with_pitch_jump_spaces_a_line_of_one_syllable_words(shipped_ocr):
     text = "한 번 더 해 봐 될 거야"
     image = _rendered_line(text, "AleeBandal")
-    assert shipped_ocr.read(image, pitch_jump=0.3).text == text
-    assert shipped_ocr.read(image).text.count(" ") < text.count(" ")  # the default misses some
+    assert shipped_ocr.read(image).text == text  # the model is sure of every syllable (>= 0.96)
+    assert shipped_ocr.read(image, pitch_jump=None).text.count(" ") < text.count(" ")  # without the rule
+    # Only in a band whose syllables all read with at least pitch_jump_conf ('거' reads 0.97).
+    assert shipped_ocr.read(image, pitch_jump_conf=0.9999).text.count(" ") < text.count(" ")
+    assert shipped_ocr.read(image, pitch_jump_conf=0.0).text == text
 
 
 @pytest.mark.parametrize(
