@@ -94,7 +94,7 @@ class ReadConfig:
     # _line_pitch; None or 0: off), in a band whose syllables all read with a confidence of at
     # least pitch_jump_conf (0: every band). Everywhere, 0.3 helped lines of one-syllable
     # words and cost unevenly set handwriting-style lines a few spaces (docs/reading-lines.md).
-    pitch_jump: float | None = 0.3
+    pitch_jump: float | None = 0.25
     pitch_jump_conf: float = 0.9
     min_pitch_pairs: int = 3  # fewer syllable pairs: the gap rule only
     pitch_weight: float = 20.0  # second DP pass: penalise syllables wider than pitch_max * pitch (0: off)

@@ -763,7 +763,7 @@ def test_line_scripts_take_the_language_model_weight(font_path, tmp_path, capsys
     report = json.loads((out / "lines.json").read_text(encoding="utf-8"))
     assert report["lm_weight"] == 0.5 and report["name_symbols"] == 0.8
     assert report["switch_cost"] == 1.5 and report["space_pmi"] == 2.0
-    assert report["pitch_jump"] == 0.3 and report["pitch_jump_conf"] == 0.9  # the defaults, recorded
+    assert report["pitch_jump"] == 0.25 and report["pitch_jump_conf"] == 0.9  # the defaults, recorded
     assert report["lm_alternatives"] == 10  # the default, recorded
     capsys.readouterr()
     assert predict.main(["--line", str(tmp_path / "0000.png"), "--lm_alternatives", "3"]) == 0

@@ -54,10 +54,11 @@ def test_make_line_set_rerun_removes_the_previous_numbered_files(tmp_path, capsy
     (lines / "printed" / "notes.txt").write_text("mine")  # not the tool's naming: kept
     capsys.readouterr()
     assert main(argv + ["--count", "1", "--chars", "1"]) == 0
-    assert "removed 6 files" in capsys.readouterr().out
-    for folder in (lines / "handwriting", chars / "printed", chars / "handwriting"):
+    assert "removed 7 files" in capsys.readouterr().out  # 3 lines' .png and .txt, and fonts.tsv
+    assert sorted(os.listdir(lines / "handwriting")) == ["0000.png", "0000.txt", "fonts.tsv"]
+    for folder in (chars / "printed", chars / "handwriting"):
         assert sorted(os.listdir(folder)) == ["0000.png", "0000.txt"]
-    assert sorted(os.listdir(lines / "printed")) == ["0000.png", "0000.txt", "notes.txt"]
+    assert sorted(os.listdir(lines / "printed")) == ["0000.png", "0000.txt", "fonts.tsv", "notes.txt"]
 
 
 @pytest.mark.parametrize(
