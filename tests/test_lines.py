@@ -1062,7 +1062,8 @@ def test_a_line_of_short_words_keeps_its_spaces():
         centre += 40 + (10 if k in space_after else 0)
     truth = [k in space_after for k in range(9)]
     assert lines.word_spaces(boxes, 36.0, lines.ReadConfig(), [True] * 10) == truth
-    assert not any(lines.word_spaces(boxes, 36.0, lines.ReadConfig(pitch_split=None), [True] * 10))
+    # Neither the split at a jump nor the one-syllable-word jump (pitch_jump): no space at all.
+    assert not any(lines.word_spaces(boxes, 36.0, lines.ReadConfig(pitch_split=None, pitch_jump=None), [True] * 10))
     # No jump between the distances (spacing that only wobbles): the median pitch as before.
     wobbly = [(k * 40 + (3 if k % 2 else 0), 0, k * 40 + 30, 36) for k in range(10)]
     cfgs = lines.ReadConfig(), lines.ReadConfig(pitch_split=None)
