@@ -7,6 +7,8 @@ handwriting-style distortion can bend each one separately, as a hand would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -25,7 +27,7 @@ def render_line(
     pil_font = _image_font(font.path, size)
     ascent, descent = pil_font.getmetrics()
     height = int(1.6 * (ascent + descent))
-    baseline = int(0.3 * (ascent + descent) + ascent)
+    baseline = line_baseline(font, size)
     pad = size // 2
     advances = [pil_font.getlength(c) + tracking * size for c in text]
     width = int(sum(advances) + 2 * pad + size)
@@ -53,15 +55,35 @@ def render_line(
     return line
 
 
-def stack(rows: list[np.ndarray], pitch: float) -> np.ndarray:
+def line_baseline(font, size: int) -> int:
+    """The row of :func:`render_line`'s canvas that its baseline runs along."""
+    ascent, descent = _image_font(font.path, size).getmetrics()
+    return int(0.3 * (ascent + descent) + ascent)
+
+
+def stack(rows: list[np.ndarray], pitch, baselines: Sequence[int] | None = None) -> np.ndarray:
     """Lines rendered by :func:`render_line` set one under another, ``pitch`` pixels apart
-    (baseline to baseline); where their canvases overlap the darker pixel wins."""
-    if not rows or pitch <= 0:
-        raise ValueError(f"stack needs lines and a positive pitch. Received: {len(rows)} lines, pitch={pitch}")
-    height = int(round(pitch * (len(rows) - 1))) + max(r.shape[0] for r in rows)
+    (baseline to baseline); where their canvases overlap the darker pixel wins.
+
+    ``pitch`` is one distance for every pair of rows, or one per pair (``len(rows) - 1``),
+    for rows of different sizes; then ``baselines`` gives each row's baseline in its canvas
+    (:func:`line_baseline`; None: rows of one size, whose canvases share it).
+    """
+    pitches = [float(pitch)] * (len(rows) - 1) if np.isscalar(pitch) else [float(p) for p in pitch]
+    if not rows or len(pitches) != len(rows) - 1 or not all(p > 0 for p in [*pitches, *np.atleast_1d(pitch)]):
+        raise ValueError(
+            f"stack needs lines and a positive pitch for each pair. Received: {len(rows)} lines, pitch={pitch}"
+        )
+    base = [0] * len(rows) if baselines is None else [int(b) for b in baselines]
+    if len(base) != len(rows):
+        raise ValueError(f"stack needs one baseline per line. Received: {len(base)} for {len(rows)} lines")
+    # baseline of each row, from the first's
+    lines_at = np.arange(len(rows)) * float(pitch) if np.isscalar(pitch) else np.concatenate([[0.0], np.cumsum(pitches)])
+    tops = [int(round(y)) - b for y, b in zip(lines_at, base, strict=True)]
+    tops = [t - min(tops) for t in tops]
+    height = max(t + r.shape[0] for t, r in zip(tops, rows, strict=True))
     block = np.full((height, max(r.shape[1] for r in rows)), 255, np.uint8)
-    for k, row in enumerate(rows):
-        y = int(round(k * pitch))
+    for y, row in zip(tops, rows, strict=True):
         region = block[y : y + row.shape[0], : row.shape[1]]
         np.minimum(region, row, out=region)
     return block

@@ -751,8 +751,12 @@ def split_lines(
         k = int(np.argmin(dist))
         la, lb = lines[k]
         top, bottom = min(la, a), max(lb, b)
-        if dist[k] > attach_gap * tallest and _small_line(mask[a:b]):
-            lines.append((a, b))  # a line of smaller text (body text under a title)
+        # Measured against its neighbour: under a large title, body text would pass for the
+        # small print whose lines it swallowed.
+        scale = min(lb - la, tallest)
+        low, high = sorted((b - a, lb - la))
+        if (dist[k] > attach_gap * scale or low >= attach_height * high) and _small_line(mask[a:b]):
+            lines.append((a, b))  # a line of smaller text (under a title, a body line or its like)
         elif dist[k] <= 0.6 * tallest or _syllable_parts(mask, (la, lb), (a, b), flat_aspect, syllable_aspect):
             lines[k] = (top, bottom)
     lines.sort()
@@ -761,8 +765,13 @@ def split_lines(
         if merged:
             pa, pb = merged[-1]
             low, high, gap = min(b - a, pb - pa), max(b - a, pb - pa), a - pb
+            # A lower band that is a line of text itself is measured against its taller
+            # neighbour, not against the tallest band (see above); jamo and finals that
+            # stand apart are measured as before: no piece of theirs gives a line's height.
+            text = _small_line(mask[a:b] if b - a == low else mask[pa:pb])
+            scale = min(high, tallest) if text else tallest
             for size, near in ((attach_height, attach_gap), (close_height, close_gap)):
-                if low < size * tallest and gap <= near * tallest and high >= size * tallest:
+                if low < size * scale and gap <= near * scale and high >= size * scale:
                     merged[-1] = (pa, max(pb, b))
                     break
             else:
@@ -2053,6 +2062,10 @@ def line_folders(folder: str) -> list[str]:
     return subs
 
 
+def _text_lines(text: str) -> int:
+    return sum(1 for row in text.splitlines() if row.strip())
+
+
 def evaluate_line_set(
     read_fn: Callable[[str], str],
     pairs: Sequence[tuple[str, str]],
@@ -2085,7 +2098,8 @@ def evaluate_line_set(
             worst.append({"image": path, "truth": truth, "read": hyp, "edits": edits})
     worst.sort(key=lambda r: -r["edits"])
     exact = sum(normalise_text(t) == normalise_text(h) for t, h in zip(truths, hyps, strict=True))
-    breaks = sum(len(t.strip().splitlines()) == len(h.strip().splitlines()) for t, h in zip(truths, hyps, strict=True))
+    # blank lines (a paragraph's space in tesseract's output) are no text lines
+    breaks = sum(_text_lines(t) == _text_lines(h) for t, h in zip(truths, hyps, strict=True))
     per_font: dict[str, dict] = {}
     for font in sorted({fonts[p] for p, _ in pairs if p in fonts} if fonts else ()):
         rows = [k for k, (p, _) in enumerate(pairs) if fonts.get(p) == font]

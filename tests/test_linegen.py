@@ -87,6 +87,54 @@ def test_stack_sets_lines_a_pitch_apart_and_keeps_the_darker_pixel():
         linegen.stack([a], 0.0)
 
 
+def test_stack_sets_rows_of_several_sizes_their_own_pitch_apart_on_their_baselines():
+    a = np.full((40, 30), 255, np.uint8)
+    a[30, :] = 0  # a's baseline: row 30 of its canvas
+    b = np.full((20, 50), 255, np.uint8)
+    b[15, :] = 0  # b's baseline: row 15
+    block = linegen.stack([a, b, b], [25.0, 12.0], baselines=[30, 15, 15])
+    assert block.shape == (72, 50)  # tops at rows 0, 40 and 52
+    assert np.flatnonzero((block[:, :30] == 0).all(axis=1)).tolist() == [30, 55, 67]  # 25 and 12 apart
+    assert np.flatnonzero((block[:, 30:] == 0).all(axis=1)).tolist() == [55, 67]  # a is 30 wide
+    with pytest.raises(ValueError, match="pitch"):
+        linegen.stack([a, b], [12.0, 3.0])  # one pitch per pair
+    with pytest.raises(ValueError, match="pitch"):
+        linegen.stack([a, b], [0.0])
+    with pytest.raises(ValueError, match="baseline"):
+        linegen.stack([a, b], [12.0], baselines=[30])
+
+
+def test_documents_mode_writes_a_title_body_lines_and_small_print(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_line_set
+
+    docs = make_line_set.make_documents(["가나다라마", "바사아자차"], ["하나", "둘 셋"], 20, seed=0)
+    for rows in docs:
+        kinds = [kind for kind, _ in rows]
+        assert kinds[0] == "title" and 2 <= kinds.count("body") <= 3 and 1 <= kinds.count("small") <= 2
+        assert kinds == sorted(kinds, key=make_line_set.DOCUMENT_KINDS.index)  # title, body, then small print
+    out = tmp_path / "documents"
+    assert _make_line_set(["--documents", "--count", "4", "--split", "train", "--output", str(out)]) == 0
+    for style in ("printed", "handwriting"):
+        images, texts = _read_set(out / style)
+        assert len(texts) == 4 and all(4 <= len(t.splitlines()) <= 6 for t in texts)
+        for image in images if style == "printed" else []:
+            paper = image if np.median(image) > 127 else 255 - image
+            bands = [b - a for a, b in _runs((paper < 128).any(axis=1))]
+            # the title (1.5-2.2 times the body) stands higher than the small print (0.55-0.75)
+            assert len(bands) >= 4 and bands[0] > 1.5 * bands[-1], bands
+    again = tmp_path / "again"
+    assert _make_line_set(["--documents", "--count", "4", "--split", "train", "--output", str(again)]) == 0
+    for style in ("printed", "handwriting"):  # the same seed draws the same documents
+        assert _read_set(out / style)[1] == _read_set(again / style)[1]
+        assert all((x == y).all() for x, y in zip(_read_set(out / style)[0], _read_set(again / style)[0], strict=True))
+
+
+def _runs(flags):
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
 def test_blocks_mode_writes_blocks_of_two_or_three_lines(tmp_path):
     out = tmp_path / "blocks"
     assert _make_line_set(["--blocks", "--count", "6", "--output", str(out)]) == 0

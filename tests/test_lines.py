@@ -964,6 +964,52 @@ def test_lines_of_small_text_under_a_large_title_are_read(shipped_ocr):
     assert len(lines.split_lines(lines.binarize(specks)[0])) == 3
 
 
+def _document(rows: list[tuple[str, int]], pitches: list[float]) -> np.ndarray:
+    """UnDotum rows of their own sizes, ``pitches`` apart baseline to baseline."""
+    from koocr.fonts import load_manifest
+    from koocr.linegen import line_baseline, stack
+
+    font = next(f for f in load_manifest() if f.name == "UnDotum")
+    return stack([_undotum_line(t, size) for t, size in rows], pitches, [line_baseline(font, size) for _, size in rows])
+
+
+def test_a_title_body_lines_and_small_print_each_read_as_their_own_lines(shipped_ocr):
+    """Body lines under a title twice their size, then two lines of small print set close:
+    each band's scale is its neighbour's, not the title's (the title made the body lines
+    swallow the small print below them, and the small lines each other)."""
+    rows = [("알림", 64), ("오늘은 날씨가 맑습니다", 32), ("내일은 비가 옵니다", 32), ("우산을 챙기세요", 20), ("감사합니다", 20)]
+    page = _document(rows, [90.0, 46.0, 44.0, 26.0])
+    mask = lines.binarize(page)[0]
+    bands = lines.split_lines(mask)
+    assert len(bands) == 5, bands
+    heights = [b - a for a, b in bands]
+    assert heights[0] > heights[1] > heights[3], heights  # title, body, small print
+    read = shipped_ocr.read(page).text.split("\n")
+    assert read[:3] == [t for t, _ in rows[:3]]
+    # the 20-px small print may gain a space ('감사합니 다'): its words are what is checked here
+    assert [r.replace(" ", "") for r in read[3:]] == [t.replace(" ", "") for t, _ in rows[3:]]
+
+
+def test_split_lines_measures_a_low_band_against_its_neighbour():
+    """Constructed bands: a title 60 rows high, a body line of 26 and two lines of small
+    print of 14, 6 rows apart: the small lines stay lines. Finals 8 rows high just under
+    the body line (and under a small line) still join their line."""
+
+    def line(mask, top, height, pitch, width=300):
+        for x in range(10, width, pitch):
+            mask[top : top + height, x : x + pitch - 4] = True
+
+    mask = np.zeros((260, 320), bool)
+    line(mask, 10, 60, 64)  # title
+    line(mask, 110, 26, 28)  # body
+    line(mask, 170, 14, 16)  # small print, 34 rows under the body line's top
+    line(mask, 190, 14, 16)  # and 6 rows under the first small line
+    assert lines.split_lines(mask) == [(10, 70), (110, 136), (170, 184), (190, 204)]
+    mask[139:147, 40:60] = True  # finals 3 rows under the body line
+    mask[206:210, 40:50] = True  # a small line's finals, 2 rows under it
+    assert lines.split_lines(mask) == [(10, 70), (110, 147), (170, 184), (190, 210)]
+
+
 def test_light_heavy_text_cropped_close_reads_as_its_dark_twin(shipped_ocr):
     from koocr.fonts import load_manifest
     from koocr.linegen import render_line
@@ -1317,6 +1363,13 @@ def test_read_names_a_colon_and_keeps_it_in_a_time(shipped_ocr, text, without):
     image = _rendered_line(text, "UnDotum")
     assert shipped_ocr.read(image).text == text
     assert shipped_ocr.read(image, colon_dot=None).text == without
+
+
+def test_line_breaks_count_text_lines_not_blank_ones():
+    pairs = [("a.png", "가나\n다라"), ("b.png", "마바\n사아\n자차")]
+    reads = {"a.png": "가나\n\n다라\n", "b.png": "마바\n사아 자차"}  # a paragraph's blank line; two lines read as one
+    metrics = lines.evaluate_line_set(reads.get, pairs)
+    assert metrics["line_breaks"] == 0.5 and metrics["cer"] == 0.0  # CER takes a line break for a space
 
 
 def test_line_set_cer_per_font(tmp_path):

@@ -67,6 +67,7 @@ def test_make_line_set_rerun_removes_the_previous_numbered_files(tmp_path, capsy
         (["--lines", "x", "--limit", "0"], "--limit must be >= 1"),  # ZeroDivisionError
         (["--lines", "x", "--limit", "-1"], "--limit must be >= 1"),  # dropped the last image
         (["--benchmark", "--repeats", "0"], "--repeats must be >= 1"),  # nan ms over 0 calls
+        (["--lines", "x", "--psm", "3"], "invalid choice"),  # a mode the comparison does not use
         (["--benchmark", "--output", "{tmp}"], "not a folder"),  # failed after the work
     ],
 )

@@ -6,7 +6,7 @@
     python tools/compare_tesseract.py --weights compact48 --benchmark   # read() on a 20-char line
 
 ``--lines DIR``: line images with ``.txt`` truth (DIR or each of its sub-folders); KoOCR
-``read()`` against ``tesseract --psm 7``, character error rate after
+``read()`` against ``tesseract --psm 7`` (``--psm 6`` for blocks of lines), character error rate after
 :func:`koocr.lines.normalise_text` on both sides (every non-Hangul, non-space character
 becomes the unknown marker ``?``; whitespace runs are one space). ``--chars DIR``: one
 syllable per image; top-1 ``predict()`` against ``tesseract --psm 10``, exact match.
@@ -29,16 +29,22 @@ from koocr.cli import add_bool_argument, add_read_arguments, read_kwargs  # noqa
 
 
 def compare_lines(
-    ocr, folder: str, use_tesseract: bool, limit: int | None, progress: bool, read_kw: dict | None = None
+    ocr,
+    folder: str,
+    use_tesseract: bool,
+    limit: int | None,
+    progress: bool,
+    read_kw: dict | None = None,
+    psm: int = 7,
 ) -> dict:
     from koocr import lines, tesseract
 
     pairs = lines.load_line_set(folder)[:limit]
     fonts = lines.load_line_fonts(folder)
-    row = {"set": folder, "kind": "lines"}
+    row = {"set": folder, "kind": "lines", **({"psm": psm} if use_tesseract else {})}
     row["koocr"] = lines.evaluate_line_set(lambda p: ocr.read(p, **(read_kw or {})).text, pairs, progress, fonts)
     if use_tesseract:
-        row["tesseract"] = lines.evaluate_line_set(tesseract.read_line, pairs, progress, fonts)
+        row["tesseract"] = lines.evaluate_line_set(lambda p: tesseract.recognise(p, psm), pairs, progress, fonts)
     return row
 
 
@@ -117,6 +123,10 @@ def main(argv=None) -> int:
     p.add_argument("--lines", default=None, metavar="DIR", help="line images with .txt truth (or sub-folders)")
     p.add_argument("--chars", default=None, metavar="DIR", help="single-syllable images with .txt labels (or sub-folders)")
     p.add_argument("--limit", type=int, default=None, help="first N images of each folder")
+    p.add_argument(
+        "--psm", type=int, default=7, choices=[6, 7],
+        help="tesseract's page segmentation for --lines: 7, one line (default); 6, a block of lines",
+    )
     p.add_argument("--benchmark", action="store_true", help="time read() on a 20-syllable line")
     p.add_argument("--repeats", type=int, default=50, help="timed read() calls for --benchmark")
     p.add_argument("--output", default="logs/compare_tesseract.json", help="JSON with every number")
@@ -150,7 +160,9 @@ def main(argv=None) -> int:
         "sets": [],
     }
     for folder in lines.line_folders(args.lines) if args.lines else []:
-        report["sets"].append(compare_lines(ocr, folder, args.tesseract, args.limit, args.progress, read_kwargs(args)))
+        report["sets"].append(
+            compare_lines(ocr, folder, args.tesseract, args.limit, args.progress, read_kwargs(args), args.psm)
+        )
     for folder in lines.line_folders(args.chars) if args.chars else []:
         report["sets"].append(compare_chars(ocr, folder, args.tesseract, args.limit))
     if report["sets"]:

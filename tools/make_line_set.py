@@ -10,6 +10,7 @@
     python tools/make_line_set.py --short_words --count 60 --output val_data/short_words
     python tools/make_line_set.py --mixed --count 60 --output val_data/mixed   # Latin, jamo
     python tools/make_line_set.py --numbers --count 120 --output val_data/numbers   # digits, marks
+    python tools/make_line_set.py --documents --count 100 --output val_data/documents   # title + small print
 
 Each style folder holds ``NNNN.png`` (one text line) and ``NNNN.txt`` (its truth). The
 sentences are written / composed below (no downloaded corpus): 5-25 syllables, mostly
@@ -25,6 +26,8 @@ of one-syllable words (:data:`SHORT_WORD_SENTENCES`, in turn), where about half 
 the syllable pairs are word spaces. ``--mixed`` renders lines that mix Hangul with Latin words
 and acronyms, digits and bare jamo (:data:`MIXED_SENTENCES`, in turn). ``--numbers`` renders
 lines built round numbers: phone numbers, prices, dates, clock times (:data:`NUMBER_TEMPLATES`).
+``--documents`` renders document excerpts: a title, body lines and small print, each kind at
+its own size (:func:`make_documents`, :func:`render_document`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from koocr import hangul, lines  # noqa: E402
 from koocr.fonts import load_manifest  # noqa: E402
-from koocr.linegen import finish, photographed, render_line, ruled, stack  # noqa: E402
+from koocr.linegen import finish, line_baseline, photographed, render_line, ruled, stack  # noqa: E402
 
 SENTENCES = """
 오늘은 날씨가 정말 좋습니다
@@ -309,6 +312,50 @@ def make_blocks(sentences: list[str], words: list[str], count: int, seed: int) -
     return out
 
 
+# A document excerpt: a title, body lines, then small print (a note, a caption), each kind
+# at its own size in one font: (size range against the body size, rows).
+DOCUMENT_TITLE = (1.5, 2.2)
+DOCUMENT_SMALL = (0.55, 0.75)
+DOCUMENT_MIN_SMALL = 14  # px: small print is never smaller
+DOCUMENT_KINDS = ("title", "body", "small")
+
+
+def make_documents(sentences: list[str], words: list[str], count: int, seed: int) -> list[list[tuple[str, str]]]:
+    """``count`` document excerpts, each ``[(kind, text), ...]`` top to bottom: a title (a
+    short input), 2-3 body lines and 1-2 lines of small print (sentences)."""
+    rng = np.random.default_rng([seed, 5])
+    out = []
+    for _ in range(count):
+        rows = [("title", words[rng.integers(len(words))])]
+        rows += [("body", sentences[rng.integers(len(sentences))]) for _ in range(int(rng.integers(2, 4)))]
+        rows += [("small", sentences[rng.integers(len(sentences))]) for _ in range(int(rng.integers(1, 3)))]
+        out.append(rows)
+    return out
+
+
+def render_document(rows, font, size: int, tracking: float, rng, distortion: str | None) -> np.ndarray:
+    """A document excerpt (see :func:`make_documents`) with body text of ``size`` px: the
+    title 1.5-2.2 and the small print 0.55-0.75 times as big (at least 14 px), each row
+    1.2-1.6 of its own size under the last, plus 0.3-0.8 of the larger size where the kind
+    changes (a paragraph's space)."""
+    sizes = {
+        "title": int(round(size * rng.uniform(*DOCUMENT_TITLE))),
+        "body": size,
+        "small": max(DOCUMENT_MIN_SMALL, int(round(size * rng.uniform(*DOCUMENT_SMALL)))),
+    }
+    lines_, baselines, pitches = [], [], []
+    for k, (kind, text) in enumerate(rows):
+        lines_.append(render_line(text, font, sizes[kind], tracking, rng, distortion))
+        baselines.append(line_baseline(font, sizes[kind]))
+        if k:
+            before = rows[k - 1][0]
+            pitch = rng.uniform(1.2, 1.6) * sizes[kind]
+            if before != kind:
+                pitch += rng.uniform(0.3, 0.8) * max(sizes[kind], sizes[before])
+            pitches.append(pitch)
+    return stack(lines_, pitches, baselines)
+
+
 NUMBERED = re.compile(r"\d{4,}\.(png|txt)")  # what this tool writes: 0000.png + 0000.txt
 
 
@@ -347,6 +394,10 @@ def main(argv=None) -> int:
         help="blocks of 2-3 lines (sentences or short inputs) in one font and size",
     )
     shape.add_argument(
+        "--documents", action="store_true",
+        help="document excerpts in one font: a title, 2-3 body lines and 1-2 lines of small print, each its own size",
+    )
+    shape.add_argument(
         "--short_words", action="store_true",
         help="lines of mostly one-syllable words (about half or more of the pairs spaced), in turn",
     )
@@ -370,10 +421,15 @@ def main(argv=None) -> int:
         p.error(f"--chars must be >= 1 (leave it out for none). Received: {args.chars}")
     if not 0 < args.pitch[0] <= args.pitch[1]:
         p.error(f"--pitch needs 0 < LOW <= HIGH. Received: {args.pitch}")
-    if args.words or args.blocks:  # cut from a larger pool of sentences: enough distinct words
+    documents = None
+    if args.words or args.blocks or args.documents:  # cut from a larger pool of sentences: enough distinct words
         pool = make_sentences(max(args.count, 300), np.random.default_rng(args.seed))
         words = make_words(pool, max(args.count, 300), np.random.default_rng([args.seed, 2]))
-        sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
+        if args.documents:
+            documents = make_documents(pool, words, args.count, args.seed)
+            sentences = ["\n".join(text for _, text in rows) for rows in documents]
+        else:
+            sentences = words[: args.count] if args.words else make_blocks(pool, words, args.count, args.seed)
     elif args.short_words:
         sentences = in_turn(SHORT_WORD_SENTENCES, args.count)
     elif args.mixed:
@@ -392,13 +448,15 @@ def main(argv=None) -> int:
         os.makedirs(folder, exist_ok=True)
         clear_set(folder)
         written, used = 0, []
-        for text in sentences:
+        for n, text in enumerate(sentences):
             font = covering(fonts, text, rng)
             if font is None:  # never render tofu
                 continue
             size = int(rng.integers(22, 49))
             tracking = float(rng.uniform(-0.02, 0.12))
-            if args.blocks:
+            if documents is not None:
+                line = render_document(documents[n], font, size, tracking, rng, distortion)
+            elif args.blocks:
                 rows = [render_line(row, font, size, tracking, rng, distortion) for row in text.split("\n")]
                 line = stack(rows, float(rng.uniform(*args.pitch)) * size)
             else:
