@@ -765,12 +765,18 @@ def split_lines(
         if merged:
             pa, pb = merged[-1]
             low, high, gap = min(b - a, pb - pa), max(b - a, pb - pa), a - pb
-            # A lower band that is a line of text itself is measured against its taller
-            # neighbour, not against the tallest band (see above); jamo and finals that
+            # A band that looks like a line of text is measured against its taller
+            # neighbour, not against the tallest band (see above). Under that neighbour it
+            # is joined only a row or two away (the finals of a levelled line): small print
+            # under a body line looks so too, and so do the finals of a line set apart, and
+            # read() tries such a close pair both ways (its one-line reading). Jamo that
             # stand apart are measured as before: no piece of theirs gives a line's height.
             text = _small_line(mask[a:b] if b - a == low else mask[pa:pb])
             scale = min(high, tallest) if text else tallest
-            for size, near in ((attach_height, attach_gap), (close_height, close_gap)):
+            joins = [(attach_height, attach_gap), (close_height, close_gap)]
+            if text and b - a < pb - pa:
+                joins = joins[1:]
+            for size, near in joins:
                 if low < size * scale and gap <= near * scale and high >= size * scale:
                     merged[-1] = (pa, max(pb, b))
                     break

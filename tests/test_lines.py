@@ -990,6 +990,17 @@ def test_a_title_body_lines_and_small_print_each_read_as_their_own_lines(shipped
     assert [r.replace(" ", "") for r in read[3:]] == [t.replace(" ", "") for t, _ in rows[3:]]
 
 
+def test_small_print_set_close_under_a_body_line_is_not_taken_for_its_finals(shipped_ocr):
+    """22-px print 7 rows under a 40-px line (0.2 of its band): as close and as low as the
+    finals of a line set apart, so split_lines leaves the pair to read()'s one-line reading,
+    which keeps them apart (they were one band, read '??으??가 맑습니다')."""
+    page = _document([("오늘은 날씨가 맑습니다", 40), ("내일은 비가 옵니다", 22)], [30.0])
+    mask = lines.binarize(page)[0]
+    assert len(lines.split_lines(mask)) == 2
+    top, bottom = shipped_ocr.read(page).text.split("\n")
+    assert top.replace(" ", "") == "오늘은날씨가맑습니다" and bottom == "내일은 비가 옵니다"
+
+
 def test_split_lines_measures_a_low_band_against_its_neighbour():
     """Constructed bands: a title 60 rows high, a body line of 26 and two lines of small
     print of 14, 6 rows apart: the small lines stay lines. Finals 8 rows high just under
