@@ -721,14 +721,19 @@ def split_lines(
 
     Bands lower than ``min_height`` times the tallest (dots, stray marks, a jamo that
     sits apart) join the nearest band when close to it, and are dropped otherwise, unless
-    they lie beyond ``attach_gap`` of it and hold a line of smaller text (body text under a
-    title; see :func:`_small_line`). Bands
+    they hold a line of text (see :func:`_small_line`: body text under a title, small print
+    under body text) and lie beyond ``close_gap`` of the nearest band's height (at most the
+    tallest) or are at least ``attach_height`` as high as it. Bands
     lower than ``attach_height`` times the tallest that lie within ``attach_gap`` times
     the tallest of a taller band join it too: the final consonants of a face that sets
     them well below the rest of the syllable (AleeBangwool, AleeBandal) form such a band,
     and a real line of text sits farther away. So do bands up to ``close_height`` of the
     tallest within ``close_gap`` of it: the finals of a line levelled exactly, which can
-    stand apart by a row or two (a real line sits farther away even in tight setting).
+    stand apart by a row or two (a real line sits farther away even in tight setting). A
+    band that holds a line of text is measured against its taller neighbour (at most the
+    tallest) instead, and under it joins it only by the ``close_height`` rule: finals set
+    farther apart and small print set close look alike, and :func:`read` reads such a pair
+    both as one line and as two.
 
     Two neighbouring bands are also one line, and a low band far from the others is kept
     with its neighbour, when together they are at most 1.8 times as wide as high (a lone
@@ -751,11 +756,13 @@ def split_lines(
         k = int(np.argmin(dist))
         la, lb = lines[k]
         top, bottom = min(la, a), max(lb, b)
-        # Measured against its neighbour: under a large title, body text would pass for the
-        # small print whose lines it swallowed.
+        # A low band that is a line of text stays a line unless it lies a row or two from its
+        # neighbour (measured against that neighbour: under a large title, body text would
+        # pass for the finals of the title); when it holds a line's finals, read()'s
+        # one-line reading joins the pair.
         scale = min(lb - la, tallest)
         low, high = sorted((b - a, lb - la))
-        if (dist[k] > attach_gap * scale or low >= attach_height * high) and _small_line(mask[a:b]):
+        if (dist[k] > close_gap * scale or low >= attach_height * high) and _small_line(mask[a:b]):
             lines.append((a, b))  # a line of smaller text (under a title, a body line or its like)
         elif dist[k] <= 0.6 * tallest or _syllable_parts(mask, (la, lb), (a, b), flat_aspect, syllable_aspect):
             lines[k] = (top, bottom)

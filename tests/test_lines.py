@@ -1019,6 +1019,14 @@ def test_split_lines_measures_a_low_band_against_its_neighbour():
     mask[139:147, 40:60] = True  # finals 3 rows under the body line
     mask[206:210, 40:50] = True  # a small line's finals, 2 rows under it
     assert lines.split_lines(mask) == [(10, 70), (110, 147), (170, 184), (190, 210)]
+    # Small print 5 rows under the body line (0.19 of it, where finals set apart may lie)
+    # stays a line of its own; read() reads such a pair both ways. 2 rows under, it joins.
+    for gap, want in ((5, [(10, 70), (110, 136), (141, 155)]), (2, [(10, 70), (110, 152)])):
+        mask = np.zeros((200, 320), bool)
+        line(mask, 10, 60, 64)
+        line(mask, 110, 26, 28)
+        line(mask, 136 + gap, 14, 16)
+        assert lines.split_lines(mask) == want, gap
 
 
 def test_light_heavy_text_cropped_close_reads_as_its_dark_twin(shipped_ocr):
