@@ -1743,12 +1743,12 @@ def _decode_band(job: tuple, top1, cfg, classifier, lm, to_input) -> tuple[str, 
     # one-syllable words it spaces, not uneven handwriting, where it finds false jumps.
     jump = all(reading[2] >= cfg.pitch_jump_conf for _, reading in chosen if reading[1] != UNKNOWN)
     spaces = word_spaces(boxes, height, cfg, [t != UNKNOWN for t in labels], labels, lm, jump)
+    row = {span: k for k, span in enumerate(spans)} if naming is not None else None  # span -> its row in naming
     if naming is not None and cfg.digit_pitch is not None:
-        row = {span: k for k, span in enumerate(spans)}
         digits = [t == UNKNOWN and _digit_like(naming[0][row[span]]) for (span, _), t in zip(chosen, labels, strict=True)]
         spaces = _digit_spaces(spaces, boxes, digits, [t == UNKNOWN for t in labels], height, cfg)
     spaces.append(False)  # none after the last character
-    named = _named_symbols(chosen, spans, naming, cfg)
+    named = _named_symbols(chosen, spans, naming, cfg, row)
     text, chars = [], []
     for n, ((_, (_, label, prob)), box, space) in enumerate(zip(chosen, boxes, spaces, strict=True)):
         label, prob = named.get(n, (label, prob))
@@ -1814,10 +1814,11 @@ def _symbol_sureness(spans, class_logp, naming) -> dict[tuple[int, int], float] 
     return dict(zip(spans, p.tolist(), strict=True))
 
 
-def _named_symbols(chosen, spans, naming, cfg: ReadConfig) -> dict[int, tuple[str, float]]:
+def _named_symbols(chosen, spans, naming, cfg: ReadConfig, row: dict | None = None) -> dict[int, tuple[str, float]]:
     """``{index in chosen: (symbol, confidence)}`` of the unknown boxes the classifier names.
 
-    ``naming`` is :func:`_symbol_names` of every span, in ``spans`` order (None: none named).
+    ``naming`` is :func:`_symbol_names` of every span, in ``spans`` order (None: none named);
+    ``row`` (span -> its index in ``spans``) may be passed when the caller has built it.
 
     A box is named where p(symbol class) * p(this symbol or a look-alike | symbol) is at
     least ``cfg.name_symbols`` (a box the classifier doubts is one symbol, such as two
@@ -1827,7 +1828,7 @@ def _named_symbols(chosen, spans, naming, cfg: ReadConfig) -> dict[int, tuple[st
     """
     if not cfg.name_symbols or naming is None:
         return {}
-    row = {span: k for k, span in enumerate(spans)}
+    row = row if row is not None else {span: k for k, span in enumerate(spans)}
     names, probs, mass = naming
     out = {}
     for n, (span, reading) in enumerate(chosen):
