@@ -69,8 +69,9 @@ def stack(rows: list[np.ndarray], pitch, baselines: Sequence[int] | None = None)
     for rows of different sizes; then ``baselines`` gives each row's baseline in its canvas
     (:func:`line_baseline`; None: rows of one size, whose canvases share it).
     """
-    pitches = [float(pitch)] * (len(rows) - 1) if np.isscalar(pitch) else [float(p) for p in pitch]
-    if not rows or len(pitches) != len(rows) - 1 or not all(p > 0 for p in [*pitches, *np.atleast_1d(pitch)]):
+    scalar = np.isscalar(pitch)
+    pitches = [float(pitch)] * (len(rows) - 1) if scalar else [float(p) for p in pitch]
+    if not rows or len(pitches) != len(rows) - 1 or not all(p > 0 for p in pitches) or (scalar and not pitch > 0):
         raise ValueError(
             f"stack needs lines and a positive pitch for each pair. Received: {len(rows)} lines, pitch={pitch}"
         )
@@ -78,7 +79,7 @@ def stack(rows: list[np.ndarray], pitch, baselines: Sequence[int] | None = None)
     if len(base) != len(rows):
         raise ValueError(f"stack needs one baseline per line. Received: {len(base)} for {len(rows)} lines")
     # baseline of each row, from the first's
-    lines_at = np.arange(len(rows)) * float(pitch) if np.isscalar(pitch) else np.concatenate([[0.0], np.cumsum(pitches)])
+    lines_at = np.arange(len(rows)) * float(pitch) if scalar else np.concatenate([[0.0], np.cumsum(pitches)])
     tops = [int(round(y)) - b for y, b in zip(lines_at, base, strict=True)]
     tops = [t - min(tops) for t in tops]
     height = max(t + r.shape[0] for t, r in zip(tops, rows, strict=True))
